@@ -1,0 +1,361 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// One HTTP connection on the stream port: a request head, then either a short
+/// response or a player streamed from its hub's history with `sendfile`.
+///
+/// Loop-confined to its worker, except the atomics and `info`, which status
+/// pages read. Errors stay here: a failed write closes this connection only.
+final class ClientConnection: @unchecked Sendable {
+    private enum State {
+        case readingRequest
+        /// A player whose hub has no stream yet; the head is not sent.
+        case waitingForHub(Subscription)
+        /// A player being streamed (head first, then history bytes).
+        case streaming(Subscription)
+        /// A fixed response is being written; the connection closes after it.
+        case responding
+        case closed
+    }
+
+    let fd: Int32
+    unowned let worker: Worker
+    private var state: State = .readingRequest
+    private var parser: HTTPRequestParser
+    private var io: IOWatcher!
+    private var timer: TimerWatcher!
+    /// Head or complete response still to write, and how much of it is written.
+    private var outgoing: [UInt8] = []
+    private var outgoingSent = 0
+    /// Next history offset to send.
+    private var readOffset: UInt64 = 0
+    private var blockedOnWrite = false
+    private var skipTimes: [Double] = []
+
+    // Read by status pages on any thread.
+    let info: Mutex<ClientInfo>
+    let bytesSent = Atomic<UInt64>(0)
+    let offset = Atomic<UInt64>(0)
+
+    private var configuration: RelayConfiguration { worker.server.configuration }
+
+    init(fd: Int32, worker: Worker) {
+        self.fd = fd
+        self.worker = worker
+        parser = HTTPRequestParser(limit: worker.server.configuration.requestHeadLimit)
+        info = Mutex(ClientInfo(address: peerAddress(of: fd)))
+        skipTimes.reserveCapacity(8)
+    }
+
+    /// Starts reading the request, under the request time limit.
+    func begin() {
+        io = IOWatcher(loop: worker.loop, fd: fd, events: IOWatcher.read) { [unowned self] revents in
+            if revents & IOWatcher.read != 0 { readable() }
+            if revents & IOWatcher.write != 0, !isClosed { writable() }
+        }
+        timer = TimerWatcher(loop: worker.loop) { [unowned self] in timerFired() }
+        io.start()
+        timer.schedule(after: configuration.requestTimeout)
+    }
+
+    // MARK: Events
+
+    private func readable() {
+        let n: Int?
+        do {
+            n = try Syscall.read(fd, worker.readBuffer)
+        } catch {
+            close()
+            return
+        }
+        guard let n else { return }
+        guard n > 0 else {
+            close()
+            return
+        }
+        guard case .readingRequest = state else { return }  // players send nothing after the head: ignore it
+        do throws(HTTPRequestError) {
+            if let head = try parser.append(UnsafeRawBufferPointer(rebasing: worker.readBuffer[0..<n])) {
+                route(head)
+            }
+        } catch {
+            switch error {
+            case .headTooLarge:
+                respond(HTTPResponse.error(status: 431, code: "head_too_large", message: "request head is larger than \(parser.limit) bytes"))
+            case .malformed(let why):
+                respond(HTTPResponse.error(status: 400, code: "bad_request", message: "malformed request: \(why)"))
+            }
+        }
+    }
+
+    private func writable() {
+        blockedOnWrite = false
+        io.watch(IOWatcher.read)
+        switch state {
+        case .responding: flushResponse()
+        default: pump()
+        }
+    }
+
+    private func timerFired() {
+        switch state {
+        case .readingRequest:
+            respond(HTTPResponse.error(status: 408, code: "request_timeout", message: "request head not received within \(Int(configuration.requestTimeout)) s"))
+        case .waitingForHub(let subscription):
+            // The engine is slow (provisioning, prebuffering): answer now and keep the
+            // player connected with null packets rather than let it time out.
+            startStreaming(subscription)
+        default:
+            break
+        }
+    }
+
+    // MARK: Routing
+
+    private func route(_ head: HTTPRequestHead) {
+        timer.cancel()
+        info.withLock { $0.userAgent = head.header("user-agent") }
+        let isHead = head.method == "HEAD"
+        guard head.method == "GET" || isHead else {
+            respond(HTTPResponse.error(status: 405, code: "method_not_allowed", message: "only GET and HEAD are supported", extraHeaders: [("Allow", "GET, HEAD")]))
+            return
+        }
+        var path = head.path
+        if path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        switch path {
+        case "/ace/getstream":
+            switch StreamRequest.parse(head) {
+            case .failure(let problem):
+                respond(HTTPResponse.error(status: 400, code: "bad_content_id", message: problem.message, includeBody: !isHead))
+            case .success(let key):
+                if isHead {
+                    // Playlist checkers probe with HEAD: answer as a stream would, without an engine session.
+                    respond(HTTPResponse.streamHead)
+                } else {
+                    join(key)
+                }
+            }
+        case "/ace/status":
+            let body = worker.server.statusJSON()
+            respond(HTTPResponse.make(status: 200, contentType: "application/json", body: body, includeBody: !isHead))
+        default:
+            respond(HTTPResponse.error(status: 404, code: "not_found", message: "no such path: \(path); players use /ace/getstream?id=<content id>", includeBody: !isHead))
+        }
+    }
+
+    private func join(_ key: ContentKey) {
+        let server = worker.server
+        let attached: (hub: Hub, created: Bool)
+        do {
+            attached = try server.registry.attach(key) { try Hub(key: key, owner: worker) }
+        } catch {
+            respond(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
+            return
+        }
+        let hub = attached.hub
+        info.withLock { $0.content = key }
+        let subscription = worker.subscription(to: hub)
+        subscription.add(self)
+        hub.counters.playersServed.add(1, ordering: .relaxed)
+        state = .waitingForHub(subscription)
+        if attached.created { hub.start() }
+        guard !isClosed else { return }
+        timer.schedule(after: configuration.earlyHeadAfter)
+        pump()
+    }
+
+    // MARK: Streaming
+
+    /// Moves this player forward: called when its hub published bytes or changed state,
+    /// and when its socket drains.
+    func pump() {
+        switch state {
+        case .waitingForHub(let subscription):
+            switch subscription.hub.phase {
+            case .starting: return
+            case .streaming: startStreaming(subscription)
+            case .failed, .closed:
+                let failure = subscription.hub.failure
+                respond(HTTPResponse.error(
+                    status: failure?.status ?? 503, code: failure?.code ?? "stream_closed",
+                    message: failure?.message ?? "the stream closed before it started", retryAfter: failure?.retryAfter ?? 5))
+            }
+        case .streaming(let subscription):
+            send(subscription)
+        case .readingRequest, .responding, .closed:
+            return
+        }
+    }
+
+    private func startStreaming(_ subscription: Subscription) {
+        timer.cancel()
+        let hub = subscription.hub
+        readOffset = joinOffset(hub)
+        outgoing = HTTPResponse.streamHead
+        outgoingSent = 0
+        state = .streaming(subscription)
+        send(subscription)
+    }
+
+    /// Where a player starts (or skips to): the newest join point, unless it is too
+    /// far behind or already trimmed, then the live edge.
+    private func joinOffset(_ hub: Hub) -> UInt64 {
+        let history = hub.history
+        let end = history.end
+        guard let point = hub.latestJoinPoint, point >= history.oldestReadable, end - point <= maxLag(hub) else { return end }
+        return point
+    }
+
+    private func maxLag(_ hub: Hub) -> UInt64 {
+        let rate = hub.bitsPerSecond > 0 ? hub.bitsPerSecond : 8_000_000
+        return min(UInt64(configuration.clientMaxLagSeconds * Double(rate) / 8), hub.history.retainedBytes / 2)
+    }
+
+    private func send(_ subscription: Subscription) {
+        guard !blockedOnWrite else { return }
+        let hub = subscription.hub
+        switch hub.phase {
+        case .failed, .closed:
+            close()
+            return
+        case .starting, .streaming:
+            break
+        }
+        do {
+            if outgoingSent < outgoing.count {
+                guard try writeOutgoing() else { return }
+            }
+            let history = hub.history
+            let end = history.end
+            guard readOffset < end else { return }
+            if readOffset < history.oldestReadable || end - readOffset > maxLag(hub) {
+                guard skipForward(hub) else { return }
+            }
+            var sent: UInt64 = 0
+            defer {
+                if sent > 0 {
+                    bytesSent.add(sent, ordering: .relaxed)
+                    hub.counters.bytesOut.add(sent, ordering: .relaxed)
+                    offset.store(readOffset, ordering: .relaxed)
+                }
+            }
+            while readOffset < end {
+                var fileOffset = Int(readOffset)
+                let count = min(Int(end - readOffset), configuration.sendChunkBytes)
+                switch try Syscall.sendfile(socket: fd, file: history.fd, offset: &fileOffset, count: count) {
+                case .wrote(let n):
+                    guard n > 0 else { close(); return }
+                    readOffset += UInt64(n)
+                    sent += UInt64(n)
+                case .wouldBlock:
+                    waitForWritable()
+                    return
+                }
+            }
+        } catch {
+            close()
+        }
+    }
+
+    /// Skips a lagging player to a join point; drops it when it keeps lagging.
+    /// Returns false when dropped.
+    private func skipForward(_ hub: Hub) -> Bool {
+        let now = worker.loop.now
+        skipTimes.removeAll { now - $0 > configuration.skipWindow }
+        if skipTimes.count >= configuration.clientSkipLimit {
+            hub.counters.drops.add(1, ordering: .relaxed)
+            worker.logger.info("dropping a player that keeps falling behind", metadata: ["relay.content": "\(hub.key)"])
+            close()
+            return false
+        }
+        skipTimes.append(now)
+        hub.counters.skips.add(1, ordering: .relaxed)
+        readOffset = joinOffset(hub)
+        return true
+    }
+
+    /// Writes what is left of `outgoing`; true when all of it is written.
+    private func writeOutgoing() throws -> Bool {
+        while outgoingSent < outgoing.count {
+            let progress = try outgoing.withUnsafeBytes { bytes in
+                try Syscall.write(fd, UnsafeRawBufferPointer(rebasing: bytes[outgoingSent...]))
+            }
+            switch progress {
+            case .wrote(let n): outgoingSent += n
+            case .wouldBlock:
+                waitForWritable()
+                return false
+            }
+        }
+        return true
+    }
+
+    private func waitForWritable() {
+        blockedOnWrite = true
+        io.watch(IOWatcher.read | IOWatcher.write)
+    }
+
+    // MARK: Fixed responses
+
+    private func respond(_ bytes: [UInt8]) {
+        leaveHub()
+        timer.cancel()
+        outgoing = bytes
+        outgoingSent = 0
+        state = .responding
+        flushResponse()
+    }
+
+    private func flushResponse() {
+        do {
+            if try writeOutgoing() { close() }
+        } catch {
+            close()
+        }
+    }
+
+    // MARK: Closing
+
+    private var isClosed: Bool { if case .closed = state { return true } else { return false } }
+
+    private func leaveHub() {
+        switch state {
+        case .waitingForHub(let subscription), .streaming(let subscription):
+            subscription.remove(self)
+            worker.server.registry.detach(subscription.hub)
+        case .readingRequest, .responding, .closed:
+            break
+        }
+    }
+
+    /// Closes the socket and leaves the hub. Safe to call more than once.
+    func close() {
+        guard !isClosed else { return }
+        leaveHub()
+        state = .closed
+        io?.stop()
+        timer?.cancel()
+        Syscall.close(fd)
+        worker.connectionClosed(self)
+    }
+
+    // MARK: Status
+
+    func snapshot() -> ClientSnapshot? {
+        let info = info.withLock { $0 }
+        guard let content = info.content else { return nil }
+        return ClientSnapshot(
+            contentKey: content.value, address: info.address, userAgent: info.userAgent,
+            connectedAt: info.connectedAt, bytesSent: bytesSent.load(ordering: .relaxed),
+            offset: offset.load(ordering: .relaxed))
+    }
+}
+
+/// What status pages show of a connection, guarded together.
+struct ClientInfo: Sendable {
+    var address: String
+    var userAgent: String?
+    var content: ContentKey?
+    var connectedAt = Date()
+}

@@ -1,0 +1,49 @@
+import Synchronization
+
+/// Every hub of this host by content, so each content has at most one engine
+/// session however many players ask at once.
+///
+/// Attaching a player and deciding that an idle hub may close happen under the
+/// same lock, so a player arriving at the end of a grace period either keeps
+/// the hub or finds it gone, never a hub that is closing.
+final class HubRegistry: Sendable {
+    private let hubs = Mutex<[ContentKey: Hub]>([:])
+
+    /// Counts a new player of `key`, creating the hub with `make` if none is open.
+    func attach(_ key: ContentKey, make: () throws -> Hub) rethrows -> (hub: Hub, created: Bool) {
+        try hubs.withLock { hubs in
+            if let hub = hubs[key] {
+                hub.clientCount.add(1, ordering: .relaxed)
+                return (hub, false)
+            }
+            let hub = try make()
+            hub.clientCount.add(1, ordering: .relaxed)
+            hubs[key] = hub
+            return (hub, true)
+        }
+    }
+
+    /// Uncounts a player; the hub's owner hears about it when it was the last one.
+    func detach(_ hub: Hub) {
+        let remaining = hubs.withLock { _ in hub.clientCount.subtract(1, ordering: .relaxed).newValue }
+        if remaining == 0 { hub.owner.execute { hub.lastClientLeft() } }
+    }
+
+    /// Removes `hub` if nobody is attached; true when removed and the hub may close.
+    func removeIfIdle(_ hub: Hub) -> Bool {
+        hubs.withLock { hubs in
+            guard hub.clientCount.load(ordering: .relaxed) == 0 else { return false }
+            if hubs[hub.key] === hub { hubs[hub.key] = nil }
+            return true
+        }
+    }
+
+    /// Removes `hub` whatever its players: it failed or the relay is stopping.
+    func remove(_ hub: Hub) {
+        hubs.withLock { hubs in
+            if hubs[hub.key] === hub { hubs[hub.key] = nil }
+        }
+    }
+
+    var all: [Hub] { hubs.withLock { Array($0.values) } }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The relay: the stream port served by `configuration.workers` loops, the
+/// hubs, and the engine selector they share.
+///
+/// `start()` binds every listener before any thread runs, so a bad address is
+/// reported to the caller; `shutdown()` stops accepting, stops every engine
+/// session and joins the threads, within a time limit.
+public final class RelayServer: @unchecked Sendable {
+    public static let version = "0.1.0"
+
+    public let configuration: RelayConfiguration
+    public let selector: any EngineSelector
+    let registry = HubRegistry()
+    /// Engine `stop` commands in flight; shutdown waits for them.
+    let pendingStops = Atomic<Int>(0)
+    private let logger: Logger
+    private var workers: [Worker] = []
+    private let lifecycle = Mutex<Lifecycle>(.idle)
+
+    private enum Lifecycle { case idle, running, stopped }
+
+    /// The bound stream port (the configured one, or the one chosen for port 0).
+    public private(set) var port: UInt16 = 0
+
+    public init(configuration: RelayConfiguration, selector: any EngineSelector, logger: Logger) {
+        self.configuration = configuration
+        self.selector = selector
+        self.logger = logger
+    }
+
+    public func start() throws {
+        try lifecycle.withLock { state in
+            guard case .idle = state else { return }
+            precondition(CurlGlobal.initialized, "curl_global_init failed")
+            // Writes to a player that hung up must fail with EPIPE, not kill the process.
+            signal(SIGPIPE, SIG_IGN)
+            var sockets: [ListeningSocket] = []
+            do {
+                let first = try ListeningSocket(host: configuration.listenHost, port: configuration.listenPort)
+                sockets.append(first)
+                for _ in 1..<max(configuration.workers, 1) {
+                    sockets.append(try ListeningSocket(host: configuration.listenHost, port: first.port))
+                }
+            } catch {
+                for socket in sockets { socket.close() }
+                throw RelayError.listenFailed("\(configuration.listenHost):\(configuration.listenPort): \(error)")
+            }
+            port = sockets[0].port
+            workers = sockets.enumerated().map { Worker(index: $0.offset, server: self, listener: $0.element, logger: logger) }
+            for worker in workers { worker.startThread() }
+            state = .running
+            logger.info("relay listening", metadata: ["relay.address": "\(configuration.listenHost):\(port)", "relay.workers": "\(workers.count)"])
+        }
+    }
+
+    /// Stops accepting, stops every engine session (waiting up to `timeout` for
+    /// the engines to confirm), closes every player and joins the threads.
+    public func shutdown(timeout: Double = 5) {
+        let running = lifecycle.withLock { state -> Bool in
+            defer { state = .stopped }
+            if case .running = state { return true }
+            return false
+        }
+        guard running else { return }
+        logger.info("relay stopping")
+        for worker in workers { worker.execute { worker.closeListener() } }
+        for hub in registry.all { hub.owner.execute { hub.shutdown() } }
+        let deadline = Date().addingTimeInterval(timeout)
+        // Let the stop commands reach the engines: a stop that never arrives leaves
+        // an engine streaming to nobody until its own timeout.
+        usleep(50_000)
+        while pendingStops.load(ordering: .relaxed) > 0, Date() < deadline { usleep(10_000) }
+        for worker in workers { worker.execute { worker.stopLoop() } }
+        for worker in workers { worker.join() }
+        logger.info("relay stopped")
+    }
+
+    /// A consistent-enough picture of every hub and player, from any thread.
+    public func status() -> RelayStatus {
+        let hubs = registry.all
+        var ends: [String: UInt64] = [:]
+        for hub in hubs { ends[hub.key.value] = hub.history.end }
+        var clients: [ClientSnapshot] = []
+        for worker in workers {
+            let open = worker.connections.withLock { Array($0.values) }
+            for connection in open {
+                guard var snapshot = connection.snapshot() else { continue }
+                if let end = ends[snapshot.contentKey] { snapshot.lagBytes = end > snapshot.offset ? end - snapshot.offset : 0 }
+                clients.append(snapshot)
+            }
+        }
+        let snapshots = hubs.map { $0.snapshot() }.sorted { $0.startedAt < $1.startedAt }
+        return RelayStatus(version: Self.version, workers: workers.count, streams: snapshots.count,
+                           playerCount: clients.count, hubs: snapshots, clients: clients)
+    }
+
+    func statusJSON() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(status())).map { Array($0) } ?? Array("{}".utf8)
+    }
+
+    /// Seconds since each worker's loop last ran its heartbeat; for the systemd watchdog.
+    public var workerHeartbeats: [Int64] { workers.map { $0.lastBeat.load(ordering: .relaxed) } }
+}

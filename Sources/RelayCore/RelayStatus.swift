@@ -1,0 +1,89 @@
+import Foundation
+
+/// One hub as status pages and the API show it.
+public struct HubSnapshot: Codable, Sendable {
+    public var contentKey: String
+    public var keyType: String
+    /// starting, live, draining (no players, grace period), reconnecting, failed, closed.
+    public var state: String
+    public var engine: String?
+    public var playbackSessionID: String?
+    public var infohash: String?
+    public var players: Int
+    public var startedAt: Date
+    public var idleSince: Date?
+    public var bytesIn: UInt64
+    public var bytesOut: UInt64
+    /// From the stream's PCR; 0 until measured.
+    public var bitsPerSecond: Int
+    public var continuityErrors: UInt64
+    /// Bytes the aligner threw away (garbage, torn packets).
+    public var discardedBytes: UInt64
+    public var reconnects: UInt64
+    /// Times the engine went quiet for a second or more.
+    public var stalls: UInt64
+    public var skips: UInt64
+    public var drops: UInt64
+    public var historyBytes: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case contentKey = "content_id", keyType = "key_type", state, engine
+        case playbackSessionID = "playback_session_id", infohash, players
+        case startedAt = "started_at", idleSince = "idle_since"
+        case bytesIn = "bytes_in", bytesOut = "bytes_out", bitsPerSecond = "bitrate_bps"
+        case continuityErrors = "continuity_errors", discardedBytes = "discarded_bytes"
+        case reconnects, stalls, skips, drops, historyBytes = "history_bytes"
+    }
+}
+
+/// One player as status pages show it.
+public struct ClientSnapshot: Codable, Sendable {
+    public var contentKey: String
+    public var address: String
+    public var userAgent: String?
+    public var connectedAt: Date
+    public var bytesSent: UInt64
+    /// History offset of the next byte to send; lag = hub end - offset.
+    public var offset: UInt64
+    public var lagBytes: UInt64 = 0
+
+    enum CodingKeys: String, CodingKey {
+        case contentKey = "content_id", address, userAgent = "user_agent"
+        case connectedAt = "connected_at", bytesSent = "bytes_sent", lagBytes = "lag_bytes"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        contentKey = try c.decode(String.self, forKey: .contentKey)
+        address = try c.decode(String.self, forKey: .address)
+        userAgent = try c.decodeIfPresent(String.self, forKey: .userAgent)
+        connectedAt = try c.decode(Date.self, forKey: .connectedAt)
+        bytesSent = try c.decode(UInt64.self, forKey: .bytesSent)
+        lagBytes = try c.decode(UInt64.self, forKey: .lagBytes)
+        offset = 0
+    }
+
+    init(contentKey: String, address: String, userAgent: String?, connectedAt: Date, bytesSent: UInt64, offset: UInt64) {
+        self.contentKey = contentKey
+        self.address = address
+        self.userAgent = userAgent
+        self.connectedAt = connectedAt
+        self.bytesSent = bytesSent
+        self.offset = offset
+    }
+}
+
+/// The relay's whole state at one moment: what `/ace/status` answers.
+public struct RelayStatus: Codable, Sendable {
+    public var version: String
+    public var workers: Int
+    /// Number of open hubs and of players, for acexy-style dashboards.
+    public var streams: Int
+    public var playerCount: Int
+    public var hubs: [HubSnapshot]
+    public var clients: [ClientSnapshot]
+
+    enum CodingKeys: String, CodingKey {
+        case version, workers, streams, playerCount = "player_count", hubs, clients
+    }
+}

@@ -1,0 +1,100 @@
+import Synchronization
+
+/// Chooses among engines given by URL in the configuration: healthy first,
+/// least loaded (live sessions plus reservations), then longest idle.
+///
+/// Health here is passive: an engine that fails `failureThreshold` times in a
+/// row is skipped for `cooldownSeconds`, then tried again. The control plane
+/// adds active probing on top.
+public final class StaticEngineSelector: EngineSelector {
+    private struct EngineState {
+        var endpoint: EngineEndpoint
+        var contents: Set<ContentKey> = []
+        var consecutiveFailures = 0
+        var unhealthyUntil: ContinuousClock.Instant?
+        var lastReleased: ContinuousClock.Instant
+    }
+
+    private let state: Mutex<[EngineState]>
+    private let maxStreamsPerEngine: Int
+    private let failureThreshold: Int
+    private let cooldown: Duration
+
+    public init(engines: [EngineEndpoint], maxStreamsPerEngine: Int = 0, failureThreshold: Int = 3, cooldownSeconds: Int = 30) {
+        let now = ContinuousClock.now
+        state = Mutex(engines.map { EngineState(endpoint: $0, lastReleased: now) })
+        self.maxStreamsPerEngine = maxStreamsPerEngine
+        self.failureThreshold = failureThreshold
+        cooldown = .seconds(cooldownSeconds)
+    }
+
+    public var engines: [EngineEndpoint] { state.withLock { $0.map(\.endpoint) } }
+
+    /// Content count per engine id, for status pages.
+    public var load: [String: Int] { state.withLock { Dictionary($0.map { ($0.endpoint.id, $0.contents.count) }, uniquingKeysWith: +) } }
+
+    public func reserveEngine(
+        for content: ContentKey,
+        excluding excluded: Set<EngineEndpoint>,
+        completion: @escaping @Sendable (Result<EngineEndpoint, EngineUnavailable>) -> Void
+    ) {
+        let result: Result<EngineEndpoint, EngineUnavailable> = state.withLock { engines in
+            guard !engines.isEmpty else {
+                return .failure(EngineUnavailable(code: "no_engine", message: "no AceStream engine is configured", retryAfterSeconds: 30))
+            }
+            let now = ContinuousClock.now
+            let candidates = engines.indices.filter { i in
+                !excluded.contains(engines[i].endpoint)
+                    && (maxStreamsPerEngine == 0 || engines[i].contents.count < maxStreamsPerEngine)
+            }
+            func healthy(_ i: Int) -> Bool { engines[i].unhealthyUntil.map { $0 <= now } ?? true }
+            let ordered = candidates.sorted { a, b in
+                let (ha, hb) = (healthy(a), healthy(b))
+                if ha != hb { return ha }
+                if engines[a].contents.count != engines[b].contents.count {
+                    return engines[a].contents.count < engines[b].contents.count
+                }
+                return engines[a].lastReleased < engines[b].lastReleased
+            }
+            guard let chosen = ordered.first(where: healthy) else {
+                let busy = candidates.isEmpty && excluded.count < engines.count
+                return .failure(EngineUnavailable(
+                    code: busy ? "max_capacity" : "no_healthy_engine",
+                    message: busy ? "every engine already serves its maximum of \(maxStreamsPerEngine) streams"
+                        : "no healthy AceStream engine can take this content",
+                    retryAfterSeconds: busy ? 15 : 10))
+            }
+            engines[chosen].contents.insert(content)
+            return .success(engines[chosen].endpoint)
+        }
+        completion(result)
+    }
+
+    public func engineStarted(_ engine: EngineEndpoint, for content: ContentKey) {
+        state.withLock { engines in
+            for i in engines.indices where engines[i].endpoint == engine {
+                engines[i].consecutiveFailures = 0
+                engines[i].unhealthyUntil = nil
+            }
+        }
+    }
+
+    public func releaseEngine(_ engine: EngineEndpoint, for content: ContentKey) {
+        state.withLock { engines in
+            for i in engines.indices where engines[i].endpoint == engine {
+                if engines[i].contents.remove(content) != nil { engines[i].lastReleased = .now }
+            }
+        }
+    }
+
+    public func engineFailed(_ engine: EngineEndpoint, reason: String) {
+        state.withLock { engines in
+            for i in engines.indices where engines[i].endpoint == engine {
+                engines[i].consecutiveFailures += 1
+                if engines[i].consecutiveFailures >= failureThreshold {
+                    engines[i].unhealthyUntil = .now + cooldown
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import CSupport
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The bytes of one hub's stream, in a memfd written append-only at an offset
+/// that only grows.
+///
+/// Players read it with `sendfile` at their own offsets. A page handed to
+/// `sendfile` stays referenced by socket queues after the call returns, so a
+/// page is never written twice: memory goes back to the system by punching
+/// holes far behind the live edge, in whole aligned blocks (a partial-page
+/// punch would zero bytes in place).
+///
+/// Threads: one writer (the hub's loop) appends and trims; readers on any loop
+/// load `end` and `oldestReadable` and read the file through its descriptor,
+/// holding a reference to the history while they do.
+public final class StreamHistory: Sendable {
+    /// Punches happen in blocks of this size, aligned to it, so no punch ever
+    /// touches part of a page (or of a huge page).
+    static let punchBlock: UInt64 = 2 << 20
+
+    /// The memfd; open for the history's whole life.
+    public let fd: Int32
+    private let retained: Atomic<UInt64>
+    private let published = Atomic<UInt64>(0)
+    private let readableFrom = Atomic<UInt64>(0)
+    private let punchedUpTo = Atomic<UInt64>(0)
+
+    /// - Parameter retainedBytes: how much history to keep for joining and lagging players.
+    public init(name: String, retainedBytes: UInt64) throws {
+        let fd = csupport_memfd_create(name)
+        guard fd >= 0 else { throw SystemError("memfd_create") }
+        self.fd = fd
+        retained = Atomic(max(retainedBytes, 2 * StreamHistory.punchBlock))
+    }
+
+    /// Bytes kept behind the live edge; older bytes may be punched.
+    public var retainedBytes: UInt64 { retained.load(ordering: .relaxed) }
+
+    /// Changes how much is kept, e.g. once the bitrate is known. Writer only.
+    public func retain(bytes: UInt64) {
+        retained.store(max(bytes, 2 * StreamHistory.punchBlock), ordering: .relaxed)
+    }
+
+    /// The memfd closes only when the last reader lets go of the history: a
+    /// descriptor closed while another loop may still `sendfile` from it could be
+    /// reused by an unrelated file and leak its bytes to a player.
+    deinit { Syscall.close(fd) }
+
+    /// Offset one past the last byte readers may send.
+    public var end: UInt64 { published.load(ordering: .acquiring) }
+
+    /// The oldest offset still guaranteed readable; readers behind it must skip forward.
+    public var oldestReadable: UInt64 { readableFrom.load(ordering: .acquiring) }
+
+    /// Appends whole packets at the end. Writer only. Readers see them after `publish()`.
+    public func append(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        try Syscall.pwriteAll(fd, bytes, at: Int(offset))
+    }
+
+    /// Makes bytes up to `newEnd` visible to readers and gives back memory far behind it.
+    public func publish(upTo newEnd: UInt64) {
+        published.store(newEnd, ordering: .releasing)
+        let keep = retainedBytes
+        guard newEnd > keep else { return }
+        let floor = newEnd - keep
+        readableFrom.store(floor, ordering: .releasing)
+        // Readers are kept well ahead of `floor` (they skip at a smaller lag), so
+        // punching one more block behind it cannot race a sendfile in progress.
+        let punchLimit = floor > StreamHistory.punchBlock ? (floor - StreamHistory.punchBlock) / StreamHistory.punchBlock * StreamHistory.punchBlock : 0
+        let from = punchedUpTo.load(ordering: .relaxed)
+        if punchLimit > from {
+            if csupport_punch_hole(fd, off_t(from), off_t(punchLimit - from)) == 0 {
+                punchedUpTo.store(punchLimit, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Bytes of memory the history holds now (appended minus punched).
+    public var residentBytes: UInt64 { end - punchedUpTo.load(ordering: .relaxed) }
+}

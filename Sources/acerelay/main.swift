@@ -1,0 +1,2 @@
+import AceRelayApp
+AceRelayCommand.main()
