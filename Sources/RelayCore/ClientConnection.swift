@@ -31,6 +31,9 @@ final class ClientConnection: @unchecked Sendable {
     /// Next history offset to send.
     private var readOffset: UInt64 = 0
     private var blockedOnWrite = false
+    /// Set when the player must jump to a join point; applied at the next packet
+    /// boundary, because `sendfile` may have stopped inside a packet.
+    private var skipPending = false
     private var skipTimes: [Double] = []
 
     // Read by status pages on any thread.
@@ -91,6 +94,7 @@ final class ClientConnection: @unchecked Sendable {
 
     private func writable() {
         blockedOnWrite = false
+        timer.cancel()
         io.watch(IOWatcher.read)
         switch state {
         case .responding: flushResponse()
@@ -106,7 +110,18 @@ final class ClientConnection: @unchecked Sendable {
             // The engine is slow (provisioning, prebuffering): answer now and keep the
             // player connected with null packets rather than let it time out.
             startStreaming(subscription)
-        default:
+        case .streaming(let subscription):
+            // Still blocked on a full socket: a player that stopped reading is never
+            // pumped, so its lag is enforced here.
+            guard blockedOnWrite else { return }
+            // Each period it stays blocked behind the lag limit counts as another skip,
+            // so a player that stopped reading is dropped after `clientSkipLimit` periods.
+            let hub = subscription.hub
+            if isLagging(hub) {
+                guard requestSkip(hub) else { return }
+            }
+            timer.schedule(after: configuration.clientMaxLagSeconds / 2)
+        case .responding, .closed:
             break
         }
     }
@@ -227,11 +242,16 @@ final class ClientConnection: @unchecked Sendable {
                 guard try writeOutgoing() else { return }
             }
             let history = hub.history
+            if !skipPending, isLagging(hub) {
+                guard requestSkip(hub) else { return }
+            }
+            if skipPending {
+                guard try finishPartialPacket(history) else { return }
+                readOffset = joinOffset(hub)
+                skipPending = false
+            }
             let end = history.end
             guard readOffset < end else { return }
-            if readOffset < history.oldestReadable || end - readOffset > maxLag(hub) {
-                guard skipForward(hub) else { return }
-            }
             var sent: UInt64 = 0
             defer {
                 if sent > 0 {
@@ -258,9 +278,14 @@ final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    /// Skips a lagging player to a join point; drops it when it keeps lagging.
-    /// Returns false when dropped.
-    private func skipForward(_ hub: Hub) -> Bool {
+    private func isLagging(_ hub: Hub) -> Bool {
+        let history = hub.history
+        return readOffset < history.oldestReadable || history.end - readOffset > maxLag(hub)
+    }
+
+    /// Marks a lagging player to skip forward to a join point, or drops it when it
+    /// keeps lagging. Returns false when dropped.
+    private func requestSkip(_ hub: Hub) -> Bool {
         let now = worker.loop.now
         skipTimes.removeAll { now - $0 > configuration.skipWindow }
         if skipTimes.count >= configuration.clientSkipLimit {
@@ -271,7 +296,24 @@ final class ClientConnection: @unchecked Sendable {
         }
         skipTimes.append(now)
         hub.counters.skips.add(1, ordering: .relaxed)
-        readOffset = joinOffset(hub)
+        skipPending = true
+        return true
+    }
+
+    /// Sends the rest of a packet `sendfile` stopped inside; true once on a boundary.
+    private func finishPartialPacket(_ history: StreamHistory) throws -> Bool {
+        while readOffset % UInt64(TSPacket.size) != 0 {
+            var fileOffset = Int(readOffset)
+            let count = TSPacket.size - Int(readOffset % UInt64(TSPacket.size))
+            switch try Syscall.sendfile(socket: fd, file: history.fd, offset: &fileOffset, count: count) {
+            case .wrote(let n):
+                guard n > 0 else { close(); return false }
+                readOffset += UInt64(n)
+            case .wouldBlock:
+                waitForWritable()
+                return false
+            }
+        }
         return true
     }
 
@@ -294,6 +336,7 @@ final class ClientConnection: @unchecked Sendable {
     private func waitForWritable() {
         blockedOnWrite = true
         io.watch(IOWatcher.read | IOWatcher.write)
+        if case .streaming = state, !timer.isActive { timer.schedule(after: configuration.clientMaxLagSeconds / 2) }
     }
 
     // MARK: Fixed responses
@@ -346,7 +389,7 @@ final class ClientConnection: @unchecked Sendable {
         let info = info.withLock { $0 }
         guard let content = info.content else { return nil }
         return ClientSnapshot(
-            contentKey: content.value, address: info.address, userAgent: info.userAgent,
+            contentKey: content.value, worker: worker.index, address: info.address, userAgent: info.userAgent,
             connectedAt: info.connectedAt, bytesSent: bytesSent.load(ordering: .relaxed),
             offset: offset.load(ordering: .relaxed))
     }

@@ -59,6 +59,8 @@ final class Hub: @unchecked Sendable {
     private var lastDataAt: Double = 0
     private var lastKeepaliveAt: Double = 0
     private var inStall = false
+    /// Why the last engine attempt failed; told to players when no engine is left to try.
+    private var lastAttemptError: String?
     /// Engine requests answer asynchronously; a stale answer carries an old generation.
     private var generation = 0
     private let pid: String
@@ -145,6 +147,11 @@ final class Hub: @unchecked Sendable {
                 // Every engine failed this hub once; keep trying them all until the deadline.
                 state = .reconnecting(since: since, step: .otherEngine, attemptStarted: now, excluded: [])
                 retryTimer.schedule(after: 2)
+                return
+            }
+            if case .starting(let excluded) = state, !excluded.isEmpty, let lastAttemptError {
+                // Every engine was tried: the engines' own reason says more than "none left".
+                fail(HubFailure(status: 503, code: "engine_error", message: lastAttemptError, retryAfter: unavailable.retryAfterSeconds))
                 return
             }
             fail(HubFailure(status: 503, code: unavailable.code, message: unavailable.message, retryAfter: unavailable.retryAfterSeconds))
@@ -291,6 +298,7 @@ final class Hub: @unchecked Sendable {
     /// The current start or reconnect attempt did not work; escalate or give up.
     private func attemptFailed(_ reason: String) {
         cancelTransfers()
+        lastAttemptError = reason
         switch state {
         case .starting(var excluded):
             logger.warning("engine could not start the stream", metadata: ["relay.reason": "\(reason)"])

@@ -39,6 +39,8 @@ public struct HubSnapshot: Codable, Sendable {
 /// One player as status pages show it.
 public struct ClientSnapshot: Codable, Sendable {
     public var contentKey: String
+    /// The relay loop serving this player.
+    public var worker: Int
     public var address: String
     public var userAgent: String?
     public var connectedAt: Date
@@ -48,13 +50,14 @@ public struct ClientSnapshot: Codable, Sendable {
     public var lagBytes: UInt64 = 0
 
     enum CodingKeys: String, CodingKey {
-        case contentKey = "content_id", address, userAgent = "user_agent"
+        case contentKey = "content_id", worker, address, userAgent = "user_agent"
         case connectedAt = "connected_at", bytesSent = "bytes_sent", lagBytes = "lag_bytes"
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         contentKey = try c.decode(String.self, forKey: .contentKey)
+        worker = try c.decode(Int.self, forKey: .worker)
         address = try c.decode(String.self, forKey: .address)
         userAgent = try c.decodeIfPresent(String.self, forKey: .userAgent)
         connectedAt = try c.decode(Date.self, forKey: .connectedAt)
@@ -63,8 +66,9 @@ public struct ClientSnapshot: Codable, Sendable {
         offset = 0
     }
 
-    init(contentKey: String, address: String, userAgent: String?, connectedAt: Date, bytesSent: UInt64, offset: UInt64) {
+    init(contentKey: String, worker: Int, address: String, userAgent: String?, connectedAt: Date, bytesSent: UInt64, offset: UInt64) {
         self.contentKey = contentKey
+        self.worker = worker
         self.address = address
         self.userAgent = userAgent
         self.connectedAt = connectedAt

@@ -1,0 +1,161 @@
+import ArgumentParser
+import EngineSimulator
+import Foundation
+import Logging
+import RelayCore
+
+/// `acerelay`: one binary that shares AceStream engine sessions among any
+/// number of players.
+public struct AceRelayCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "acerelay",
+        abstract: "Share one AceStream engine session per content among any number of IPTV players, zero-copy.",
+        version: RelayServer.version,
+        subcommands: [Serve.self, Demo.self],
+        defaultSubcommand: Serve.self)
+
+    public init() {}
+}
+
+/// Starts the relay from validated options, or prints the one line that says what is wrong.
+func makeServer(options: RelayOptions, engines: [String], environment: [String: String], logger: Logger) throws -> (RelayServer, RelayConfiguration) {
+    let configuration = try options.relayConfiguration(environment: environment)
+    let endpoints = engines.map { EngineEndpoint(id: $0, baseURL: $0) }
+    let selector = StaticEngineSelector(engines: endpoints, maxStreamsPerEngine: try options.streamsPerEngine(environment: environment))
+    return (RelayServer(configuration: configuration, selector: selector, logger: logger), configuration)
+}
+
+func bootstrapLogging(_ level: LogLevelSetting) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = Logger.Level(rawValue: level.rawValue) ?? .info
+        return handler
+    }
+    return Logger(label: "acerelay")
+}
+
+/// Prints a configuration error as one line and exits with the usage status.
+func exitWithSettingError(_ error: SettingError) -> Never {
+    FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
+    Foundation.exit(2)
+}
+
+extension AceRelayCommand {
+    /// `acerelay serve`: the relay in front of engines given by URL.
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Serve /ace/getstream on the stream port from the given AceStream engines.")
+
+        @OptionGroup var relay: RelayOptions
+
+        @Option(name: .customLong("engine"), help: "An AceStream engine's HTTP address, e.g. http://127.0.0.1:6878; repeat for several. Env ACERELAY_ENGINES (comma-separated).")
+        var engines: [String] = []
+
+        func run() throws {
+            let environment = ProcessInfo.processInfo.environment
+            let engineURLs: [String]
+            let level: LogLevelSetting
+            do throws(SettingError) {
+                engineURLs = try SettingReader(environment: environment).engineURLs(engines, option: "--engine", env: "ACERELAY_ENGINES")
+                level = try relay.level(environment: environment)
+                _ = try relay.relayConfiguration(environment: environment)
+                _ = try relay.streamsPerEngine(environment: environment)
+            } catch {
+                exitWithSettingError(error)
+            }
+            let logger = bootstrapLogging(level)
+            if engineURLs.isEmpty {
+                logger.warning("no engine configured (--engine or ACERELAY_ENGINES): players will get 503 until one is")
+            }
+            TerminationSignals.block()
+            let (server, _) = try makeServer(options: relay, engines: engineURLs, environment: environment, logger: logger)
+            do {
+                try server.start()
+            } catch {
+                FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            let signal = TerminationSignals.wait()
+            logger.info("stopping on signal \(signal ?? 0)")
+            server.shutdown(timeout: 5)
+        }
+    }
+
+    /// `acerelay demo`: the relay and the engine simulator together, playing a real test stream.
+    struct Demo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the relay with a built-in simulated engine playing a test stream, and print the URL to open in VLC or mpv.")
+
+        @OptionGroup var relay: RelayOptions
+
+        @Option(name: .customLong("media"), help: "A .ts file to play. Default: a 1280x720 H.264/AAC test card made once with ffmpeg (or a synthetic stream without ffmpeg).")
+        var media: String?
+
+        @Option(name: .customLong("duration"), help: "Stop after this many seconds (default: run until Ctrl-C).")
+        var duration: Double?
+
+        /// A fixed, valid content id so the printed URL stays the same between runs.
+        static let contentID = "0123456789abcdef0123456789abcdef01234567"
+
+        func run() throws {
+            let environment = ProcessInfo.processInfo.environment
+            let level: LogLevelSetting
+            do throws(SettingError) {
+                level = try relay.level(environment: environment)
+                _ = try relay.relayConfiguration(environment: environment)
+            } catch {
+                exitWithSettingError(error)
+            }
+            let logger = bootstrapLogging(level)
+            TerminationSignals.block()
+
+            var simulatorConfiguration = EngineSimulatorConfiguration()
+            simulatorConfiguration.media = try demoMedia(logger: logger)
+            let simulator = try EngineSimulator(configuration: simulatorConfiguration, logger: logger)
+            try simulator.start()
+            let engine = "http://127.0.0.1:\(simulator.port)"
+
+            let (server, configuration) = try makeServer(options: relay, engines: [engine], environment: environment, logger: logger)
+            do {
+                try server.start()
+            } catch {
+                simulator.shutdown()
+                FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            let host = configuration.listenHost == "0.0.0.0" || configuration.listenHost == "::" ? "127.0.0.1" : configuration.listenHost
+            let url = "http://\(host):\(server.port)/ace/getstream?id=\(Self.contentID)"
+            // write(2) straight away: print() would sit in a buffer when stdout is a pipe.
+            FileHandle.standardOutput.write(Data("""
+
+            acerelay demo is running: a simulated AceStream engine at \(engine) behind the relay.
+              Play it:        mpv '\(url)'
+                              vlc '\(url)'
+              Relay status:   curl -s http://\(host):\(server.port)/ace/status
+            Press Ctrl-C to stop.
+
+            """.utf8))
+            _ = TerminationSignals.wait(timeout: duration)
+            server.shutdown(timeout: 5)
+            simulator.shutdown()
+        }
+
+        /// The media the demo plays: `--media`, else a test card made with ffmpeg once
+        /// and cached, else the simulator's synthetic stream.
+        private func demoMedia(logger: Logger) throws -> SimulatorMedia {
+            if let media { return .file(media) }
+            let cache = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/acerelay")
+            let path = cache.appendingPathComponent("demo-testcard.ts").path
+            if FileManager.default.fileExists(atPath: path) { return .file(path) }
+            do {
+                try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+                logger.info("making the demo test card with ffmpeg (once)", metadata: ["demo.path": "\(path)"])
+                try EngineSimulator.makeTestMedia(at: path, seconds: 20)
+                return .file(path)
+            } catch {
+                logger.warning("cannot make a real test stream (\(error)); playing a synthetic stream players cannot decode. Install ffmpeg for a picture.")
+                return .synthetic(bitsPerSecond: 3_000_000)
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import RelayCore
+
+/// The relay's options, shared by `serve` and `demo`. Every option also reads an
+/// environment variable (named in its help); the orchestrator's name is used
+/// where one exists, so existing deployments keep their settings.
+public struct RelayOptions: ParsableArguments {
+    @Option(name: .customLong("listen"), help: "Stream port address HOST:PORT. Env ACERELAY_LISTEN. Default 0.0.0.0:8080.")
+    var listen: String?
+
+    @Option(name: .customLong("workers"), help: "Relay event-loop threads. Env ACERELAY_WORKERS. Default: number of cores.")
+    var workers: String?
+
+    @Option(name: .customLong("grace-period"), help: "Seconds a content's engine session outlives its last player, so zapping back is instant. Env ACERELAY_GRACE_PERIOD_S. Default 30.")
+    var gracePeriod: String?
+
+    @Option(name: .customLong("history-seconds"), help: "Seconds of stream kept per content for joining and lagging players. Env ACERELAY_HISTORY_S. Default 45.")
+    var historySeconds: String?
+
+    @Option(name: .customLong("history-max-mb"), help: "Cap on the history per content, in MiB. Env ACERELAY_HISTORY_MAX_MB. Default 64.")
+    var historyMaxMB: String?
+
+    @Option(name: .customLong("start-timeout"), help: "Seconds an engine has to deliver the first bytes of a new stream. Env STARTUP_TIMEOUT_S. Default 25.")
+    var startTimeout: String?
+
+    @Option(name: .customLong("early-head-after"), help: "Seconds a player waits for a starting stream before it gets 200 and keepalive packets. Env ACERELAY_EARLY_HEAD_AFTER_S. Default 5.")
+    var earlyHeadAfter: String?
+
+    @Option(name: .customLong("silence-timeout"), help: "Seconds without bytes from the engine before reconnecting. Env ACERELAY_SILENCE_TIMEOUT_S. Default 15.")
+    var silenceTimeout: String?
+
+    @Option(name: .customLong("reconnect-timeout"), help: "Seconds of failed reconnecting before a stream's players are closed. Env ACERELAY_RECONNECT_TIMEOUT_S. Default 60.")
+    var reconnectTimeout: String?
+
+    @Option(name: .customLong("engine-timeout"), help: "Time limit in seconds for engine API calls (getstream, stop). Env ACERELAY_ENGINE_TIMEOUT_S. Default 10.")
+    var engineTimeout: String?
+
+    @Option(name: .customLong("request-timeout"), help: "Seconds a client has to send its request head. Env ACERELAY_REQUEST_TIMEOUT_S. Default 10.")
+    var requestTimeout: String?
+
+    @Option(name: .customLong("client-max-lag"), help: "Seconds a player may fall behind live before it skips ahead. Env ACERELAY_CLIENT_MAX_LAG_S. Default 10.")
+    var clientMaxLag: String?
+
+    @Option(name: .customLong("max-streams-per-engine"), help: "Contents one engine may serve at once, 0 for no limit. Env MAX_STREAMS_PER_ENGINE. Default 0.")
+    var maxStreamsPerEngine: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Env ACERELAY_LOG_LEVEL. Default info.")
+    var logLevel: String?
+
+    public init() {}
+
+    /// The relay configuration these options and `environment` describe.
+    func relayConfiguration(environment: [String: String]) throws(SettingError) -> RelayConfiguration {
+        let read = SettingReader(environment: environment)
+        var c = RelayConfiguration()
+        let address = try read.address(listen, option: "--listen", env: "ACERELAY_LISTEN", default: "0.0.0.0:8080")
+        c.listenHost = address.host
+        c.listenPort = address.port
+        c.workers = try read.int(workers, option: "--workers", env: "ACERELAY_WORKERS", default: ProcessInfo.processInfo.activeProcessorCount, range: 1...256)
+        c.gracePeriod = try read.double(gracePeriod, option: "--grace-period", env: "ACERELAY_GRACE_PERIOD_S", default: 30, range: 0...86_400)
+        c.historySeconds = try read.double(historySeconds, option: "--history-seconds", env: "ACERELAY_HISTORY_S", default: 45, range: 5...3_600)
+        c.historyMaxBytes = UInt64(try read.int(historyMaxMB, option: "--history-max-mb", env: "ACERELAY_HISTORY_MAX_MB", default: 64, range: 8...16_384)) << 20
+        c.startTimeout = try read.double(startTimeout, option: "--start-timeout", env: "STARTUP_TIMEOUT_S", default: 25, range: 1...600)
+        c.earlyHeadAfter = try read.double(earlyHeadAfter, option: "--early-head-after", env: "ACERELAY_EARLY_HEAD_AFTER_S", default: 5, range: 0...600)
+        c.silenceTimeout = try read.double(silenceTimeout, option: "--silence-timeout", env: "ACERELAY_SILENCE_TIMEOUT_S", default: 15, range: 1...600)
+        c.reconnectTimeout = try read.double(reconnectTimeout, option: "--reconnect-timeout", env: "ACERELAY_RECONNECT_TIMEOUT_S", default: 60, range: 1...3_600)
+        c.engineRequestTimeout = try read.double(engineTimeout, option: "--engine-timeout", env: "ACERELAY_ENGINE_TIMEOUT_S", default: 10, range: 0.5...120)
+        c.requestTimeout = try read.double(requestTimeout, option: "--request-timeout", env: "ACERELAY_REQUEST_TIMEOUT_S", default: 10, range: 0.5...300)
+        c.clientMaxLagSeconds = try read.double(clientMaxLag, option: "--client-max-lag", env: "ACERELAY_CLIENT_MAX_LAG_S", default: 10, range: 1...600)
+        return c
+    }
+
+    func streamsPerEngine(environment: [String: String]) throws(SettingError) -> Int {
+        try SettingReader(environment: environment).int(maxStreamsPerEngine, option: "--max-streams-per-engine", env: "MAX_STREAMS_PER_ENGINE", default: 0, range: 0...1_000)
+    }
+
+    func level(environment: [String: String]) throws(SettingError) -> LogLevelSetting {
+        let text = SettingReader(environment: environment).raw(logLevel, env: "ACERELAY_LOG_LEVEL") ?? "info"
+        guard let level = LogLevelSetting(rawValue: text.lowercased()) else {
+            throw SettingError(option: "--log-level", environment: "ACERELAY_LOG_LEVEL", value: text, expected: "trace, debug, info, notice, warning, error or critical")
+        }
+        return level
+    }
+}
+
+enum LogLevelSetting: String {
+    case trace, debug, info, notice, warning, error, critical
+}

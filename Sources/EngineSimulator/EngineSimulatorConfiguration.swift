@@ -1,0 +1,35 @@
+/// Where the simulator's media comes from.
+public enum SimulatorMedia: Sendable, Equatable {
+    /// A real MPEG-TS file of whole 188-byte packets, looped forever.
+    case file(String)
+    /// The built-in generator of valid MPEG-TS at this bitrate (see `SyntheticTransportStream`).
+    case synthetic(bitsPerSecond: Int)
+}
+
+/// How an `EngineSimulator` listens, what it plays, and which engine quirks it shows.
+public struct EngineSimulatorConfiguration: Sendable {
+    /// IPv4 address to bind; "0.0.0.0" for all interfaces.
+    public var host: String = "127.0.0.1"
+    /// Port to bind; 0 picks an ephemeral port, read back from `EngineSimulator.port`.
+    public var port: UInt16 = 0
+    /// The media every session plays, looped forever.
+    public var media: SimulatorMedia = .synthetic(bitsPerSecond: 2_000_000)
+    /// Length of one loop of `.synthetic` media, in seconds (1...600); ignored for files.
+    public var syntheticLoopSeconds: Int = 10
+    /// Seconds of media a session sends at once when its playback first opens (the engine's buffer).
+    public var initialBurstSeconds: Double = 2
+    /// Seconds a new session reports status "prebuf" before "dl".
+    public var prebufferSeconds: Double = 1
+    /// Host the engine writes into the URLs it returns: its own idea of its address,
+    /// often a container IP that the relay must rewrite.
+    public var advertisedHost: String = "127.0.0.1"
+    /// Port written into returned URLs; nil writes the port actually bound.
+    public var advertisedPort: UInt16? = nil
+    /// Quirk of some engine builds: stat keys `speedDown`/`speedUp` instead of `speed_down`/`speed_up`.
+    public var camelCaseStats: Bool = false
+    /// Engine version reported by get_status and get_version ("3.1.70" reports code 3017000).
+    public var version: String = "3.1.70"
+
+    /// A configuration with every default: 127.0.0.1, ephemeral port, 2 Mbit/s synthetic media.
+    public init() {}
+}

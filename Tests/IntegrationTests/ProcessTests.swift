@@ -1,0 +1,81 @@
+import EngineSimulator
+import Foundation
+import Testing
+@testable import RelayCore
+
+/// Runs the real `acerelay` executable, as systemd or a user would.
+@Suite struct ProcessTests {
+    /// The executable SwiftPM built beside this test bundle.
+    static var executable: URL {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while directory.path != "/", !FileManager.default.fileExists(atPath: directory.appendingPathComponent("acerelay").path) {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("acerelay")
+    }
+
+    static func freePort() throws -> UInt16 {
+        let socket = try ListeningSocket(host: "127.0.0.1", port: 0)
+        defer { socket.close() }
+        return socket.port
+    }
+
+    private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return (process, errors)
+    }
+
+    @Test func sigtermStopsEveryEngineSessionAndExitsZero() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build acerelay first: \(Self.executable.path)")
+        var configuration = EngineSimulatorConfiguration()
+        configuration.media = .synthetic(bitsPerSecond: 2_000_000)
+        let simulator = try EngineSimulator(configuration: configuration, logger: RelayHarness.logger)
+        try simulator.start()
+        defer { simulator.shutdown() }
+        let port = try Self.freePort()
+        let (process, _) = try run(["serve", "--listen", "127.0.0.1:\(port)", "--engine", "http://127.0.0.1:\(simulator.port)", "--workers", "2", "--log-level", "warning"])
+        defer { if process.isRunning { process.terminate() } }
+        var players: [TestPlayer] = []
+        #expect(eventually(timeout: 10) { (try? TestPlayer(port: port, request: "")) != nil })
+        for n in [40, 41] {
+            let player = try TestPlayer(port: port, path: RelayHarness.path(RelayHarness.contentID(n)))
+            #expect(try player.readHead().status == 200)
+            #expect(player.readBody(count: 188 * 100).count == 188 * 100)
+            players.append(player)
+        }
+        #expect(simulator.totalCounters.activeSessions == 2)
+        let started = Date()
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(process.terminationStatus == 0)
+        #expect(simulator.totalCounters.stops == 2)
+        for player in players { #expect(player.waitForClose(timeout: 2)) }
+    }
+
+    @Test func anInvalidOptionStopsStartUpWithOneLineNamingIt() throws {
+        for (arguments, environment, option) in [
+            (["serve", "--workers", "many"], [String: String](), "--workers"),
+            (["serve", "--listen", "nowhere"], [:], "--listen"),
+            (["serve"], ["ACERELAY_GRACE_PERIOD_S": "-4"], "ACERELAY_GRACE_PERIOD_S"),
+            (["serve", "--engine", "http://a b"], [:], "--engine"),
+        ] {
+            let (process, errors) = try run(arguments, environment: environment)
+            process.waitUntilExit()
+            let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let lines = output.split(separator: "\n")
+            #expect(process.terminationStatus == 2, "\(arguments)")
+            #expect(lines.count == 1, "\(output)")
+            #expect(output.contains(option), "\(output)")
+        }
+    }
+}
