@@ -64,6 +64,10 @@ extension AceRelayCommand {
                 exitWithSettingError(error)
             }
             let logger = bootstrapLogging(level)
+            let descriptors = OpenFileLimit.raiseToHardLimit()
+            if descriptors < 4_096 {
+                logger.warning("only \(descriptors) file descriptors: each player needs one; raise LimitNOFILE / ulimit -n")
+            }
             if engineURLs.isEmpty {
                 logger.warning("no engine configured (--engine or ACERELAY_ENGINES): players will get 503 until one is")
             }
@@ -107,6 +111,7 @@ extension AceRelayCommand {
                 exitWithSettingError(error)
             }
             let logger = bootstrapLogging(level)
+            OpenFileLimit.raiseToHardLimit()
             TerminationSignals.block()
 
             var simulatorConfiguration = EngineSimulatorConfiguration()

@@ -161,6 +161,10 @@ final class ClientConnection: @unchecked Sendable {
 
     private func join(_ key: ContentKey) {
         let server = worker.server
+        guard server.isAccepting else {
+            respond(HTTPResponse.error(status: 503, code: "relay_stopping", message: "the relay is shutting down", retryAfter: 5))
+            return
+        }
         let attached: (hub: Hub, created: Bool)
         do {
             attached = try server.registry.attach(key) { try Hub(key: key, owner: worker) }

@@ -29,7 +29,8 @@ final class CurlTransfer {
     fileprivate var bodyLimit: Int
     fileprivate(set) var body: [UInt8] = []
     fileprivate var abortRequested = false
-    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    /// curl writes its error text here; owned memory, because curl keeps the pointer.
+    private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     let url: String
 
     /// - Parameters:
@@ -50,9 +51,8 @@ final class CurlTransfer {
         csupport_curl_easy_setopt_string(easy, CURLOPT_USERAGENT, userAgent)
         // Engines and proxies in the field ask for identity; never let curl negotiate compression.
         csupport_curl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "identity")
-        errorBuffer.withUnsafeMutableBufferPointer {
-            _ = csupport_curl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, $0.baseAddress)
-        }
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        csupport_curl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
         csupport_curl_easy_setopt_data_cb(easy, CURLOPT_WRITEFUNCTION) { ptr, size, count, userdata in
             guard let ptr, let userdata else { return 0 }
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata).takeUnretainedValue()
@@ -69,12 +69,15 @@ final class CurlTransfer {
         csupport_curl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    deinit { curl_easy_cleanup(easy) }
+    deinit {
+        curl_easy_cleanup(easy)
+        errorBuffer.deallocate()
+    }
 
     fileprivate func outcome(_ code: CURLcode) -> CurlOutcome {
         var status = 0
         csupport_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let detail = String(validatingCString: errorBuffer) ?? ""
         let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
         return CurlOutcome(code: code, httpStatus: status, message: code == CURLE_OK ? "ok" : message)
     }

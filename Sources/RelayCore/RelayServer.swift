@@ -22,6 +22,10 @@ public final class RelayServer: @unchecked Sendable {
     private let logger: Logger
     private var workers: [Worker] = []
     private let lifecycle = Mutex<Lifecycle>(.idle)
+    private let accepting = Atomic<Bool>(true)
+
+    /// False once shutdown began: new connections are closed, new hubs refused.
+    var isAccepting: Bool { accepting.load(ordering: .relaxed) }
 
     private enum Lifecycle { case idle, running, stopped }
 
@@ -69,7 +73,18 @@ public final class RelayServer: @unchecked Sendable {
         }
         guard running else { return }
         logger.info("relay stopping")
-        for worker in workers { worker.execute { worker.closeListener() } }
+        accepting.store(false, ordering: .relaxed)
+        // Listeners first, and wait for it: a hub created after the snapshot below
+        // would never get its stop command.
+        let closed = DispatchGroup()
+        for worker in workers {
+            closed.enter()
+            worker.execute {
+                worker.closeListener()
+                closed.leave()
+            }
+        }
+        _ = closed.wait(timeout: .now() + 1)
         for hub in registry.all { hub.owner.execute { hub.shutdown() } }
         let deadline = Date().addingTimeInterval(timeout)
         // Let the stop commands reach the engines: a stop that never arrives leaves

@@ -28,6 +28,7 @@ final class Worker: @unchecked Sendable {
     /// Updated each loop iteration by a prepare-free timer tick; read by the watchdog.
     let lastBeat = Atomic<Int64>(0)
     private var heartbeat: TimerWatcher!
+    private var acceptPause: TimerWatcher!
 
     init(index: Int, server: RelayServer, listener: ListeningSocket, logger: Logger) {
         self.index = index
@@ -43,6 +44,7 @@ final class Worker: @unchecked Sendable {
             self.acceptConnections()
         }
         acceptWatcher?.start()
+        acceptPause = TimerWatcher(loop: loop) { [unowned self] in self.acceptWatcher?.start() }
         heartbeat = TimerWatcher(loop: loop) { [unowned self] in
             self.lastBeat.store(Int64(Date().timeIntervalSince1970), ordering: .relaxed)
         }
@@ -74,9 +76,12 @@ final class Worker: @unchecked Sendable {
     func wake() { wakeup.send() }
 
     private func drainTasks() {
+        // Most wakes carry data, not tasks: an empty queue costs no allocation.
         let pending = tasks.withLock { queue -> [@Sendable () -> Void] in
-            defer { queue.removeAll(keepingCapacity: true) }
-            return queue
+            if queue.isEmpty { return [] }
+            let taken = queue
+            queue = []
+            return taken
         }
         for task in pending { task() }
         for subscription in subscriptions.values where subscription.takePending() {
@@ -94,10 +99,17 @@ final class Worker: @unchecked Sendable {
             do {
                 fd = try listener.accept()
             } catch {
-                logger.warning("accept failed; will retry", metadata: ["relay.error": "\(error)"])
+                // Out of descriptors: the listener stays readable, so pause instead of spinning.
+                logger.warning("accept failed; pausing accepts for 100 ms", metadata: ["relay.error": "\(error)"])
+                acceptWatcher?.stop()
+                acceptPause.schedule(after: 0.1)
                 return
             }
             guard let fd else { return }
+            guard server.isAccepting else {
+                Syscall.close(fd)
+                continue
+            }
             let connection = ClientConnection(fd: fd, worker: self)
             connections.withLock { $0[ObjectIdentifier(connection)] = connection }
             connection.begin()
@@ -106,6 +118,7 @@ final class Worker: @unchecked Sendable {
 
     /// Stops accepting; queued connections are refused when the socket closes.
     func closeListener() {
+        acceptPause.cancel()
         acceptWatcher?.stop()
         acceptWatcher = nil
         listener?.close()
