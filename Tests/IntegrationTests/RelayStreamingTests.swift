@@ -128,6 +128,21 @@ import Testing
         #expect(harness.hub(id) == nil)
     }
 
+    @Test func urlsTheEngineReturnsAreRewrittenToTheAddressItWasReachedAt() throws {
+        // The engine believes it lives at an address the relay cannot reach (as a
+        // container IP would be); loopback only, so a broken rewrite goes nowhere.
+        let harness = try RelayHarness(simulator: {
+            $0.advertisedHost = "127.0.0.2"
+            $0.advertisedPort = 1
+        })
+        defer { harness.stop() }
+        let id = RelayHarness.contentID(10)
+        let player = try harness.player(id)
+        #expect(try player.readHead().status == 200)
+        #expect(player.readBody(count: 188 * 500, timeout: 10).count == 188 * 500)
+        #expect(harness.simulator.counters(for: id).playbackConnections == 1)
+    }
+
     @Test func statusReportsHubsAndPlayers() throws {
         let harness = try RelayHarness()
         defer { harness.stop() }
