@@ -49,7 +49,8 @@ public final class EngineSimulator: Sendable {
         case let .synthetic(bitsPerSecond):
             let bytes = try SyntheticTransportStream.make(
                 bitsPerSecond: bitsPerSecond, seconds: configuration.syntheticLoopSeconds)
-            media = try MediaLoop(bytes: bytes, origin: "synthetic")
+            media = try MediaLoop(bytes: bytes, origin: "synthetic",
+                                  knownDurationTicks: Int64(configuration.syntheticLoopSeconds) * 90_000)
         }
         logger.debug("engine simulator media loaded", metadata: [
             "sim.media_bytes": "\(media.bytes.count)",

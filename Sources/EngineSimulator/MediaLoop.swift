@@ -32,8 +32,11 @@ struct MediaLoop: Sendable {
 
     /// Analyses `bytes`, which must be whole transport packets with at least two PCRs.
     ///
-    /// - Parameter origin: names the media in errors (a path, or "synthetic").
-    init(bytes: [UInt8], origin: String) throws(EngineSimulatorError) {
+    /// - Parameters:
+    ///   - origin: names the media in errors (a path, or "synthetic").
+    ///   - knownDurationTicks: the loop length, when the maker knows it exactly; otherwise it
+    ///     is derived from the PCR and the PES timestamps.
+    init(bytes: [UInt8], origin: String, knownDurationTicks: Int64? = nil) throws(EngineSimulatorError) {
         let size = TransportPacket.size
         guard !bytes.isEmpty else {
             throw .mediaNotTransportStream(path: origin, reason: "the file is empty")
@@ -55,7 +58,7 @@ struct MediaLoop: Sendable {
         // the seam; a hair under a whole tick is float noise, not a longer loop.
         let pcrTicks = Double(bytes.count) / clock.bytesPerSecond * 90_000
         let ticks = max(pcrTicks, analysis.timestampSpanTicks)
-        let durationTicks = max(1, Int64((ticks - 0.01).rounded(.up)))
+        let durationTicks = knownDurationTicks ?? max(1, Int64((ticks - 0.01).rounded(.up)))
 
         self.bytes = bytes
         self.packetCount = count

@@ -1,13 +1,12 @@
-/// A generator of structurally valid MPEG-TS at an exact constant bitrate, needing no external tool.
+/// A generator of valid, decodable MPEG-TS at an exact constant bitrate, needing no external tool.
 ///
-/// The stream has one program: H.264 video (stream_type 0x1B) on PID 0x100,
-/// which also carries the PCR, and AAC audio (stream_type 0x0F) on PID 0x101,
-/// both at 25 frames a second. Every second starts with PAT and PMT followed by
-/// a key frame whose first packet has random_access_indicator set. The PCR comes
-/// at least every 40 ms and follows the packet position exactly, so the
-/// bitrate measured from it is the requested one. Payloads are filler (an access
-/// unit delimiter and a filler-data NAL unit for video, zeros for audio): the
-/// stream is well formed, not decodable.
+/// The stream has one program: H.264 video (stream_type 0x1B) on PID 0x100, which also
+/// carries the PCR, at 25 frames a second, and MPEG-1 Layer II audio (stream_type 0x03) on
+/// PID 0x101. Every second starts with PAT and PMT followed by a key frame (IDR, with SPS and
+/// PPS) whose first packet has random_access_indicator set. The PCR comes at least every
+/// 40 ms and follows the packet position exactly, so the bitrate measured from it is the
+/// requested one. The picture is a still gray 256x144 frame and the audio is silence (see
+/// `SyntheticElementaryStreams`); H.264 filler-data NAL units bring the video up to the bitrate.
 public enum SyntheticTransportStream {
     /// PID of the program map table.
     public static let programMapPID: UInt16 = 0x1000
@@ -15,10 +14,10 @@ public enum SyntheticTransportStream {
     public static let videoPID: UInt16 = 0x100
     /// PID of the audio elementary stream.
     public static let audioPID: UInt16 = 0x101
-    /// Video frames (and audio PES packets) per second.
+    /// Video frames per second (one 40 ms slot of packets per frame).
     public static let framesPerSecond = 25
-    /// Lowest bitrate the layout fits in: PSI, audio and video in every 40 ms slot.
-    public static let minimumBitsPerSecond = 200_000
+    /// Lowest bitrate the layout fits in: PSI, audio and a key frame in one 40 ms slot.
+    public static let minimumBitsPerSecond = 400_000
     /// Highest bitrate accepted, to keep one loop's memory bounded.
     public static let maximumBitsPerSecond = 400_000_000
 
@@ -26,6 +25,8 @@ public enum SyntheticTransportStream {
     private static let firstPCR: Int64 = 27_000_000
     /// PTS of the first frame: 0.7 s after the first PCR, room for the decoder buffer.
     private static let firstPTS: Int64 = 153_000
+    /// 90 kHz ticks per video frame.
+    private static let frameTicks = Int64(90_000 / framesPerSecond)
 
     /// Makes `seconds` of stream at `bitsPerSecond`; its first packets are PAT, PMT and a key frame.
     ///
@@ -49,7 +50,7 @@ public enum SyntheticTransportStream {
         let packetCount: Int
         let seconds: Int
         let slotCount: Int
-        let audioPacketsPerSlot: Int
+        let audioFrameCount: Int
         var counters: [UInt16: UInt8] = [:]
 
         init(bitsPerSecond: Int, seconds: Int) {
@@ -57,13 +58,13 @@ public enum SyntheticTransportStream {
             self.seconds = seconds
             packetCount = Int((Double(bitsPerSecond) * Double(seconds) / Double(8 * size)).rounded())
             slotCount = framesPerSecond * seconds
-            let audioBitsPerSecond = min(bitsPerSecond / 20, 128_000)
-            audioPacketsPerSlot = max(
-                1, Int((Double(audioBitsPerSecond) / Double(framesPerSecond) / Double(8 * 184)).rounded()))
+            // Only whole audio frames inside the loop: a short gap at the seam, never an overlap.
+            audioFrameCount = Int(Int64(seconds) * 90_000 / SyntheticElementaryStreams.audioFrameTicks)
             bytes = [UInt8](repeating: 0xFF, count: packetCount * size)
         }
 
         mutating func writeAll() {
+            var nextAudioFrame = 0
             for slot in 0..<slotCount {
                 var index = slot * packetCount / slotCount
                 let end = (slot + 1) * packetCount / slotCount
@@ -73,11 +74,53 @@ public enum SyntheticTransportStream {
                     writePMT(index + 1)
                     index += 2
                 }
-                let pts = firstPTS + Int64(slot) * Int64(90_000 / framesPerSecond)
-                let videoPackets = end - index - audioPacketsPerSlot
-                writeVideoFrame(from: index, count: videoPackets, pts: pts, keyFrame: keyFrame)
-                writeAudioFrame(from: index + videoPackets, count: audioPacketsPerSlot, pts: pts)
+                let pts = firstPTS + Int64(slot) * frameTicks
+
+                // The audio frames that start within this slot, in one PES packet.
+                let slotEnd = Int64(slot + 1) * frameTicks
+                var audio: [UInt8] = []
+                let audioPTS = firstPTS + Int64(nextAudioFrame) * SyntheticElementaryStreams.audioFrameTicks
+                while nextAudioFrame < audioFrameCount,
+                      Int64(nextAudioFrame) * SyntheticElementaryStreams.audioFrameTicks < slotEnd {
+                    audio += SyntheticElementaryStreams.silentAudioFrame
+                    nextAudioFrame += 1
+                }
+                let audioPES = audio.isEmpty ? [] : Self.pesPacket(streamID: 0xC0, pts: audioPTS, payload: audio,
+                                                                   bounded: true)
+                let audioPackets = (audioPES.count + 183) / 184
+
+                let videoPackets = end - index - audioPackets
+                let pcrPackets: Set<Int> = videoPackets >= 3 ? [0, videoPackets / 2] : [0]
+                let capacity = videoPackets * 184 - pcrPackets.count * 8
+                var unit = SyntheticElementaryStreams.accessUnitDelimiter
+                if keyFrame {
+                    unit += SyntheticElementaryStreams.sequenceParameterSet
+                    unit += SyntheticElementaryStreams.pictureParameterSet
+                    unit += SyntheticElementaryStreams.idrSlice(idrPictureID: UInt32(slot / framesPerSecond % 2))
+                } else {
+                    unit += SyntheticElementaryStreams.skippedSlice(frameNumber: slot % framesPerSecond)
+                }
+                // Fill the slot with a filler NAL unit; a few bytes short of one are stuffed in TS instead.
+                let slack = capacity - 14 - unit.count
+                precondition(slack >= 0, "a \(seconds) s loop of \(packetCount) packets has no room for a frame")
+                if slack >= 6 { unit += SyntheticElementaryStreams.filler(count: slack) }
+                let videoPES = Self.pesPacket(streamID: 0xE0, pts: pts, payload: unit, bounded: false)
+                writePES(videoPES, pid: videoPID, from: index, count: videoPackets, pcrPackets: pcrPackets,
+                         randomAccess: keyFrame)
+                if !audioPES.isEmpty {
+                    writePES(audioPES, pid: audioPID, from: index + videoPackets, count: audioPackets,
+                             pcrPackets: [], randomAccess: false)
+                }
             }
+        }
+
+        /// A PES packet with a PTS; video may leave PES_packet_length 0 (unbounded).
+        static func pesPacket(streamID: UInt8, pts: Int64, payload: [UInt8], bounded: Bool) -> [UInt8] {
+            let length = bounded ? payload.count + 8 : 0
+            var header: [UInt8] = [0x00, 0x00, 0x01, streamID, UInt8(length >> 8), UInt8(length & 0xFF),
+                                   0x80, 0x80, 0x05, 0x21, 0, 0, 0, 0]
+            header.withUnsafeMutableBytes { TransportPacket.writeTimestamp($0, 9, pts) }
+            return header + payload
         }
 
         /// PCR of packet `index`: exactly proportional to its position, so the rate is constant.
@@ -85,7 +128,7 @@ public enum SyntheticTransportStream {
             firstPCR + Int64(index) * Int64(seconds) * 27_000_000 / Int64(packetCount)
         }
 
-        /// Writes the 4-byte header and returns the offset of the packet's first byte.
+        /// Writes a 4-byte header and returns the offset of the packet's first byte.
         mutating func writeHeader(_ index: Int, pid: UInt16, startsUnit: Bool, adaptation: Bool) -> Int {
             let at = index * TransportPacket.size
             let counter = (counters[pid, default: 0x0F] &+ 1) & 0x0F
@@ -95,6 +138,41 @@ public enum SyntheticTransportStream {
             bytes[at + 2] = UInt8(pid & 0xFF)
             bytes[at + 3] = (adaptation ? 0x30 : 0x10) | counter
             return at
+        }
+
+        /// Spreads a PES packet over `count` packets: a PCR where asked, random_access_indicator
+        /// on the first if asked, and adaptation-field stuffing in the last for what is left over.
+        mutating func writePES(
+            _ pes: [UInt8], pid: UInt16, from first: Int, count: Int, pcrPackets: Set<Int>, randomAccess: Bool
+        ) {
+            var taken = 0
+            for packet in 0..<count {
+                let hasPCR = pcrPackets.contains(packet)
+                let flagged = hasPCR || (randomAccess && packet == 0)
+                var room = 184 - (hasPCR ? 8 : flagged ? 2 : 0)
+                let remaining = pes.count - taken
+                let stuffing = packet == count - 1 ? room - remaining : 0
+                room -= stuffing
+                let hasAdaptation = flagged || stuffing > 0
+                let start = writeHeader(first + packet, pid: pid, startsUnit: packet == 0, adaptation: hasAdaptation)
+                var payload = start + 4
+                if hasAdaptation {
+                    // Adaptation field: length, flags, optional PCR, then 0xFF stuffing.
+                    let fieldLength = (hasPCR ? 7 : flagged ? 1 : 0) + stuffing - (flagged ? 0 : 1)
+                    bytes[payload] = UInt8(fieldLength)
+                    if fieldLength > 0 {
+                        bytes[payload + 1] = (hasPCR ? 0x10 : 0) | (randomAccess && packet == 0 ? 0x40 : 0)
+                    }
+                    if hasPCR {
+                        let clock = pcr(ofPacket: first + packet)
+                        bytes.withUnsafeMutableBytes { TransportPacket.writePCR($0, payload + 2, ticks27MHz: clock) }
+                    }
+                    payload += 1 + fieldLength
+                }
+                bytes.replaceSubrange(payload..<(payload + room), with: pes[taken..<(taken + room)])
+                taken += room
+            }
+            precondition(taken == pes.count, "PES of \(pes.count) bytes does not fit \(count) packets")
         }
 
         /// Writes a PSI section (pointer field, section, CRC, 0xFF stuffing) into one packet.
@@ -121,50 +199,8 @@ public enum SyntheticTransportStream {
                 0x00, 0x01, 0xC1, 0, 0,   // program 1, version 0 current, section 0 of 0
                 0xE0 | UInt8(video >> 8), UInt8(video & 0xFF), 0xF0, 0x00, // PCR PID, no program info
                 0x1B, 0xE0 | UInt8(video >> 8), UInt8(video & 0xFF), 0xF0, 0x00, // H.264
-                0x0F, 0xE0 | UInt8(audio >> 8), UInt8(audio & 0xFF), 0xF0, 0x00, // AAC (ADTS)
+                0x03, 0xE0 | UInt8(audio >> 8), UInt8(audio & 0xFF), 0xF0, 0x00, // MPEG-1 audio
             ])
-        }
-
-        /// One video access unit over `count` packets: PCR on the first and middle packets.
-        mutating func writeVideoFrame(from first: Int, count: Int, pts: Int64, keyFrame: Bool) {
-            let withPCR: Set<Int> = count >= 3 ? [0, count / 2] : [0]
-            let capacity = (0..<count).reduce(0) { $0 + (withPCR.contains($1) ? 176 : 184) }
-            var unit: [UInt8] = [0x00, 0x00, 0x01, 0xE0, 0x00, 0x00, 0x80, 0x80, 0x05, 0x21, 0, 0, 0, 0]
-            unit.withUnsafeMutableBytes { TransportPacket.writeTimestamp($0, 9, pts) }
-            unit += [0x00, 0x00, 0x00, 0x01, 0x09, 0xF0]   // access unit delimiter
-            unit += [0x00, 0x00, 0x00, 0x01, 0x0C]         // filler data NAL unit …
-            unit += [UInt8](repeating: 0xFF, count: capacity - unit.count - 1)
-            unit.append(0x80)                              // … and its rbsp stop bit
-            var taken = 0
-            for packet in 0..<count {
-                let pcrHere = withPCR.contains(packet)
-                let start = writeHeader(first + packet, pid: videoPID, startsUnit: packet == 0, adaptation: pcrHere)
-                var payload = start + 4
-                if pcrHere {
-                    bytes[start + 4] = 7
-                    bytes[start + 5] = 0x10 | (keyFrame && packet == 0 ? 0x40 : 0)
-                    let clock = pcr(ofPacket: first + packet)
-                    bytes.withUnsafeMutableBytes { TransportPacket.writePCR($0, start + 6, ticks27MHz: clock) }
-                    payload += 8
-                }
-                let room = start + TransportPacket.size - payload
-                bytes.replaceSubrange(payload..<(payload + room), with: unit[taken..<(taken + room)])
-                taken += room
-            }
-        }
-
-        /// One audio PES packet of zeros that fills exactly `count` packets.
-        mutating func writeAudioFrame(from first: Int, count: Int, pts: Int64) {
-            let length = count * 184 - 6
-            var unit = [UInt8](repeating: 0, count: count * 184)
-            unit.replaceSubrange(0..<9, with: [0x00, 0x00, 0x01, 0xC0, UInt8(length >> 8), UInt8(length & 0xFF),
-                                               0x80, 0x80, 0x05])
-            unit[9] = 0x21
-            unit.withUnsafeMutableBytes { TransportPacket.writeTimestamp($0, 9, pts) }
-            for packet in 0..<count {
-                let at = writeHeader(first + packet, pid: audioPID, startsUnit: packet == 0, adaptation: false)
-                bytes.replaceSubrange((at + 4)..<(at + 188), with: unit[(packet * 184)..<(packet * 184 + 184)])
-            }
         }
     }
 }

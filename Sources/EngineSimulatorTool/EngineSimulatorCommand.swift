@@ -69,7 +69,7 @@ struct EngineSimulatorCommand: ParsableCommand {
     static func main() {
         let command: EngineSimulatorCommand
         do {
-            command = try parseAsRoot() as! EngineSimulatorCommand
+            command = try parse()
         } catch {
             guard exitCode(for: error) != .success else { exit(withError: error) }
             FileHandle.standardError.write(Data("acestream-engine-sim: \(message(for: error))\n".utf8))

@@ -76,6 +76,25 @@ struct FaultTests {
         #expect(harness.simulator.counters(for: id).sessionsStarted == 1)
     }
 
+    @Test func cleanEOFLeavesTheConnectionOpenForTheNextRequest() throws {
+        let harness = try SimulatorHarness()
+        let id = SimulatorHarness.contentID()
+        let stream = try harness.openPlayback(try harness.getstream(id))
+        #expect(stream.read(atLeast: 10_000, within: 2))
+        harness.simulator.setFault(.cleanEOF, for: id)
+        #expect(stream.readUntilEnd(within: 2) == .terminator)
+        let first = stream.body.count
+
+        try stream.requestAgain()
+        #expect(stream.status == 200)
+        #expect(stream.read(atLeast: first + 10_000, within: 2))
+        var checker = TransportStreamChecker()
+        checker.feed(stream.body)
+        #expect(checker.syncErrors == 0)
+        #expect(checker.continuityErrors == 0)
+        #expect(harness.simulator.counters(for: id).playbackConnections == 2)
+    }
+
     @Test func cleanEOFSetBeforeTheSessionHitsItsFirstResponse() throws {
         let harness = try SimulatorHarness()
         let id = SimulatorHarness.contentID()

@@ -190,25 +190,40 @@ final class TestPlaybackStream {
         case closed
     }
 
-    let status: Int
-    let headers: [String: String]
-    /// Body bytes received so far (de-chunked).
+    private(set) var status: Int
+    private(set) var headers: [String: String]
+    /// Body bytes received so far (de-chunked), across every request made on the connection.
     private(set) var body: [UInt8] = []
     /// Set once the response has ended.
     private(set) var ending: Ending?
 
     private let connection: TestHTTPConnection
-    private let chunked: Bool
+    private var chunked: Bool
     private var chunkRemaining = 0
+    private let path: String
 
     /// Opens `path` and reads the response head.
     init(port: UInt16, path: String, timeout: Double = 5) throws {
         connection = try TestHTTPConnection(port: port)
+        self.path = path
         connection.sendRequest(path, keepAlive: true)
         let head = try connection.readHead(before: Date().addingTimeInterval(timeout))
         status = head.status
         headers = head.headers
         chunked = head.headers["transfer-encoding"]?.lowercased() == "chunked"
+    }
+
+    /// After a clean end, asks for the same path again on the same (kept-alive) connection,
+    /// as libcurl does; the new body is appended to `body`.
+    func requestAgain(timeout: Double = 5) throws {
+        precondition(ending == .terminator, "only a cleanly ended response leaves the connection usable")
+        connection.sendRequest(path, keepAlive: true)
+        let head = try connection.readHead(before: Date().addingTimeInterval(timeout))
+        status = head.status
+        headers = head.headers
+        chunked = head.headers["transfer-encoding"]?.lowercased() == "chunked"
+        chunkRemaining = 0
+        ending = nil
     }
 
     /// Reads for `seconds` (or until the response ends).
