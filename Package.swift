@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // Forwarders for what Swift cannot call: libev macros, libcurl's variadic
@@ -28,6 +29,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Docker Engine API client over libcurl (unix socket or tcp), for engine containers.
+        .target(
+            name: "DockerEngine",
+            dependencies: ["CSupport", .product(name: "Logging", package: "swift-log")]
+        ),
+        // SQLite persistence (GRDB, WAL): engines, streams, events, settings.
+        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The engine fleet: provisioning decisions, health, ports, circuit breaker, selection.
+        .target(name: "EngineFleet", dependencies: ["RelayCore", .product(name: "Logging", package: "swift-log")]),
         // A stand-in AceStream engine speaking the engine's HTTP API, with fault controls.
         .target(
             name: "EngineSimulator",
@@ -53,7 +63,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
-        .testTarget(name: "EngineSimulatorTests", dependencies: ["EngineSimulator"]),
+        .testTarget(
+            name: "EngineSimulatorTests",
+            dependencies: ["EngineSimulator", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "EngineFleetTests", dependencies: ["EngineFleet"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator"]

@@ -220,7 +220,6 @@ final class Hub: @unchecked Sendable {
 
     private func ingest(_ chunk: UnsafeRawBufferPointer) -> Bool {
         guard !isClosed else { return false }
-        lastDataAt = now
         counters.bytesIn.add(UInt64(chunk.count), ordering: .relaxed)
         let before = writeOffset
         do {
@@ -231,6 +230,8 @@ final class Hub: @unchecked Sendable {
         }
         counters.discardedBytes.store(aligner.discardedBytes, ordering: .relaxed)
         if writeOffset > before {
+            // Silence means no packets: an engine sending only garbage is as good as quiet.
+            lastDataAt = now
             packetsSinceOpen += (writeOffset - before) / UInt64(TSPacket.size)
             if inStall { inStall = false }
             publish()

@@ -1,0 +1,24 @@
+import Foundation
+import Synchronization
+
+/// Where the fleet reads the time, so tests can move it by hand.
+public protocol FleetClock: Sendable {
+    var now: Date { get }
+}
+
+/// The wall clock.
+public struct SystemClock: FleetClock {
+    public init() {}
+    public var now: Date { Date() }
+}
+
+/// A clock that only moves when told to; for tests of thresholds and timeouts.
+public final class ManualClock: FleetClock {
+    private let current: Mutex<Date>
+
+    public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Mutex(start) }
+
+    public var now: Date { current.withLock { $0 } }
+
+    public func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}

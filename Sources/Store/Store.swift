@@ -1,0 +1,194 @@
+import Foundation
+import GRDB
+
+/// Why the store could not do what was asked, in one line a user can act on.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// acerelay's SQLite database (WAL mode, migrated on open) under the data directory.
+///
+/// Everything that must survive a restart lives here: engines, streams, events
+/// and settings. Writes that fail (a full disk, a read-only directory) throw;
+/// callers log them and keep serving, so a store problem never stops the relay.
+public final class Store: Sendable {
+    /// The database file.
+    public let path: String
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) `acerelay.sqlite` in `directory`.
+    public init(directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError(description: "cannot create the data directory \(directory): \(error.localizedDescription); set --data-dir to a writable directory")
+        }
+        guard FileManager.default.isWritableFile(atPath: directory) else {
+            throw StoreError(description: "the data directory \(directory) is not writable; set --data-dir to a writable directory")
+        }
+        path = (directory as NSString).appendingPathComponent("acerelay.sqlite")
+        var configuration = Configuration()
+        // Another acerelay (or a backup tool) may hold a lock for a moment: wait rather than fail.
+        configuration.busyMode = .timeout(5)
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StoreError(description: "cannot open the database \(path): \(error)")
+        }
+    }
+
+    /// The schema, one migration per change; never edit a shipped migration.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "engines") { t in
+                t.primaryKey("container_id", .text)
+                t.column("container_name", .text).notNull()
+                t.column("host", .text).notNull()
+                t.column("port", .integer).notNull()
+                t.column("api_port", .integer)
+                t.column("labels", .text).notNull()
+                t.column("forwarded", .boolean).notNull().defaults(to: false)
+                t.column("managed", .boolean).notNull()
+                t.column("first_seen", .datetime).notNull()
+                t.column("last_seen", .datetime).notNull()
+                t.column("health_status", .text).notNull()
+                t.column("last_health_check", .datetime)
+                t.column("last_stream_usage", .datetime)
+                t.column("version", .text)
+                t.column("platform", .text)
+            }
+            try db.create(table: "streams") { t in
+                t.primaryKey("id", .text)
+                t.column("key_type", .text).notNull()
+                t.column("key", .text).notNull().indexed()
+                t.column("container_id", .text).notNull().indexed()
+                t.column("container_name", .text)
+                t.column("playback_session_id", .text).notNull()
+                t.column("stat_url", .text)
+                t.column("command_url", .text)
+                t.column("is_live", .boolean).notNull()
+                t.column("started_at", .datetime).notNull()
+                t.column("ended_at", .datetime)
+                t.column("status", .text).notNull().indexed()
+                t.column("end_reason", .text)
+            }
+            try db.create(table: "events") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .datetime).notNull().indexed()
+                t.column("kind", .text).notNull()
+                t.column("message", .text).notNull()
+                t.column("container_id", .text)
+                t.column("stream_id", .text)
+            }
+            try db.create(table: "settings") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
+        return migrator
+    }
+
+    /// The journal mode in force; `wal` once opened.
+    public func journalMode() throws -> String {
+        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    // MARK: Engines
+
+    public func saveEngine(_ engine: EngineRecord) async throws {
+        try await pool.write { db in try engine.save(db) }
+    }
+
+    public func engines() async throws -> [EngineRecord] {
+        try await pool.read { db in try EngineRecord.order(EngineRecord.CodingKeys.firstSeen).fetchAll(db) }
+    }
+
+    public func engine(id: String) async throws -> EngineRecord? {
+        try await pool.read { db in try EngineRecord.fetchOne(db, key: id) }
+    }
+
+    @discardableResult
+    public func deleteEngine(id: String) async throws -> Bool {
+        try await pool.write { db in try EngineRecord.deleteOne(db, key: id) }
+    }
+
+    // MARK: Streams
+
+    public func saveStream(_ stream: StreamRecord) async throws {
+        try await pool.write { db in try stream.save(db) }
+    }
+
+    /// Marks a stream ended; nil when no such stream exists.
+    public func endStream(id: String, reason: String?, at: Date = Date()) async throws -> StreamRecord? {
+        try await pool.write { db in
+            guard var stream = try StreamRecord.fetchOne(db, key: id) else { return nil }
+            if stream.status != "ended" {
+                stream.status = "ended"
+                stream.endedAt = at
+                stream.endReason = reason
+                try stream.update(db)
+            }
+            return stream
+        }
+    }
+
+    /// Ends every started stream of an engine (it was removed or restarted).
+    public func endStreams(containerID: String, reason: String, at: Date = Date()) async throws -> Int {
+        try await pool.write { db in
+            try StreamRecord
+                .filter(StreamRecord.CodingKeys.containerID == containerID && StreamRecord.CodingKeys.status == "started")
+                .updateAll(db, [StreamRecord.CodingKeys.status.set(to: "ended"),
+                                StreamRecord.CodingKeys.endedAt.set(to: at),
+                                StreamRecord.CodingKeys.endReason.set(to: reason)])
+        }
+    }
+
+    public func streams(status: String? = nil, containerID: String? = nil) async throws -> [StreamRecord] {
+        try await pool.read { db in
+            var request = StreamRecord.all()
+            if let status { request = request.filter(StreamRecord.CodingKeys.status == status) }
+            if let containerID { request = request.filter(StreamRecord.CodingKeys.containerID == containerID) }
+            return try request.order(StreamRecord.CodingKeys.startedAt.desc).fetchAll(db)
+        }
+    }
+
+    public func stream(id: String) async throws -> StreamRecord? {
+        try await pool.read { db in try StreamRecord.fetchOne(db, key: id) }
+    }
+
+    // MARK: Events
+
+    public func record(_ event: EventRecord) async throws {
+        try await pool.write { db in
+            var row = event
+            try row.insert(db)
+        }
+    }
+
+    public func events(limit: Int = 100) async throws -> [EventRecord] {
+        try await pool.read { db in try EventRecord.order(EventRecord.CodingKeys.id.desc).limit(limit).fetchAll(db) }
+    }
+
+    /// Deletes events older than `date`; returns how many.
+    public func pruneEvents(before date: Date) async throws -> Int {
+        try await pool.write { db in try EventRecord.filter(EventRecord.CodingKeys.at < date).deleteAll(db) }
+    }
+
+    // MARK: Settings
+
+    /// A setting stored as JSON, or nil if never set.
+    public func setting<Value: Decodable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        let text = try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+        guard let text else { return nil }
+        return try JSONDecoder().decode(Value.self, from: Data(text.utf8))
+    }
+
+    public func setSetting<Value: Encodable & Sendable>(_ key: String, to value: Value) async throws {
+        let text = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+        try await pool.write { db in
+            try db.execute(sql: "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, text])
+        }
+    }
+}

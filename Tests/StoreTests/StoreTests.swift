@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import Store
+
+@Suite struct StoreTests {
+    private func temporaryDirectory() -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-store-\(UUID().uuidString)").path
+        return path
+    }
+
+    @Test func opensInWALModeAndMigrates() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(directory: directory)
+        #expect(try store.journalMode() == "wal")
+        #expect(FileManager.default.fileExists(atPath: store.path))
+    }
+
+    @Test func engineStreamsAndSettingsSurviveReopening() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let store = try Store(directory: directory)
+            try await store.saveEngine(EngineRecord(containerID: "abc", containerName: "acestream-1", host: "127.0.0.1", port: 19001,
+                                                    apiPort: 19002, labels: ["acestream.http_port": "6878"], managed: true))
+            try await store.saveStream(StreamRecord(id: "k|s1", keyType: "content_id", key: "k", containerID: "abc", playbackSessionID: "s1"))
+            try await store.saveStream(StreamRecord(id: "k|s2", keyType: "content_id", key: "k", containerID: "abc", playbackSessionID: "s2"))
+            #expect(try await store.endStream(id: "k|s1", reason: "done")?.status == "ended")
+            try await store.setSetting("loop", to: ["threshold": 120])
+            try await store.record(EventRecord(kind: "engine_provisioned", message: "started acestream-1", containerID: "abc"))
+        }
+        let reopened = try Store(directory: directory)
+        let engines = try await reopened.engines()
+        #expect(engines.count == 1)
+        #expect(engines.first?.labels["acestream.http_port"] == "6878")
+        #expect(engines.first?.apiPort == 19002)
+        #expect(try await reopened.streams(status: "started").map(\.id) == ["k|s2"])
+        #expect(try await reopened.streams(status: "ended").first?.endReason == "done")
+        #expect(try await reopened.streams(containerID: "other").isEmpty)
+        #expect(try await reopened.setting("loop", as: [String: Int].self) == ["threshold": 120])
+        #expect(try await reopened.events().first?.kind == "engine_provisioned")
+        #expect(try await reopened.endStreams(containerID: "abc", reason: "engine removed") == 1)
+        #expect(try await reopened.endStream(id: "missing", reason: nil) == nil)
+    }
+
+    @Test func anUnwritableDataDirectoryIsAClearError() throws {
+        // A regular file where the directory should be: creating the directory fails.
+        let file = temporaryDirectory()
+        FileManager.default.createFile(atPath: file, contents: Data())
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        #expect {
+            _ = try Store(directory: file + "/data")
+        } throws: { error in
+            "\(error)".contains("--data-dir")
+        }
+    }
+}
