@@ -1,0 +1,341 @@
+import DockerEngine
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// podman's Docker-compatible API service, started by a test on a socket of its
+/// own and stopped after it, plus images built without any registry.
+///
+/// Self-contained (needs only `DockerEngine` and Foundation) so other test
+/// targets can copy it. It uses the configuration that works on these machines:
+/// runc rather than crun (crun fails on hybrid cgroups), raised default ulimits
+/// (container start fails with EPERM without them), cgroupfs, file events.
+/// Images live in podman's normal storage, so they are shared between services
+/// and kept between runs; containers are not: each service labels the ones its
+/// tests create (`labels`) and removes them in `stop()`.
+///
+/// Usage: `try await PodmanService.with { podman in ... podman.client ... }`.
+final class PodmanService: @unchecked Sendable {
+    // @unchecked: every stored property is immutable; `Process` is only asked to
+    // signal and report whether it runs, which it allows from any thread.
+
+    /// The Debian packages the service and its images need.
+    static let installHint =
+        "apt-get install -y podman runc catatonit uidmap slirp4netns fuse-overlayfs busybox-static"
+
+    /// A directory of this service's own: socket, configuration, log, tarballs.
+    let directory: URL
+    /// The API socket.
+    let socketPath: String
+    /// `unix://<socketPath>`, what `DOCKER_HOST` would hold.
+    let host: DockerHost
+    /// A client of this service.
+    let client: DockerClient
+    /// Put these labels on every container a test creates, so `stop()` removes it.
+    let labels: [String: String]
+    private let process: Process
+
+    private init(directory: URL, socketPath: String, process: Process, owner: String) {
+        self.directory = directory
+        self.socketPath = socketPath
+        self.host = .unixSocket(path: socketPath)
+        self.client = DockerClient(host: .unixSocket(path: socketPath))
+        self.labels = ["acerelay.test.podman-service": owner]
+        self.process = process
+    }
+
+    /// Starts a service and waits until it answers `/_ping`.
+    /// - Throws: `PodmanServiceError` naming the packages to install when podman
+    ///   or its runtime is missing, or with the service's log when it does not come up.
+    static func start(readyWithin limit: Duration = .seconds(20)) async throws -> PodmanService {
+        guard let podman = findExecutable("podman"), findExecutable("runc") != nil,
+              findExecutable("catatonit", extraDirectories: ["/usr/libexec/podman"]) != nil
+        else {
+            throw PodmanServiceError("podman, runc or catatonit is not installed: \(installHint)")
+        }
+        var template = Array("/tmp/acerelay-podman-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else {
+            throw PodmanServiceError("cannot create a directory in /tmp: \(String(cString: strerror(errno)))")
+        }
+        let directory = URL(fileURLWithPath: String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        let socketPath = directory.appendingPathComponent("podman.sock").path
+        let configuration = directory.appendingPathComponent("containers.conf")
+        try """
+        [containers]
+        default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+        [engine]
+        runtime = "runc"
+        cgroup_manager = "cgroupfs"
+        events_logger = "file"
+
+        """.write(to: configuration, atomically: true, encoding: .utf8)
+
+        let logURL = directory.appendingPathComponent("service.log")
+        guard FileManager.default.createFile(atPath: logURL.path, contents: nil) else {
+            throw PodmanServiceError("cannot create \(logURL.path)")
+        }
+        let log = try FileHandle(forWritingTo: logURL)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: podman)
+        process.arguments = ["system", "service", "--time=0", "unix://\(socketPath)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CONTAINERS_CONF"] = configuration.path
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        try? log.close()
+
+        let service = PodmanService(
+            directory: directory, socketPath: socketPath, process: process, owner: directory.lastPathComponent)
+        let deadline = ContinuousClock.now + limit
+        while true {
+            do {
+                try await service.client.ping()
+                await service.removeOrphanedContainers()
+                return service
+            } catch {
+                if !process.isRunning || ContinuousClock.now > deadline {
+                    let output = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
+                    await service.stop()
+                    throw PodmanServiceError(
+                        "podman system service did not answer on \(socketPath) (\(error)); its log: \(output.suffix(1500))")
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    /// Runs `body` with a started service and stops the service afterwards, also when `body` throws.
+    static func with<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PodmanService) async throws -> T
+    ) async throws -> T {
+        let service = try await start()
+        do {
+            let result = try await body(service)
+            await service.stop()
+            return result
+        } catch {
+            await service.stop()
+            throw error
+        }
+    }
+
+    /// Removes the containers carrying `labels`, stops the service and deletes its directory.
+    func stop() async {
+        if process.isRunning, let containers = try? await client.listContainers(labels: labels, all: true) {
+            for container in containers {
+                try? await client.removeContainer(id: container.id, force: true)
+            }
+        }
+        if process.isRunning {
+            process.terminate()
+            let deadline = ContinuousClock.now + .seconds(5)
+            while process.isRunning && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        if process.isRunning { kill() }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Removes containers (and directories) left by services whose test process
+    /// died before `stop()`: their owner label names a service that no longer answers.
+    private func removeOrphanedContainers() async {
+        let key = "acerelay.test.podman-service"
+        guard let containers = try? await client.listContainers(labels: [key: ""], all: true) else { return }
+        var ownerAlive: [String: Bool] = [:]
+        for container in containers {
+            guard let owner = container.labels[key], owner.hasPrefix("acerelay-podman-"), !owner.contains("/"),
+                  owner != directory.lastPathComponent else { continue }
+            let ownerDirectory = "/tmp/\(owner)"
+            if ownerAlive[owner] == nil {
+                let ownerClient = DockerClient(host: .unixSocket(path: ownerDirectory + "/podman.sock"), requestTimeout: .seconds(2))
+                ownerAlive[owner] = (try? await ownerClient.ping()) != nil
+                if ownerAlive[owner] == false { try? FileManager.default.removeItem(atPath: ownerDirectory) }
+            }
+            if ownerAlive[owner] == false {
+                try? await client.removeContainer(id: container.id, force: true)
+            }
+        }
+    }
+
+    /// Kills the service at once (SIGKILL), as a crashed daemon; its containers keep running.
+    func kill() {
+        guard process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    // MARK: Images
+
+    /// An image holding only Debian's static busybox at `/bin/busybox`, imported
+    /// on first use (`["/bin/busybox", "httpd", "-f", ...]` works as a command).
+    func busyboxImage() async throws -> String {
+        let busybox = URL(fileURLWithPath: "/bin/busybox")
+        guard FileManager.default.isExecutableFile(atPath: busybox.path) else {
+            throw PodmanServiceError("/bin/busybox is missing: \(Self.installHint)")
+        }
+        return try await image(packaging: busybox, at: "/bin/busybox", repository: "acerelay-test-busybox")
+    }
+
+    /// An image holding `executable` at `pathInImage` and every shared library
+    /// `ldd` lists for it (with the dynamic loader), imported on first use.
+    ///
+    /// The tag is a digest of the packed files' paths, sizes and modification
+    /// times, so a rebuilt binary (or a changed library set) gets a new image
+    /// while an unchanged one is imported once.
+    /// Libraries keep their absolute paths, which is what the binary's RUNPATH
+    /// (for Swift's runtime under /opt/swift) and the loader's defaults expect.
+    func image(packaging executable: URL, at pathInImage: String? = nil, repository: String) async throws -> String {
+        let inside = pathInImage ?? "/" + executable.lastPathComponent
+        let libraries = try Self.sharedLibraries(of: executable)
+        var digest: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        for (source, target) in [(executable.path, inside)] + libraries.map({ ($0, $0) }) {
+            let attributes = try FileManager.default.attributesOfItem(atPath: source)
+            let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            for byte in "\(target) \(size) \(modified)\n".utf8 {
+                digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3
+            }
+        }
+        let tag = "p" + String(digest, radix: 16)
+        let reference = "\(repository):\(tag)"
+        let client = client
+        let directory = directory
+        return try await Self.imports.once(reference) {
+            if try await client.imageExists(reference) { return reference }
+            let tarball = directory.appendingPathComponent("\(repository)-\(tag).tar")
+            try Self.makeRootfsTar(executable: executable, at: inside, tarball: tarball)
+            defer { try? FileManager.default.removeItem(at: tarball) }
+            let imported = try await client.importImage(rootfsTar: tarball, repository: repository, tag: tag)
+            Self.removeStaleImages(of: repository, keeping: tag)
+            return imported
+        }
+    }
+
+    /// Parallel tests asking for the same image share one import: two imports
+    /// would fight over podman's `latest` name and leave an untagged image behind.
+    private static let imports = ImageImports()
+
+    private actor ImageImports {
+        private var inFlight: [String: Task<String, any Error>] = [:]
+
+        func once(_ reference: String, _ make: @escaping @Sendable () async throws -> String) async throws -> String {
+            if let running = inFlight[reference] { return try await running.value }
+            let task = Task { try await make() }
+            inFlight[reference] = task
+            defer { inFlight[reference] = nil }
+            return try await task.value
+        }
+    }
+
+    /// Deletes the images of earlier builds of `repository`, which would otherwise
+    /// pile up (the engine simulator's is about 90 MB) with every rebuild.
+    private static func removeStaleImages(of repository: String, keeping tag: String) {
+        guard let listing = try? run(
+            "podman", ["images", "--noheading", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference=\(repository)"])
+        else { return }
+        let stale = listing.output.split(separator: "\n").map(String.init)
+            .filter { !$0.hasSuffix(":\(tag)") && !$0.hasSuffix(":latest") && !$0.hasSuffix(":<none>") }
+        if !stale.isEmpty { _ = try? run("podman", ["rmi", "--force"] + stale) }
+    }
+
+    /// Writes a root filesystem tarball with `executable` at `pathInImage`, its
+    /// `ldd` libraries at their own paths, and an empty `/tmp`.
+    static func makeRootfsTar(executable: URL, at pathInImage: String, tarball: URL) throws {
+        let files = FileManager.default
+        let staging = tarball.deletingLastPathComponent()
+            .appendingPathComponent("rootfs-\(UUID().uuidString.prefix(8))")
+        defer { try? files.removeItem(at: staging) }
+        func place(_ source: String, at path: String) throws {
+            let destination = staging.appendingPathComponent(String(path.drop { $0 == "/" }))
+            try files.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if files.fileExists(atPath: destination.path) { return }
+            // Copy what a symlink points to: the link target is outside the rootfs.
+            let resolved = URL(fileURLWithPath: source).resolvingSymlinksInPath().path
+            try files.copyItem(atPath: resolved, toPath: destination.path)
+        }
+        try place(executable.path, at: pathInImage)
+        for library in try sharedLibraries(of: executable) {
+            try place(library, at: library)
+        }
+        let tmp = staging.appendingPathComponent("tmp")
+        try files.createDirectory(at: tmp, withIntermediateDirectories: true)
+        try files.setAttributes([.posixPermissions: 0o1777], ofItemAtPath: tmp.path)
+
+        let tar = try run("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", staging.path, "-cf", tarball.path, "."])
+        guard tar.status == 0 else { throw PodmanServiceError("tar failed: \(tar.output)") }
+    }
+
+    /// Absolute paths of the libraries and loader `ldd` lists; empty for a static binary.
+    static func sharedLibraries(of executable: URL) throws -> [String] {
+        let ldd = try run("ldd", [executable.path])
+        if ldd.output.contains("not a dynamic executable") || ldd.output.contains("statically linked") { return [] }
+        guard ldd.status == 0 else { throw PodmanServiceError("ldd \(executable.path) failed: \(ldd.output)") }
+        var paths: [String] = []
+        for line in ldd.output.split(separator: "\n") {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)", "/lib64/ld-linux-x86-64.so.2 (0x...)",
+            // "linux-vdso.so.1 (0x...)" (in the kernel, nothing to copy), "libx.so => not found".
+            if line.contains("not found") {
+                throw PodmanServiceError("ldd cannot find a library of \(executable.path): \(line)")
+            }
+            let target = line.split(separator: "=>").last ?? line
+            if let path = target.split(whereSeparator: { $0 == " " || $0 == "\t" }).first(where: { $0.hasPrefix("/") }) {
+                paths.append(String(path))
+            }
+        }
+        return paths
+    }
+
+    // MARK: Helpers
+
+    /// A TCP port that was free on 127.0.0.1 a moment ago, for a container's server.
+    static func freeTCPPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw PodmanServiceError("socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw PodmanServiceError("bind: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Runs a program found on PATH and returns its exit status and combined output.
+    static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        guard let path = findExecutable(program) else { throw PodmanServiceError("\(program) is not installed") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+
+    private static func findExecutable(_ name: String, extraDirectories: [String] = []) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        // /usr/sbin holds runc and is not on every PATH.
+        let directories = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/sbin"] + extraDirectories
+        return directories.lazy.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}
+
+/// Why the podman fixture could not do its part; the message says what to install or what failed.
+struct PodmanServiceError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) { self.description = description }
+}
