@@ -69,7 +69,10 @@ let package = Package(
         ),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "EngineFleetTests", dependencies: ["EngineFleet"]),
+        .testTarget(
+            name: "EngineFleetTests",
+            dependencies: ["EngineFleet", "RelayCore", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator"]

@@ -7,7 +7,7 @@ public enum EngineHealth: String, Sendable, Codable, Equatable {
 
 /// Turns probe results into a health status: unhealthy only after
 /// `failureThreshold` consecutive failures, healthy again on the first success.
-public struct HealthTracker: Sendable {
+public struct HealthTracker: Sendable, Equatable {
     public let failureThreshold: Int
     public private(set) var status: EngineHealth = .unknown
     public private(set) var consecutiveFailures = 0

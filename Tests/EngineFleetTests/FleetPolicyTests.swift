@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 @testable import EngineFleet
+import Logging
+import RelayCore
+import Synchronization
 
 @Suite struct CircuitBreakerTests {
     @Test func opensAfterTheThresholdAndLetsOneTrialThroughAfterTheCooldown() {
@@ -149,5 +152,89 @@ import Testing
         var noDelete = policy
         noDelete.autoDelete = false
         #expect(noDelete.decide(engines: engines, pending: 0, now: start.addingTimeInterval(100)).remove == [])
+    }
+}
+
+@Suite struct EngineFleetSelectionTests {
+    private func content(_ n: Int) -> ContentKey { ContentKey(kind: .contentID, value: String(format: "%040x", n))! }
+
+    private func makeFleet(_ clock: ManualClock, limit: Int = 3) -> EngineFleet {
+        EngineFleet(clock: clock, maxStreamsPerEngine: limit, startupTimeout: 25, failureThreshold: 3, logger: Logger(label: "test"))
+    }
+
+    private func engine(_ id: String, _ clock: ManualClock, forwarded: Bool = false) -> FleetEngine {
+        FleetEngine(endpoint: EngineEndpoint(id: id, baseURL: "http://127.0.0.1:1"), name: id, host: "127.0.0.1", port: 1,
+                    managed: true, forwarded: forwarded, failureThreshold: 3, now: clock.now)
+    }
+
+    private func reserve(_ fleet: EngineFleet, _ content: ContentKey, excluding: Set<EngineEndpoint> = []) -> Result<EngineEndpoint, EngineUnavailable>? {
+        let box = Mutex<Result<EngineEndpoint, EngineUnavailable>?>(nil)
+        fleet.reserveEngine(for: content, excluding: excluding) { result in box.withLock { $0 = result } }
+        return box.withLock { $0 }
+    }
+
+    @Test func prefersHealthyThenForwardedThenLeastLoadedThenLongestIdle() throws {
+        let clock = ManualClock()
+        let fleet = makeFleet(clock)
+        fleet.register(engine("a", clock))
+        clock.advance(1)
+        fleet.register(engine("b", clock))
+        fleet.register(engine("sick", clock))
+        for _ in 0..<3 { fleet.recordProbe(id: "sick", success: false) }
+        fleet.recordProbe(id: "b", success: true)
+        // b is healthy, a not yet probed: b first.
+        #expect(try reserve(fleet, content(1))?.get().id == "b")
+        // a is still unknown and b has one stream: a healthy-but-loaded engine still wins over unknown.
+        #expect(try reserve(fleet, content(2))?.get().id == "b")
+        fleet.recordProbe(id: "a", success: true)
+        #expect(try reserve(fleet, content(3))?.get().id == "a", "least loaded among healthy")
+        fleet.register(engine("vpn", clock, forwarded: true))
+        fleet.recordProbe(id: "vpn", success: true)
+        #expect(try reserve(fleet, content(4))?.get().id == "vpn", "forwarded preferred")
+        #expect(fleet.engines.first { $0.id == "sick" }?.load == 0, "unhealthy engines get no new streams")
+    }
+
+    @Test func aBurstOfContentsNeverOverbooksAnEngine() throws {
+        let clock = ManualClock()
+        let fleet = makeFleet(clock, limit: 3)
+        for id in ["a", "b"] {
+            fleet.register(engine(id, clock))
+            fleet.recordProbe(id: id, success: true)
+        }
+        let results = (0..<20).map { reserve(fleet, content($0)) }
+        #expect(results.compactMap { try? $0?.get() }.count == 6)
+        #expect(fleet.engines.allSatisfy { $0.load <= 3 })
+        #expect(results.filter { if case .failure = $0 { return true } else { return false } }.count == 14)
+    }
+
+    @Test func waitsForProvisioningAndIsServedWhenAnEngineTurnsHealthy() throws {
+        let clock = ManualClock()
+        let fleet = makeFleet(clock)
+        let asked = Mutex(0)
+        fleet.onDemand { asked.withLock { $0 += 1 }; return nil }
+        let box = Mutex<Result<EngineEndpoint, EngineUnavailable>?>(nil)
+        fleet.reserveEngine(for: content(1), excluding: []) { result in box.withLock { $0 = result } }
+        #expect(box.withLock { $0 } == nil)
+        #expect(asked.withLock { $0 } == 1)
+        #expect(fleet.waiting == 1)
+        fleet.register(engine("new", clock))
+        // Registered but not yet probed engines are acceptable choices too; make it healthy anyway.
+        fleet.recordProbe(id: "new", success: true)
+        #expect(try box.withLock { $0 }?.get().id == "new")
+        #expect(fleet.waiting == 0)
+    }
+
+    @Test func waitersTimeOutAndRefusalsCarryTheProvisionersReason() {
+        let clock = ManualClock()
+        let fleet = makeFleet(clock)
+        fleet.onDemand { nil }
+        let box = Mutex<Result<EngineEndpoint, EngineUnavailable>?>(nil)
+        fleet.reserveEngine(for: content(1), excluding: []) { result in box.withLock { $0 = result } }
+        clock.advance(26)
+        fleet.serveWaiters()
+        #expect(box.withLock { $0 } == .failure(EngineUnavailable(code: "startup_timeout", message: "no engine became available within 25 s", retryAfterSeconds: 15)))
+        let refusal = EngineUnavailable(code: "circuit_breaker", message: "provisioning paused after failures", retryAfterSeconds: 40)
+        fleet.onDemand { refusal }
+        #expect(reserve(fleet, content(2)) == .failure(refusal))
     }
 }

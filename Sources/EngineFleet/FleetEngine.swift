@@ -1,0 +1,46 @@
+import Foundation
+import RelayCore
+
+/// One engine in the fleet registry, managed (a container) or static (a URL).
+public struct FleetEngine: Sendable, Equatable {
+    public var endpoint: EngineEndpoint
+    public var name: String
+    public var host: String
+    public var port: Int
+    public var apiPort: Int?
+    public var labels: [String: String]
+    public var managed: Bool
+    public var forwarded: Bool
+    public var health: HealthTracker
+    /// Contents reserved or streaming on this engine.
+    public var contents: Set<ContentKey> = []
+    /// The subset of `contents` that is streaming (the rest are reservations).
+    public var streaming: Set<ContentKey> = []
+    public var firstSeen: Date
+    public var lastSeen: Date
+    public var lastStreamUsage: Date?
+    /// When it last became free, for idle removal and longest-idle-first selection.
+    public var idleSince: Date?
+    public var version: String?
+    public var platform: String?
+
+    public init(endpoint: EngineEndpoint, name: String, host: String, port: Int, apiPort: Int? = nil,
+                labels: [String: String] = [:], managed: Bool, forwarded: Bool = false,
+                failureThreshold: Int, now: Date) {
+        self.endpoint = endpoint
+        self.name = name
+        self.host = host
+        self.port = port
+        self.apiPort = apiPort
+        self.labels = labels
+        self.managed = managed
+        self.forwarded = forwarded
+        health = HealthTracker(failureThreshold: failureThreshold)
+        firstSeen = now
+        lastSeen = now
+        idleSince = now
+    }
+
+    public var id: String { endpoint.id }
+    public var load: Int { contents.count }
+}
