@@ -10,9 +10,11 @@ public struct ContainerDetails: Sendable, Hashable {
     public var image: String
     /// The image's id (`sha256:...`).
     public var imageID: String
+    /// The daemon's state word.
     public var state: ContainerState
     /// True while the command runs (also while paused or restarting).
     public var isRunning: Bool
+    /// The labels it was created with, including the image's own.
     public var labels: [String: String]
     /// The command and arguments the container was given (`Config.Cmd`).
     public var command: [String]
@@ -22,10 +24,11 @@ public struct ContainerDetails: Sendable, Hashable {
     public var networkMode: NetworkMode
     /// Ports the daemon actually bound on the host, sorted; empty with host networking.
     public var publishedPorts: [PortBinding]
+    /// When it was created.
     public var created: Date?
-    /// nil when it never started.
+    /// When it last started; nil when it never started.
     public var startedAt: Date?
-    /// nil while it has not stopped since its last start.
+    /// When it last stopped; nil while it has not stopped since its last start.
     public var finishedAt: Date?
     /// The command's exit status once it stopped (143 after SIGTERM); 0 before.
     public var exitCode: Int

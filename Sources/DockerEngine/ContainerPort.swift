@@ -4,6 +4,7 @@ public struct ContainerPort: Sendable, Hashable, Comparable, CustomStringConvert
     public enum Transport: String, Sendable, Hashable, Comparable {
         case tcp, udp, sctp
 
+        /// Orders by name, so sorted port lists are stable.
         public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
     }
 
@@ -33,6 +34,7 @@ public struct ContainerPort: Sendable, Hashable, Comparable, CustomStringConvert
     /// The Engine API's key form, "6878/tcp".
     public var description: String { "\(port)/\(transport.rawValue)" }
 
+    /// Orders by port number, then transport.
     public static func < (lhs: Self, rhs: Self) -> Bool {
         (lhs.port, lhs.transport) < (rhs.port, rhs.transport)
     }

@@ -9,12 +9,15 @@ public struct ContainerSummary: Sendable, Hashable {
     public var names: [String]
     /// The image reference it was created from.
     public var image: String
+    /// The daemon's state word.
     public var state: ContainerState
     /// The daemon's human wording, e.g. "Up 5 minutes" or "Exited (0) 2 seconds ago".
     public var status: String
+    /// Its labels, which acerelay rebuilds its engine list from.
     public var labels: [String: String]
     /// Ports bound on the host, sorted; empty with host networking.
     public var publishedPorts: [PortBinding]
+    /// When it was created (whole seconds: the list reports Unix time).
     public var created: Date
 
     /// The first name, which is the one given at create.

@@ -9,6 +9,7 @@ public struct DockerVersion: Sendable, Hashable, Decodable {
     /// Go's architecture name: "amd64", "arm64"; picks the engine image variant.
     public var arch: String
 
+    /// A version record, for tests and fakes.
     public init(apiVersion: String, version: String, os: String, arch: String) {
         self.apiVersion = apiVersion
         self.version = version
