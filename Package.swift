@@ -12,6 +12,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
     ],
     targets: [
         // Forwarders for what Swift cannot call: libev macros, libcurl's variadic
@@ -37,7 +41,21 @@ let package = Package(
         // SQLite persistence (GRDB, WAL): engines, streams, events, settings.
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The engine fleet: provisioning decisions, health, ports, circuit breaker, selection.
-        .target(name: "EngineFleet", dependencies: ["RelayCore", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "EngineFleet",
+            dependencies: ["RelayCore", "CSupport", "Store", "DockerEngine", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The control port: the orchestrator-compatible REST API.
+        .target(
+            name: "ControlAPI",
+            dependencies: [
+                "EngineFleet", "Store", "RelayCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // A stand-in AceStream engine speaking the engine's HTTP API, with fault controls.
         .target(
             name: "EngineSimulator",
@@ -49,7 +67,12 @@ let package = Package(
             dependencies: [
                 "RelayCore",
                 "EngineSimulator",
+                "EngineFleet",
+                "ControlAPI",
+                "Store",
+                "DockerEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

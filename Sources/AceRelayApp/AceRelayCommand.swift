@@ -41,47 +41,53 @@ func exitWithSettingError(_ error: SettingError) -> Never {
 }
 
 extension AceRelayCommand {
-    /// `acerelay serve`: the relay in front of engines given by URL.
+    /// `acerelay serve`: the relay and its control plane.
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve /ace/getstream on the stream port from the given AceStream engines.")
+            abstract: "Serve /ace/getstream on the stream port and the orchestrator-compatible API on the control port.",
+            discussion: """
+            Engines are static (--engine) and/or provisioned as Docker containers (--provision, DOCKER_HOST).
+            The fleet reads the orchestrator's variables: API_KEY, DOCKER_HOST, DOCKER_NETWORK, CONTAINER_LABEL,
+            MIN_REPLICAS, MIN_FREE_REPLICAS, MAX_REPLICAS, MAX_STREAMS_PER_ENGINE, ENGINE_GRACE_PERIOD_S,
+            AUTO_DELETE, PORT_RANGE_HOST, STARTUP_TIMEOUT_S, HEALTH_CHECK_INTERVAL_S, HEALTH_FAILURE_THRESHOLD,
+            HEALTH_UNHEALTHY_GRACE_PERIOD_S, TARGET_IMAGE.
+            """)
 
         @OptionGroup var relay: RelayOptions
+        @OptionGroup var control: ControlOptions
 
         @Option(name: .customLong("engine"), help: "An AceStream engine's HTTP address, e.g. http://127.0.0.1:6878; repeat for several. Env ACERELAY_ENGINES (comma-separated).")
         var engines: [String] = []
 
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
-            let engineURLs: [String]
-            let level: LogLevelSetting
+            let settings: ServeSettings
             do throws(SettingError) {
-                engineURLs = try SettingReader(environment: environment).engineURLs(engines, option: "--engine", env: "ACERELAY_ENGINES")
-                level = try relay.level(environment: environment)
-                _ = try relay.relayConfiguration(environment: environment)
-                _ = try relay.streamsPerEngine(environment: environment)
+                settings = try ServeSettings(relay: relay, control: control, engines: engines, environment: environment)
             } catch {
                 exitWithSettingError(error)
             }
-            let logger = bootstrapLogging(level)
+            let logger = bootstrapLogging(settings.level)
             let descriptors = OpenFileLimit.raiseToHardLimit()
             if descriptors < 4_096 {
                 logger.warning("only \(descriptors) file descriptors: each player needs one; raise LimitNOFILE / ulimit -n")
             }
-            if engineURLs.isEmpty {
-                logger.warning("no engine configured (--engine or ACERELAY_ENGINES): players will get 503 until one is")
-            }
-            TerminationSignals.block()
-            let (server, _) = try makeServer(options: relay, engines: engineURLs, environment: environment, logger: logger)
+            let plane: ComposedControlPlane
             do {
-                try server.start()
+                plane = try ComposedControlPlane(settings: settings, environment: environment, logger: logger)
             } catch {
                 FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
                 throw ExitCode(1)
             }
-            let signal = TerminationSignals.wait()
-            logger.info("stopping on signal \(signal ?? 0)")
-            server.shutdown(timeout: 5)
+            do {
+                try plane.relay.start()
+            } catch {
+                FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            // Relay threads exist now at normal priority; everything created from here on is control plane.
+            ThreadPriority.lowerCurrentThread()
+            plane.runUntilShutdown()
         }
     }
 

@@ -61,6 +61,8 @@ final class Hub: @unchecked Sendable {
     private var inStall = false
     /// Why the last engine attempt failed; told to players when no engine is left to try.
     private var lastAttemptError: String?
+    /// The session reported to the stream sink as started and not yet as ended.
+    private var reportedStream: StreamSessionInfo?
     /// Engine requests answer asynchronously; a stale answer carries an old generation.
     private var generation = 0
     private let pid: String
@@ -276,6 +278,7 @@ final class Hub: @unchecked Sendable {
     }
 
     private func becameLive() {
+        reportStreamStarted()
         switch state {
         case .starting:
             startDeadline.cancel()
@@ -438,6 +441,7 @@ final class Hub: @unchecked Sendable {
     private func close(reason: String, phase: HubPhase) {
         guard !isClosed else { return }
         logger.info("closing hub", metadata: ["relay.reason": "\(reason)"])
+        reportStreamEnded(reason: reason)
         state = .closed
         updateSummary { $0.state = phase == .failed ? "failed" : "closed" }
         cancelTransfers()
@@ -449,8 +453,23 @@ final class Hub: @unchecked Sendable {
         notifySubscribers()
     }
 
+    private func reportStreamStarted() {
+        guard let engine, let session, reportedStream?.session != session else { return }
+        reportStreamEnded(reason: "engine session replaced")
+        let info = StreamSessionInfo(content: key, engine: engine, session: session)
+        reportedStream = info
+        owner.server.streamEvents?.streamStarted(info)
+    }
+
+    private func reportStreamEnded(reason: String) {
+        guard let reported = reportedStream else { return }
+        reportedStream = nil
+        owner.server.streamEvents?.streamEnded(reported, reason: reason)
+    }
+
     /// Sends `command_url?method=stop`, best effort, bounded in time.
     private func stopSession() {
+        reportStreamEnded(reason: "stopped")
         guard let session, !session.commandURL.isEmpty else { self.session = nil; return }
         self.session = nil
         let transfer = CurlTransfer(

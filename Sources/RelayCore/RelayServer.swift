@@ -16,6 +16,8 @@ public final class RelayServer: @unchecked Sendable {
 
     public let configuration: RelayConfiguration
     public let selector: any EngineSelector
+    /// Told when engine sessions start and end; nil when nobody records streams.
+    public let streamEvents: (any StreamEventSink)?
     let registry = HubRegistry()
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
@@ -32,9 +34,11 @@ public final class RelayServer: @unchecked Sendable {
     /// The bound stream port (the configured one, or the one chosen for port 0).
     public private(set) var port: UInt16 = 0
 
-    public init(configuration: RelayConfiguration, selector: any EngineSelector, logger: Logger) {
+    public init(configuration: RelayConfiguration, selector: any EngineSelector,
+                streamEvents: (any StreamEventSink)? = nil, logger: Logger) {
         self.configuration = configuration
         self.selector = selector
+        self.streamEvents = streamEvents
         self.logger = logger
     }
 

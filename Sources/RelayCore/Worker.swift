@@ -53,10 +53,18 @@ final class Worker: @unchecked Sendable {
 
     deinit { readBuffer.deallocate() }
 
+    /// The relay loops' nice value; control-plane threads run at 10.
+    static let relayNice: Int32 = -10
+
     /// Runs the loop on a new thread until `stopLoop()`.
     func startThread() {
         let thread = Thread { [self] in
             csupport_set_thread_name("relay-\(index)")
+            // Relay loops outrank the control plane: nice -10 where allowed (root,
+            // CAP_SYS_NICE); the app also lowers every other thread.
+            if setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Worker.relayNice) != 0, index == 0 {
+                logger.notice("cannot raise relay thread priority (needs CAP_SYS_NICE); relying on the control plane running at nice 10")
+            }
             loop.run()
             finished.signal()
         }

@@ -73,10 +73,13 @@ public struct StreamRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     /// started or ended.
     public var status: String
     public var endReason: String?
+    /// `relay` for this process's hubs, `api` for streams other proxies reported.
+    public var origin: String
 
     public init(id: String, keyType: String, key: String, containerID: String, containerName: String? = nil,
                 playbackSessionID: String, statURL: String? = nil, commandURL: String? = nil, isLive: Bool = true,
-                startedAt: Date = Date(), endedAt: Date? = nil, status: String = "started", endReason: String? = nil) {
+                startedAt: Date = Date(), endedAt: Date? = nil, status: String = "started", endReason: String? = nil,
+                origin: String = "relay") {
         self.id = id
         self.keyType = keyType
         self.key = key
@@ -90,12 +93,13 @@ public struct StreamRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
         self.endedAt = endedAt
         self.status = status
         self.endReason = endReason
+        self.origin = origin
     }
 
     enum CodingKeys: String, CodingKey, ColumnExpression {
         case id, keyType = "key_type", key, containerID = "container_id", containerName = "container_name"
         case playbackSessionID = "playback_session_id", statURL = "stat_url", commandURL = "command_url"
-        case isLive = "is_live", startedAt = "started_at", endedAt = "ended_at", status, endReason = "end_reason"
+        case isLive = "is_live", startedAt = "started_at", endedAt = "ended_at", status, endReason = "end_reason", origin
     }
 }
 

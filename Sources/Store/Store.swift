@@ -87,6 +87,11 @@ public final class Store: Sendable {
                 t.column("value", .text).notNull()
             }
         }
+        migrator.registerMigration("v2-stream-origin") { db in
+            try db.alter(table: "streams") { t in
+                t.add(column: "origin", .text).notNull().defaults(to: "relay")
+            }
+        }
         return migrator
     }
 
@@ -142,6 +147,18 @@ public final class Store: Sendable {
                 .updateAll(db, [StreamRecord.CodingKeys.status.set(to: "ended"),
                                 StreamRecord.CodingKeys.endedAt.set(to: at),
                                 StreamRecord.CodingKeys.endReason.set(to: reason)])
+        }
+    }
+
+    /// Ends the streams this process's relay had open before a restart: their
+    /// engine sessions did not survive it. Streams other proxies reported stay.
+    public func endRelayStreamsAfterRestart(at: Date = Date()) async throws -> Int {
+        try await pool.write { db in
+            try StreamRecord
+                .filter(StreamRecord.CodingKeys.origin == "relay" && StreamRecord.CodingKeys.status == "started")
+                .updateAll(db, [StreamRecord.CodingKeys.status.set(to: "ended"),
+                                StreamRecord.CodingKeys.endedAt.set(to: at),
+                                StreamRecord.CodingKeys.endReason.set(to: "acerelay restarted")])
         }
     }
 

@@ -20,6 +20,10 @@ import Testing
         return socket.port
     }
 
+    static func temporaryDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-\(UUID().uuidString)").path
+    }
+
     private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = Self.executable
@@ -42,7 +46,8 @@ import Testing
         try simulator.start()
         defer { simulator.shutdown() }
         let port = try Self.freePort()
-        let (process, _) = try run(["serve", "--listen", "127.0.0.1:\(port)", "--engine", "http://127.0.0.1:\(simulator.port)", "--workers", "2", "--log-level", "warning"])
+        let (process, _) = try run(["serve", "--listen", "127.0.0.1:\(port)", "--engine", "http://127.0.0.1:\(simulator.port)", "--workers", "2",
+                                    "--log-level", "warning", "--api-listen", "127.0.0.1:0", "--data-dir", Self.temporaryDirectory(), "--provision", "off"])
         defer { if process.isRunning { process.terminate() } }
         var players: [TestPlayer] = []
         #expect(eventually(timeout: 10) { (try? TestPlayer(port: port, request: "")) != nil })

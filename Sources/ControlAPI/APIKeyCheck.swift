@@ -1,0 +1,29 @@
+/// The orchestrator's API key rule: with `API_KEY` set, mutating routes need
+/// `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+struct APIKeyCheck: Sendable {
+    enum Outcome: Equatable { case allowed, missing, invalid }
+
+    let key: String?
+
+    func check(authorization: String?, apiKeyHeader: String?) -> Outcome {
+        guard let key, !key.isEmpty else { return .allowed }
+        var presented = apiKeyHeader
+        if presented == nil, let authorization {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { presented = String(parts[1]).trimmingCharacters(in: .whitespaces) }
+        }
+        guard let presented, !presented.isEmpty else { return .missing }
+        return Self.constantTimeEqual(Array(presented.utf8), Array(key.utf8)) ? .allowed : .invalid
+    }
+
+    /// Compares without returning early, so timing does not reveal how much of the key matched.
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return difference == 0
+    }
+}
+
+import Foundation

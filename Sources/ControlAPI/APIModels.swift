@@ -1,0 +1,110 @@
+import EngineFleet
+import Foundation
+import Store
+
+/// An engine as the orchestrator's API shows it (field names are the contract).
+struct EngineJSON: Encodable {
+    var engine: FleetEngine
+    var streamIDs: [String]
+
+    enum Keys: String, CodingKey {
+        case containerID = "container_id", containerName = "container_name", host, port, apiPort = "api_port"
+        case labels, forwarded, firstSeen = "first_seen", lastSeen = "last_seen", healthStatus = "health_status"
+        case lastHealthCheck = "last_health_check", lastStreamUsage = "last_stream_usage", streams, version, platform
+        case streamCount = "stream_count", totalPeers = "total_peers", totalSpeedDown = "total_speed_down"
+        case totalSpeedUp = "total_speed_up", managed
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(engine.id, forKey: .containerID)
+        try c.encode(engine.name, forKey: .containerName)
+        try c.encode(engine.host, forKey: .host)
+        try c.encode(engine.port, forKey: .port)
+        try c.encode(engine.apiPort, forKey: .apiPort)
+        try c.encode(engine.labels, forKey: .labels)
+        try c.encode(engine.forwarded, forKey: .forwarded)
+        try c.encode(engine.firstSeen, forKey: .firstSeen)
+        try c.encode(engine.lastSeen, forKey: .lastSeen)
+        try c.encode(engine.health.status.rawValue, forKey: .healthStatus)
+        try c.encode(engine.health.lastCheck, forKey: .lastHealthCheck)
+        try c.encode(engine.lastStreamUsage, forKey: .lastStreamUsage)
+        try c.encode(streamIDs, forKey: .streams)
+        try c.encode(engine.version, forKey: .version)
+        try c.encode(engine.platform, forKey: .platform)
+        try c.encode(engine.streaming.count, forKey: .streamCount)
+        // Stream statistics arrive with the stats collector; zero until then.
+        try c.encode(0, forKey: .totalPeers)
+        try c.encode(0, forKey: .totalSpeedDown)
+        try c.encode(0, forKey: .totalSpeedUp)
+        try c.encode(engine.managed, forKey: .managed)
+    }
+}
+
+/// A stream as the orchestrator's API shows it.
+struct StreamJSON: Encodable {
+    var stream: StreamRecord
+
+    enum Keys: String, CodingKey {
+        case id, keyType = "key_type", key, containerID = "container_id", containerName = "container_name"
+        case playbackSessionID = "playback_session_id", statURL = "stat_url", commandURL = "command_url"
+        case isLive = "is_live", startedAt = "started_at", endedAt = "ended_at", status
+        case peers, speedDown = "speed_down", speedUp = "speed_up", downloaded, uploaded, livepos
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(stream.id, forKey: .id)
+        try c.encode(stream.keyType, forKey: .keyType)
+        try c.encode(stream.key, forKey: .key)
+        try c.encode(stream.containerID, forKey: .containerID)
+        try c.encode(stream.containerName, forKey: .containerName)
+        try c.encode(stream.playbackSessionID, forKey: .playbackSessionID)
+        try c.encode(stream.statURL, forKey: .statURL)
+        try c.encode(stream.commandURL, forKey: .commandURL)
+        try c.encode(stream.isLive, forKey: .isLive)
+        try c.encode(stream.startedAt, forKey: .startedAt)
+        try c.encode(stream.endedAt, forKey: .endedAt)
+        try c.encode(stream.status, forKey: .status)
+        // Latest stats come with the stats collector; null until then.
+        let none: Int? = nil
+        for key in [Keys.peers, .speedDown, .speedUp, .downloaded, .uploaded, .livepos] { try c.encode(none, forKey: key) }
+    }
+}
+
+/// `POST /events/stream_started` as proxies send it.
+struct StreamStartedBody: Decodable {
+    struct EngineRef: Decodable { var host: String; var port: Int }
+    struct StreamRef: Decodable { var keyType: String; var key: String
+        enum CodingKeys: String, CodingKey { case keyType = "key_type", key } }
+    struct SessionRef: Decodable {
+        var playbackSessionID: String; var statURL: String?; var commandURL: String?; var isLive: Int?
+        enum CodingKeys: String, CodingKey {
+            case playbackSessionID = "playback_session_id", statURL = "stat_url", commandURL = "command_url", isLive = "is_live"
+        }
+    }
+    var containerID: String
+    var engine: EngineRef?
+    var stream: StreamRef
+    var session: SessionRef
+    var labels: [String: String]?
+
+    enum CodingKeys: String, CodingKey { case containerID = "container_id", engine, stream, session, labels }
+}
+
+/// `POST /events/stream_ended`.
+struct StreamEndedBody: Decodable {
+    var containerID: String?
+    var streamID: String
+    var reason: String?
+    enum CodingKeys: String, CodingKey { case containerID = "container_id", streamID = "stream_id", reason }
+}
+
+/// `POST /provision/acestream`.
+struct ProvisionBody: Decodable {
+    var image: String?
+    var labels: [String: String]?
+    var env: [String: String]?
+    var hostPort: Int?
+    enum CodingKeys: String, CodingKey { case image, labels, env, hostPort = "host_port" }
+}

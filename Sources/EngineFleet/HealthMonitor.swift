@@ -1,0 +1,59 @@
+import Foundation
+import Logging
+import Store
+
+/// Probes every engine's `get_status` and feeds the results to the fleet:
+/// an engine turns unhealthy after consecutive failures and gets no new hubs;
+/// status changes are logged, stored, and recorded as events.
+public final class HealthMonitor: Sendable {
+    private let fleet: EngineFleet
+    private let store: Store?
+    private let probe: EngineProbe
+    private let logger: Logger
+
+    public init(fleet: EngineFleet, store: Store?, probe: EngineProbe, logger: Logger) {
+        self.fleet = fleet
+        self.store = store
+        self.probe = probe
+        self.logger = logger
+    }
+
+    /// Probes all engines at once and waits for every answer (each bounded by the probe timeout).
+    public func checkAll() async {
+        let engines = fleet.engines
+        await withTaskGroup(of: (String, ProbeResult).self) { group in
+            for engine in engines {
+                group.addTask { [probe] in (engine.id, await probe.probe(baseURL: engine.endpoint.baseURL)) }
+            }
+            for await (id, result) in group {
+                guard let changed = fleet.recordProbe(id: id, success: result.healthy, version: result.version, platform: result.platform) else {
+                    continue
+                }
+                let status = changed.health.status.rawValue
+                if changed.health.status == .unhealthy {
+                    logger.warning("engine unhealthy", metadata: ["fleet.engine": "\(changed.name)", "fleet.reason": "\(result.failure ?? "")"])
+                } else {
+                    logger.info("engine \(status)", metadata: ["fleet.engine": "\(changed.name)"])
+                }
+                await persist(changed, failure: result.failure)
+            }
+        }
+    }
+
+    private func persist(_ engine: FleetEngine, failure: String?) async {
+        guard let store else { return }
+        do {
+            try await store.saveEngine(EngineRecord(
+                containerID: engine.id, containerName: engine.name, host: engine.host, port: engine.port, apiPort: engine.apiPort,
+                labels: engine.labels, forwarded: engine.forwarded, managed: engine.managed, firstSeen: engine.firstSeen,
+                lastSeen: engine.lastSeen, healthStatus: engine.health.status.rawValue, lastHealthCheck: engine.health.lastCheck,
+                lastStreamUsage: engine.lastStreamUsage, version: engine.version, platform: engine.platform))
+            let message = engine.health.status == .unhealthy
+                ? "\(engine.name) unhealthy after \(engine.health.consecutiveFailures) failed probes: \(failure ?? "no answer")"
+                : "\(engine.name) \(engine.health.status.rawValue)"
+            try await store.record(EventRecord(kind: "engine_\(engine.health.status.rawValue)", message: message, containerID: engine.id))
+        } catch {
+            logger.warning("cannot store an engine's health", metadata: ["fleet.reason": "\(error)"])
+        }
+    }
+}

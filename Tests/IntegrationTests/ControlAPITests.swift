@@ -1,0 +1,186 @@
+import EngineSimulator
+import Foundation
+import Testing
+@testable import RelayCore
+
+/// The control port of the real `acerelay serve`, as orchestrator clients use it.
+@Suite(.serialized) struct ControlAPITests {
+    /// A running `acerelay serve` with one simulated static engine.
+    final class Server: @unchecked Sendable {
+        let simulator: EngineSimulator
+        let process = Process()
+        let streamPort: UInt16
+        let apiPort: UInt16
+        let dataDirectory: String
+
+        init(apiKey: String? = nil, dataDirectory: String = ProcessTests.temporaryDirectory(), simulator existing: EngineSimulator? = nil) throws {
+            if let existing {
+                simulator = existing
+            } else {
+                var configuration = EngineSimulatorConfiguration()
+                configuration.media = .synthetic(bitsPerSecond: 1_000_000)
+                simulator = try EngineSimulator(configuration: configuration, logger: RelayHarness.logger)
+                try simulator.start()
+            }
+            streamPort = try ProcessTests.freePort()
+            apiPort = try ProcessTests.freePort()
+            self.dataDirectory = dataDirectory
+            process.executableURL = ProcessTests.executable
+            process.arguments = ["serve", "--listen", "127.0.0.1:\(streamPort)", "--api-listen", "127.0.0.1:\(apiPort)",
+                                 "--engine", "http://127.0.0.1:\(simulator.port)", "--data-dir", dataDirectory,
+                                 "--provision", "off", "--grace-period", "1", "--log-level", "warning"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["API_KEY"] = apiKey
+            environment["HEALTH_CHECK_INTERVAL_S"] = "1"
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            let port = apiPort
+            guard eventually(timeout: 15, { (try? TestPlayer(port: port, request: "")) != nil }) else { throw TestError("control port never opened") }
+        }
+
+        func stop() {
+            if process.isRunning {
+                kill(process.processIdentifier, SIGTERM)
+                process.waitUntilExit()
+            }
+        }
+
+        /// One request on the control port: status, headers and the parsed JSON body.
+        func call(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> (status: Int, headers: [String: String], json: Any?) {
+            var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(apiPort)\r\nConnection: close\r\n"
+            for (name, value) in headers { request += "\(name): \(value)\r\n" }
+            if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { request += "\r\n" }
+            let client = try TestPlayer(port: apiPort, request: request)
+            let head = try client.readHead()
+            let text = client.readShortBody()
+            return (head.status, head.headers, try? JSONSerialization.jsonObject(with: Data(text.utf8)))
+        }
+    }
+
+    static let hex = "0123456789abcdef0123456789abcdef01234567"
+
+    static func startedBody(session: String) -> String {
+        """
+        {"container_id":"other-proxy","engine":{"host":"127.0.0.1","port":6878},
+         "stream":{"key_type":"content_id","key":"\(hex)","file_indexes":"0","seekback":0},
+         "session":{"playback_session_id":"\(session)","stat_url":"http://127.0.0.1:6878/ace/stat/x/\(session)","command_url":"http://127.0.0.1:6878/ace/cmd/x/\(session)","is_live":1},
+         "labels":{"stream_id":"\(hex)|\(session)"}}
+        """
+    }
+
+    @Test func enginesStreamsAndStatusFollowTheRelay() throws {
+        let server = try Server()
+        defer { server.stop(); server.simulator.shutdown() }
+        let id = RelayHarness.contentID(60)
+        #expect(eventually(timeout: 5) { ((try? server.call("GET", "/engines"))?.json as? [[String: Any]])?.first?["health_status"] as? String == "healthy" })
+        let player = try TestPlayer(port: server.streamPort, path: RelayHarness.path(id))
+        #expect(try player.readHead().status == 200)
+        _ = player.readBody(count: 188 * 200)
+        #expect(eventually(timeout: 3) { ((try? server.call("GET", "/streams?status=started"))?.json as? [[String: Any]])?.count == 1 })
+        for prefix in ["", "/api/v1"] {
+            let streams = try #require(try server.call("GET", "\(prefix)/streams?status=started").json as? [[String: Any]])
+            #expect(streams.first?["key"] as? String == id)
+            #expect(streams.first?["status"] as? String == "started")
+            #expect((streams.first?["id"] as? String)?.hasPrefix("\(id)|") == true)
+            #expect((streams.first?["started_at"] as? String)?.hasSuffix("Z") == true, "ISO 8601 with a time zone")
+            let engines = try #require(try server.call("GET", "\(prefix)/engines").json as? [[String: Any]])
+            #expect(engines.count == 1)
+            #expect((engines.first?["streams"] as? [String])?.count == 1)
+            #expect(engines.first?["version"] as? String == "3.1.70")
+        }
+        let status = try #require(try server.call("GET", "/orchestrator/status").json as? [String: Any])
+        #expect(status["status"] as? String == "healthy")
+        #expect((status["streams"] as? [String: Any])?["active"] as? Int == 1)
+        #expect((status["vpn"] as? [String: Any])?["enabled"] as? Bool == false)
+        #expect((status["provisioning"] as? [String: Any])?["blocked_reason_details"] != nil)
+        let redirect = try server.call("GET", RelayHarness.path(id))
+        #expect(redirect.status == 307)
+        #expect(redirect.headers["location"] == "http://127.0.0.1:\(server.streamPort)\(RelayHarness.path(id))")
+        #expect(try server.call("GET", "/engines/nope").status == 404)
+        // The player leaves; after the grace period the stream is recorded as ended.
+        player.waitForCloseLocally()
+        #expect(eventually(timeout: 6) { ((try? server.call("GET", "/streams?status=ended"))?.json as? [[String: Any]])?.count == 1 })
+    }
+
+    @Test func theAPIKeyProtectsMutatingRoutes() throws {
+        let server = try Server(apiKey: "s3cret")
+        defer { server.stop(); server.simulator.shutdown() }
+        let body = Self.startedBody(session: "aa11")
+        let missing = try server.call("POST", "/events/stream_started", body: body)
+        #expect(missing.status == 401)
+        #expect((missing.json as? [String: Any])?["detail"] as? String == "missing bearer token")
+        let wrong = try server.call("POST", "/events/stream_started", body: body, headers: ["Authorization": "Bearer nope"])
+        #expect(wrong.status == 403)
+        #expect((wrong.json as? [String: Any])?["detail"] as? String == "invalid token")
+        let bad = try server.call("POST", "/events/stream_started", body: "{not json", headers: ["Authorization": "Bearer s3cret"])
+        #expect(bad.status == 400)
+        let incomplete = try server.call("POST", "/events/stream_started", body: "{\"container_id\":\"x\"}", headers: ["X-API-Key": "s3cret"])
+        #expect(incomplete.status == 400)
+        #expect(((incomplete.json as? [String: Any])?["detail"] as? String)?.contains("missing field") == true)
+        let started = try server.call("POST", "/api/v1/events/stream_started", body: body, headers: ["Authorization": "Bearer s3cret"])
+        #expect(started.status == 200)
+        #expect((started.json as? [String: Any])?["id"] as? String == "\(Self.hex)|aa11")
+        // Reads stay open.
+        #expect(try server.call("GET", "/streams?container_id=other-proxy").status == 200)
+        let ended = try server.call("POST", "/events/stream_ended", body: "{\"container_id\":\"other-proxy\",\"stream_id\":\"\(Self.hex)|aa11\",\"reason\":\"done\"}", headers: ["X-API-Key": "s3cret"])
+        #expect(ended.status == 200)
+        #expect((ended.json as? [String: Any])?["updated"] as? Bool == true)
+        #expect(((ended.json as? [String: Any])?["stream"] as? [String: Any])?["status"] as? String == "ended")
+        let unknown = try server.call("POST", "/events/stream_ended", body: "{\"stream_id\":\"nope\"}", headers: ["X-API-Key": "s3cret"])
+        #expect(unknown.status == 404)
+        let provision = try server.call("POST", "/provision/acestream", body: "{}", headers: ["X-API-Key": "s3cret"])
+        #expect(provision.status == 503, "no Docker configured: a structured refusal")
+        #expect(((provision.json as? [String: Any])?["detail"] as? [String: Any])?["code"] as? String == "general_error")
+        #expect(try server.call("GET", "/streams?status=bogus").status == 400)
+    }
+
+    @Test func aRestartKeepsReportedStreamsAndEndsTheRelaysOwn() throws {
+        let directory = ProcessTests.temporaryDirectory()
+        let first = try Server(dataDirectory: directory)
+        let simulator = first.simulator
+        defer { simulator.shutdown() }
+        #expect(try first.call("POST", "/events/stream_started", body: Self.startedBody(session: "bb22")).status == 200)
+        let player = try TestPlayer(port: first.streamPort, path: RelayHarness.path(RelayHarness.contentID(61)))
+        #expect(try player.readHead().status == 200)
+        _ = player.readBody(count: 188 * 100)
+        #expect(eventually(timeout: 3) { ((try? first.call("GET", "/streams?status=started"))?.json as? [[String: Any]])?.count == 2 })
+        // A crash: no clean shutdown, the relay's stream stays "started" in the store.
+        kill(first.process.processIdentifier, SIGKILL)
+        first.process.waitUntilExit()
+        let second = try Server(dataDirectory: directory, simulator: simulator)
+        defer { second.stop() }
+        #expect(eventually(timeout: 5) {
+            let started = (try? second.call("GET", "/streams?status=started"))?.json as? [[String: Any]]
+            return started?.count == 1 && started?.first?["container_id"] as? String == "other-proxy"
+        })
+        let ended = try #require(try second.call("GET", "/streams?status=ended").json as? [[String: Any]])
+        #expect(ended.count == 1)
+    }
+
+    @Test func controlPlaneThreadsRunBelowTheRelayLoops() throws {
+        let server = try Server()
+        defer { server.stop(); server.simulator.shutdown() }
+        _ = try server.call("GET", "/engines")
+        // The sweep runs every 5 s; threads appear over time.
+        #expect(eventually(timeout: 12) {
+            let threads = Self.threadNiceValues(pid: server.process.processIdentifier)
+            let relay = threads.filter { $0.name.hasPrefix("relay-") }
+            let others = threads.filter { !$0.name.hasPrefix("relay-") }
+            return relay.count == 2 && !others.isEmpty && others.allSatisfy { other in relay.allSatisfy { $0.nice < other.nice } }
+        })
+    }
+
+    static func threadNiceValues(pid: Int32) -> [(name: String, nice: Int)] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.compactMap { task in
+            guard let name = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/comm", encoding: .utf8),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            // Fields after "comm)": state is field 3, nice is field 19.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 16, let nice = Int(fields[16]) else { return nil }
+            return (name.trimmingCharacters(in: .whitespacesAndNewlines), nice)
+        }
+    }
+}
