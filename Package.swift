@@ -90,7 +90,12 @@ let package = Package(
             name: "EngineSimulatorTests",
             dependencies: ["EngineSimulator", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"]),
+        // Docker client tests and the fleet's end-to-end tests, all against a real podman service.
+        .testTarget(
+            name: "DockerEngineTests",
+            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(
             name: "EngineFleetTests",

@@ -4,8 +4,8 @@ import RelayCore
 import Synchronization
 
 /// The one registry of engines, managed and static, and the relay's engine
-/// selector: healthy first, forwarded preferred, least loaded (streams plus
-/// reservations), longest idle.
+/// selector: healthy engines only, forwarded preferred, least loaded (streams
+/// plus reservations), longest idle.
 ///
 /// A reservation is taken under the registry's lock, so a burst of new
 /// contents never books more than `maxStreamsPerEngine` on one engine. When no
@@ -115,6 +115,18 @@ public final class EngineFleet: EngineSelector {
             completion(.success(chosen))
             return
         }
+        let deadline = now.addingTimeInterval(startupTimeout)
+        // An engine not yet probed (just provisioned, or at start-up) may take it
+        // once its first probe succeeds: wait for that rather than provision more.
+        let probing = state.withLock { state in
+            let pending = state.engines.values.contains { engine in
+                engine.health.status == .unknown && !excluded.contains(engine.endpoint)
+                    && (maxStreamsPerEngine <= 0 || engine.load < maxStreamsPerEngine)
+            }
+            if pending { state.waiters.append(Waiter(content: content, excluded: excluded, deadline: deadline, completion: completion)) }
+            return pending
+        }
+        if probing { return }
         // Nothing can take it now: wait for capacity, unless provisioning cannot help.
         guard let demand = demand.withLock({ $0 }) else {
             completion(.failure(EngineUnavailable(
@@ -126,7 +138,7 @@ public final class EngineFleet: EngineSelector {
             completion(.failure(refusal))
             return
         }
-        state.withLock { $0.waiters.append(Waiter(content: content, excluded: excluded, deadline: now.addingTimeInterval(startupTimeout), completion: completion)) }
+        state.withLock { $0.waiters.append(Waiter(content: content, excluded: excluded, deadline: deadline, completion: completion)) }
         serveWaiters()
     }
 
@@ -199,15 +211,14 @@ public final class EngineFleet: EngineSelector {
         engine.lastStreamUsage = now
     }
 
-    /// Healthy engines first (then not yet probed), forwarded first, least loaded, longest idle.
+    /// Among engines a probe found healthy: forwarded first, least loaded, longest idle.
+    /// An engine not yet probed may not be listening yet (a container still starting).
     static func choose(from engines: [String: FleetEngine], excluding excluded: Set<EngineEndpoint>, limit: Int) -> String? {
         let candidates = engines.values.filter { engine in
-            engine.health.status != .unhealthy && !excluded.contains(engine.endpoint)
+            engine.health.status == .healthy && !excluded.contains(engine.endpoint)
                 && (limit <= 0 || engine.load < limit)
         }
         return candidates.min { a, b in
-            let rankA = a.health.status == .healthy ? 0 : 1, rankB = b.health.status == .healthy ? 0 : 1
-            if rankA != rankB { return rankA < rankB }
             if a.forwarded != b.forwarded { return a.forwarded }
             if a.load != b.load { return a.load < b.load }
             let idleA = a.idleSince ?? .distantFuture, idleB = b.idleSince ?? .distantFuture

@@ -65,6 +65,11 @@ struct EngineSimulatorCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    /// Engine images start the engine as `python main.py <flags>`; an image of the
+    /// simulator installs it as `python`, so the script name arrives as an argument.
+    @Argument(help: "The real engine's script name, main.py, when started as `python main.py <flags>` (accepted, ignored).")
+    var script: [String] = []
+
     /// Parses like ArgumentParser, but reports a bad command line in one line, not with the usage text.
     static func main() {
         let command: EngineSimulatorCommand
@@ -88,6 +93,9 @@ struct EngineSimulatorCommand: ParsableCommand {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
         guard initialBurstSeconds >= 0 else { throw ValidationError("--initial-burst must be 0 or more seconds") }
+        guard script.allSatisfy({ $0.hasSuffix(".py") }) else {
+            throw ValidationError("unexpected argument '\(script.first { !$0.hasSuffix(".py") } ?? "")'")
+        }
     }
 
     func run() throws {

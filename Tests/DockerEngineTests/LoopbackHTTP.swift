@@ -42,6 +42,48 @@ enum LoopbackHTTP {
     }
 }
 
+extension LoopbackHTTP {
+    /// Plays `path` like a player: the status, and how many body bytes arrived
+    /// (at most `bytes`) before `timeout` seconds or a close.
+    static func stream(port: Int, path: String, bytes wanted: Int, timeout: Double) -> (status: Int, bytes: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return (0, 0) }
+        defer { close(fd) }
+        var tick = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { return (0, 0) }
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return (0, 0) }
+        let deadline = Date().addingTimeInterval(timeout)
+        var head: [UInt8] = []
+        var status = 0
+        var body = 0
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while Date() < deadline, body < wanted {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { break }
+            if n < 0 { if errno == EAGAIN || errno == EINTR { continue } else { break } }
+            if status == 0 {
+                head += buffer[0..<n]
+                guard let end = head.indices.dropLast(3).first(where: { head[$0] == 13 && head[$0 + 1] == 10 && head[$0 + 2] == 13 && head[$0 + 3] == 10 }) else { continue }
+                let line = String(decoding: head[0..<end], as: UTF8.self).split(separator: " ")
+                status = line.count > 1 ? Int(line[1]) ?? -1 : -1
+                body = head.count - end - 4
+            } else {
+                body += n
+            }
+        }
+        return (status, min(body, wanted))
+    }
+}
+
 /// A unix socket that accepts connections into its backlog but never answers:
 /// a hung daemon.
 final class SilentSocket {

@@ -182,10 +182,9 @@ import Synchronization
         fleet.register(engine("sick", clock))
         for _ in 0..<3 { fleet.recordProbe(id: "sick", success: false) }
         fleet.recordProbe(id: "b", success: true)
-        // b is healthy, a not yet probed: b first.
+        // b is healthy, a not yet probed: only b can take streams.
         #expect(try reserve(fleet, content(1))?.get().id == "b")
-        // a is still unknown and b has one stream: a healthy-but-loaded engine still wins over unknown.
-        #expect(try reserve(fleet, content(2))?.get().id == "b")
+        #expect(try reserve(fleet, content(2))?.get().id == "b", "an unprobed engine may not be listening yet")
         fleet.recordProbe(id: "a", success: true)
         #expect(try reserve(fleet, content(3))?.get().id == "a", "least loaded among healthy")
         fleet.register(engine("vpn", clock, forwarded: true))
@@ -218,7 +217,7 @@ import Synchronization
         #expect(asked.withLock { $0 } == 1)
         #expect(fleet.waiting == 1)
         fleet.register(engine("new", clock))
-        // Registered but not yet probed engines are acceptable choices too; make it healthy anyway.
+        #expect(box.withLock { $0 } == nil, "not before its first probe succeeds")
         fleet.recordProbe(id: "new", success: true)
         #expect(try box.withLock { $0 }?.get().id == "new")
         #expect(fleet.waiting == 0)

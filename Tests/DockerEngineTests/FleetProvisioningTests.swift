@@ -1,0 +1,291 @@
+import DockerEngine
+import EngineFleet
+import EngineSimulator
+import Foundation
+import Logging
+import RelayCore
+import Store
+import Synchronization
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The fleet end to end: real podman, engine containers made from the project's
+/// engine simulator (installed as `python`, so the real `python main.py <flags>`
+/// command runs it), the relay in front.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct FleetProvisioningTests {
+    static let logger: Logger = {
+        var logger = Logger(label: "fleet-test") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = ProcessInfo.processInfo.environment["ACERELAY_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        return logger
+    }()
+
+    /// One fleet on one podman service, with health probes and waiters driven in the background.
+    final class Rig: @unchecked Sendable {
+        let podman: PodmanService
+        let fleet: EngineFleet
+        let provisioner: EngineProvisioner
+        let monitor: HealthMonitor
+        let configuration: FleetConfiguration
+        private var loop: Task<Void, Never>?
+
+        init(podman: PodmanService, image: String, configure: (inout FleetConfiguration) -> Void) throws {
+            var configuration = FleetConfiguration()
+            configuration.image = image
+            configuration.networkMode = "host"
+            configuration.containerLabel = podman.labels.first!
+            configuration.portRange = try Rig.freePortRange(count: 12)
+            configuration.minReplicas = 0
+            configuration.minFreeReplicas = 0
+            configuration.healthCheckTimeout = 1
+            configuration.healthFailureThreshold = 2
+            configure(&configuration)
+            self.configuration = configuration
+            self.podman = podman
+            fleet = EngineFleet(maxStreamsPerEngine: configuration.maxStreamsPerEngine, startupTimeout: configuration.startupTimeout,
+                                failureThreshold: configuration.healthFailureThreshold, logger: FleetProvisioningTests.logger)
+            provisioner = EngineProvisioner(configuration: configuration, docker: podman.client, fleet: fleet, store: nil,
+                                            logger: FleetProvisioningTests.logger)
+            fleet.onDemand(provisioner.demandHook())
+            monitor = HealthMonitor(fleet: fleet, store: nil, probe: EngineProbe(timeout: 1), logger: FleetProvisioningTests.logger)
+        }
+
+        /// Probes and serves waiting requests every 300 ms until `stop()`.
+        func startBackground() {
+            let (monitor, fleet) = (monitor, fleet)
+            loop = Task {
+                while !Task.isCancelled {
+                    await monitor.checkAll()
+                    fleet.serveWaiters()
+                    try? await Task.sleep(for: .milliseconds(300))
+                }
+            }
+        }
+
+        func stop() { loop?.cancel() }
+
+        func containers() async throws -> [ContainerSummary] { try await podman.client.listContainers(labels: podman.labels, all: true) }
+
+        func waitUntil(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
+            let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+            while ContinuousClock.now < deadline {
+                if try await condition() { return true }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            return try await condition()
+        }
+
+        /// A run of ports nobody listens on, in a random place to keep parallel runs apart.
+        static func freePortRange(count: Int) throws -> ClosedRange<Int> {
+            for _ in 0..<50 {
+                let base = Int.random(in: 30_000...58_000)
+                let range = base...(base + count - 1)
+                if range.allSatisfy(isFree) { return range }
+            }
+            throw PodmanServiceError("no free run of \(count) ports found")
+        }
+
+        static func isFree(_ port: Int) -> Bool {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+        }
+    }
+
+    final class Outcomes: Sendable {
+        private let results = Mutex<[Result<EngineEndpoint, EngineUnavailable>]>([])
+        func add(_ result: Result<EngineEndpoint, EngineUnavailable>) { results.withLock { $0.append(result) } }
+        var all: [Result<EngineEndpoint, EngineUnavailable>] { results.withLock { $0 } }
+    }
+
+    static func engineImage(_ podman: PodmanService) async throws -> String {
+        let simulator = try #require(EngineImageTests.engineSimulator(), "acestream-engine-sim must be built beside the tests")
+        return try await podman.image(packaging: simulator, at: "/usr/bin/python", repository: "acerelay-test-engine")
+    }
+
+    static func relay(_ fleet: any EngineSelector) throws -> RelayServer {
+        var configuration = RelayConfiguration()
+        configuration.listenHost = "127.0.0.1"
+        configuration.listenPort = 0
+        configuration.workers = 1
+        configuration.gracePeriod = 1
+        configuration.startTimeout = 20
+        let relay = RelayServer(configuration: configuration, selector: fleet, logger: logger)
+        try relay.start()
+        return relay
+    }
+
+    /// Plays `content` through the relay on a thread of its own; the status and bytes received.
+    static func play(_ port: UInt16, _ content: Int, bytes: Int, timeout: Double = 20) async -> (status: Int, bytes: Int) {
+        await withCheckedContinuation { continuation in
+            Thread {
+                continuation.resume(returning: LoopbackHTTP.stream(port: Int(port), path: "/ace/getstream?id=\(String(format: "%040x", content))", bytes: bytes, timeout: timeout))
+            }.start()
+        }
+    }
+
+    @Test func aPlayerAskingWhileNoEngineRunsGetsAFreshlyProvisionedEngine() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { $0.maxReplicas = 2 }
+            rig.startBackground()
+            defer { rig.stop() }
+            let relay = try Self.relay(rig.fleet)
+            defer { relay.shutdown(timeout: 2) }
+            #expect(try await rig.containers().isEmpty)
+            let played = await Self.play(relay.port, 1, bytes: 188 * 500)
+            #expect(played.status == 200)
+            #expect(played.bytes == 188 * 500)
+            let containers = try await rig.containers()
+            #expect(containers.count == 1)
+            #expect(containers.first?.labels["acestream.http_port"] != nil)
+            #expect(containers.first?.labels["host.http_port"] == containers.first?.labels["acestream.http_port"], "host network: the engine binds the host port")
+            #expect(rig.fleet.engines.first?.health.status == .healthy)
+        }
+    }
+
+    @Test func minReplicasStartAndARestartAdoptsThemWithoutReusingTheirPorts() async throws {
+        try await PodmanService.with { podman in
+            let image = try await Self.engineImage(podman)
+            let first = try Rig(podman: podman, image: image) { $0.minReplicas = 2; $0.minFreeReplicas = 1; $0.maxReplicas = 4 }
+            let created = try await first.provisioner.reconcile()
+            #expect(created.provisioned == 2)
+            let ports = Set(try await first.containers().compactMap { $0.labels["host.http_port"] })
+            #expect(ports.count == 2)
+            // A new process: nothing in memory, the containers' labels are the truth.
+            let second = try Rig(podman: podman, image: image) { configuration in
+                configuration = first.configuration
+            }
+            let adopted = try await second.provisioner.reconcile()
+            #expect(adopted.adopted == 2)
+            #expect(adopted.provisioned == 0)
+            #expect(Set(second.fleet.engines.map { String($0.port) }) == ports)
+            let extra = try await second.provisioner.provision()
+            #expect(!ports.contains(String(extra.hostHTTPPort)))
+            #expect(try await second.containers().count == 3)
+        }
+    }
+
+    @Test func aContainerKilledFromOutsideIsReplacedWhileOtherEnginesKeepPlaying() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { $0.minReplicas = 2; $0.maxReplicas = 3 }
+            rig.startBackground()
+            defer { rig.stop() }
+            try await rig.provisioner.reconcile()
+            #expect(try await rig.waitUntil(10) { rig.fleet.engines.filter { $0.health.status == .healthy }.count == 2 })
+            let relay = try Self.relay(rig.fleet)
+            defer { relay.shutdown(timeout: 2) }
+            // A long player on one engine, running while the other engine is killed.
+            async let longPlay = Self.play(relay.port, 7, bytes: 188 * 20_000, timeout: 30)
+            #expect(try await rig.waitUntil(10) { rig.fleet.engines.contains { $0.load == 1 } })
+            let idle = try #require(rig.fleet.engines.first { $0.load == 0 })
+            try await podman.client.removeContainer(id: idle.id, force: true)
+            let changes = try await rig.provisioner.reconcile()
+            #expect(changes.lost == 1)
+            #expect(changes.provisioned == 1)
+            #expect(try await rig.containers().count == 2)
+            let played = await longPlay
+            #expect(played.status == 200)
+            #expect(played.bytes == 188 * 20_000, "the player of the other engine was untouched")
+        }
+    }
+
+    @Test func idleEnginesAreRemovedAfterTheGracePeriod() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { $0.engineGracePeriod = 1 }
+            _ = try await rig.provisioner.provision()
+            #expect(try await rig.containers().count == 1)
+            try await Task.sleep(for: .milliseconds(1200))
+            let changes = try await rig.provisioner.reconcile()
+            #expect(changes.removed == 1)
+            #expect(try await rig.containers().isEmpty)
+            #expect(rig.fleet.engines.isEmpty)
+        }
+    }
+
+    @Test func aHungEngineTurnsUnhealthyAndGetsNoNewStreams() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { $0.maxReplicas = 1 }
+            rig.startBackground()
+            defer { rig.stop() }
+            let engine = try await rig.provisioner.provision()
+            #expect(try await rig.waitUntil(10) { rig.fleet.engine(id: engine.containerID)?.health.status == .healthy })
+            #expect(LoopbackHTTP.get(port: engine.hostHTTPPort, path: "/sim/fault?kind=hang")?.status == 200)
+            #expect(try await rig.waitUntil(10) { rig.fleet.engine(id: engine.containerID)?.health.status == .unhealthy })
+            let refused = Mutex<Result<EngineEndpoint, EngineUnavailable>?>(nil)
+            rig.fleet.reserveEngine(for: ContentKey(kind: .contentID, value: String(format: "%040x", 9))!, excluding: []) { result in
+                refused.withLock { $0 = result }
+            }
+            guard case .failure(let reason) = refused.withLock({ $0 }) else {
+                Issue.record("an unhealthy engine must not get a new stream")
+                return
+            }
+            #expect(reason.code == "max_capacity")
+        }
+    }
+
+    @Test func aBurstOfTwentyContentsNeverOverbooksAnEngine() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { configuration in
+                configuration.minReplicas = 2
+                configuration.maxReplicas = 2
+                configuration.maxStreamsPerEngine = 3
+            }
+            rig.startBackground()
+            defer { rig.stop() }
+            try await rig.provisioner.reconcile()
+            #expect(try await rig.waitUntil(10) { rig.fleet.engines.filter { $0.health.status == .healthy }.count == 2 })
+            let outcomes = Outcomes()
+            let fleet = rig.fleet
+            await withTaskGroup(of: Void.self) { group in
+                for n in 0..<20 {
+                    group.addTask {
+                        fleet.reserveEngine(for: ContentKey(kind: .contentID, value: String(format: "%040x", 100 + n))!, excluding: []) { result in
+                            outcomes.add(result)
+                        }
+                    }
+                }
+            }
+            let results = outcomes.all
+            #expect(results.count == 20)
+            #expect(results.filter { (try? $0.get()) != nil }.count == 6)
+            #expect(rig.fleet.engines.allSatisfy { $0.load <= 3 })
+        }
+    }
+
+    @Test func aStoppedDockerDaemonGivesClearErrorsWhileStaticEnginesServe() async throws {
+        var simulatorConfiguration = EngineSimulatorConfiguration()
+        simulatorConfiguration.media = .synthetic(bitsPerSecond: 1_000_000)
+        let simulator = try EngineSimulator(configuration: simulatorConfiguration, logger: Self.logger)
+        try simulator.start()
+        defer { simulator.shutdown() }
+        let podman = try await PodmanService.start()
+        let rig = try Rig(podman: podman, image: "unused") { _ in }
+        rig.fleet.register(FleetEngine(endpoint: EngineEndpoint(id: "static", baseURL: "http://127.0.0.1:\(simulator.port)"),
+                                       name: "static", host: "127.0.0.1", port: Int(simulator.port), managed: false,
+                                       failureThreshold: 2, now: Date()))
+        rig.startBackground()
+        defer { rig.stop() }
+        podman.kill()
+        await podman.stop()
+        do {
+            try await rig.provisioner.reconcile()
+            Issue.record("reconcile must fail while the daemon is down")
+        } catch {
+            #expect(error.description.contains(podman.socketPath), "the error names where Docker was expected: \(error)")
+            #expect(error.description.contains("DOCKER_HOST"))
+        }
+        let relay = try Self.relay(rig.fleet)
+        defer { relay.shutdown(timeout: 2) }
+        let played = await Self.play(relay.port, 3, bytes: 188 * 300)
+        #expect(played.status == 200)
+        #expect(played.bytes == 188 * 300)
+    }
+}
