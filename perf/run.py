@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -395,8 +396,12 @@ class AcerelayServer:
     def __init__(self, bin_dir, sim, workers, cpus, bound_s, extra_args):
         self.port = free_port()
         self.log = open(os.path.join(OUT, "acerelay.log"), "a")
+        # The control plane runs too (it shares the process, at lower priority), on
+        # loopback and with a throwaway store, so runs leave nothing behind.
+        self.data_dir = tempfile.mkdtemp(prefix="acerelay-perf-")
         cmd = [os.path.join(bin_dir, "acerelay"), "serve", "--listen", f"127.0.0.1:{self.port}",
-               "--engine", sim.url, "--workers", str(workers)] + extra_args
+               "--engine", sim.url, "--workers", str(workers),
+               "--api-listen", "127.0.0.1:0", "--data-dir", self.data_dir, "--provision", "off"] + extra_args
         self.proc = PROCS.start("acerelay", pinned(cpus, cmd), bound_s, stdout=self.log, stderr=self.log)
         wait_port(self.port, self.proc)
         self.pid = real_pid(self.proc)
@@ -408,6 +413,7 @@ class AcerelayServer:
 
     def stop(self):
         PROCS.stop(self.proc)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
         self.log.close()
 
 
