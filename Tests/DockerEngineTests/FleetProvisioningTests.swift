@@ -289,3 +289,116 @@ struct FleetProvisioningTests {
         #expect(played.bytes == 188 * 300)
     }
 }
+
+extension FleetProvisioningTests {
+    @Test func bridgeNetworkEnginesArePublishedOnTheirHostPorts() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { configuration in
+                configuration.networkMode = "bridge"
+                configuration.maxReplicas = 1
+            }
+            rig.startBackground()
+            defer { rig.stop() }
+            let engine = try await rig.provisioner.provision()
+            #expect(engine.containerHTTPPort == 6878, "inside its container the engine keeps its default port")
+            #expect(try await rig.waitUntil(15) { rig.fleet.engine(id: engine.containerID)?.health.status == .healthy })
+            let relay = try Self.relay(rig.fleet)
+            defer { relay.shutdown(timeout: 2) }
+            let played = await Self.play(relay.port, 11, bytes: 188 * 300)
+            #expect(played.status == 200)
+            #expect(played.bytes == 188 * 300)
+        }
+    }
+
+    /// The real binary, as a user runs it with Docker: provisions, serves, is killed,
+    /// and after a restart knows the same engine again instead of starting another.
+    @Test func serveProvisionsThroughDockerAndARestartAdoptsTheSameEngine() async throws {
+        let executable = try #require(Self.acerelayExecutable(), "acerelay must be built beside the tests")
+        try await PodmanService.with { podman in
+            let image = try await Self.engineImage(podman)
+            let range = try Rig.freePortRange(count: 10)
+            let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-e2e-\(UUID().uuidString)").path
+            let label = podman.labels.first!
+            let launch = ServeLaunch(executable: executable, socketPath: podman.socketPath, image: image, range: range,
+                                     dataDirectory: dataDirectory, label: "\(label.key)=\(label.value)")
+            let (first, streamPort, firstAPI) = try launch.start()
+            let engines = try await Self.pollEngines(port: firstAPI, within: 20) { $0.first?.health == "healthy" }
+            let containerID = try #require(engines.first { $0.health == "healthy" }?.id, "the provisioned engine never turned healthy: \(engines)")
+            let played = await Self.play(UInt16(streamPort), 21, bytes: 188 * 300)
+            #expect(played.status == 200)
+            #expect(played.bytes == 188 * 300)
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+            let (second, _, secondAPI) = try launch.start()
+            defer { kill(second.processIdentifier, SIGTERM); second.waitUntilExit() }
+            let again = try await Self.pollEngines(port: secondAPI, within: 20) { $0.count == 1 }
+            #expect(again.map(\.id) == [containerID])
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await podman.client.listContainers(labels: podman.labels, all: true).count == 1, "no second engine after the restart")
+        }
+    }
+
+    /// How the restart test starts `acerelay serve` against the podman service.
+    struct ServeLaunch {
+        let executable: URL
+        let socketPath: String
+        let image: String
+        let range: ClosedRange<Int>
+        let dataDirectory: String
+        let label: String
+
+        func start() throws -> (Process, Int, Int) {
+            let streamPort = try PodmanService.freeTCPPort(), apiPort = try PodmanService.freeTCPPort()
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = ["serve", "--listen", "127.0.0.1:\(streamPort)", "--api-listen", "127.0.0.1:\(apiPort)",
+                                 "--data-dir", dataDirectory, "--provision", "on", "--log-level", "warning"]
+            var environment = ProcessInfo.processInfo.environment
+            environment["DOCKER_HOST"] = "unix://\(socketPath)"
+            environment["TARGET_IMAGE"] = image
+            environment["DOCKER_NETWORK"] = "host"
+            environment["CONTAINER_LABEL"] = label
+            environment["PORT_RANGE_HOST"] = "\(range.lowerBound)-\(range.upperBound)"
+            environment["MIN_REPLICAS"] = "1"
+            environment["MIN_FREE_REPLICAS"] = "0"
+            environment["HEALTH_CHECK_INTERVAL_S"] = "1"
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            return (process, streamPort, apiPort)
+        }
+    }
+
+    static func acerelayExecutable() -> URL? {
+        let candidates = [Bundle.main.executableURL, URL(fileURLWithPath: CommandLine.arguments[0])]
+            .compactMap { $0?.deletingLastPathComponent().appendingPathComponent("acerelay") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    /// One engine of `GET /engines`: its container id and health.
+    struct ListedEngine: Sendable, Equatable {
+        var id: String
+        var health: String
+    }
+
+    /// `GET /engines` on the control port, or nil when it does not answer.
+    static func listEngines(port: Int) -> [ListedEngine]? {
+        guard let answer = LoopbackHTTP.get(port: port, path: "/engines"), answer.status == 200,
+              let list = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [[String: Any]] else { return nil }
+        return list.map { ListedEngine(id: $0["container_id"] as? String ?? "", health: $0["health_status"] as? String ?? "") }
+    }
+
+    /// Polls `GET /engines` until `accept` holds; the last list seen.
+    static func pollEngines(port: Int, within seconds: Double, until accept: @Sendable ([ListedEngine]) -> Bool) async throws -> [ListedEngine] {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        var last: [ListedEngine] = []
+        while ContinuousClock.now < deadline {
+            if let engines = listEngines(port: port) {
+                last = engines
+                if accept(engines) { return engines }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+        }
+        return last
+    }
+}
