@@ -335,6 +335,24 @@ extension FleetProvisioningTests {
             #expect(again.map(\.id) == [containerID])
             try await Task.sleep(for: .seconds(2))
             #expect(try await podman.client.listContainers(labels: podman.labels, all: true).count == 1, "no second engine after the restart")
+            // The orchestrator's provisioning route: one more engine fits under MAX_REPLICAS (2)...
+            let created = try #require(LoopbackHTTP.request("POST", port: secondAPI, path: "/provision/acestream", body: "{\"labels\":{\"purpose\":\"test\"}}"))
+            #expect(created.status == 200, "\(created.body)")
+            let fields = try #require(try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])
+            let newID = try #require(fields["container_id"] as? String)
+            #expect(range.contains(fields["host_http_port"] as? Int ?? 0))
+            #expect(fields["container_http_port"] as? Int == fields["host_http_port"] as? Int, "host network")
+            #expect(try await podman.client.inspectContainer(id: newID).labels["purpose"] == "test")
+            // ...a third does not, and the refusal has the orchestrator's structured form.
+            let refused = try #require(LoopbackHTTP.request("POST", port: secondAPI, path: "/provision/acestream", body: "{}"))
+            #expect(refused.status == 503)
+            #expect(refused.body.contains("\"code\":\"max_capacity\""))
+            #expect(refused.body.contains("\"recovery_eta_seconds\""))
+            // DELETE /containers/{id} stops and removes it.
+            let removed = try #require(LoopbackHTTP.request("DELETE", port: secondAPI, path: "/containers/\(newID)"))
+            #expect(removed.status == 200)
+            let remaining = try await podman.client.listContainers(labels: podman.labels, all: true)
+            #expect(remaining.map(\.id) == [containerID], "\(remaining.map { ($0.name, $0.state.rawValue) })")
         }
     }
 
@@ -361,11 +379,68 @@ extension FleetProvisioningTests {
             environment["PORT_RANGE_HOST"] = "\(range.lowerBound)-\(range.upperBound)"
             environment["MIN_REPLICAS"] = "1"
             environment["MIN_FREE_REPLICAS"] = "0"
+            environment["MAX_REPLICAS"] = "2"
+            environment["ENGINE_GRACE_PERIOD_S"] = "600"
             environment["HEALTH_CHECK_INTERVAL_S"] = "1"
             process.environment = environment
             process.standardOutput = FileHandle.nullDevice
             try process.run()
             return (process, streamPort, apiPort)
+        }
+    }
+
+    @Test func anUnhealthyEngineIsReplacedMakeBeforeBreak() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { configuration in
+                configuration.minReplicas = 1
+                configuration.maxReplicas = 2
+                configuration.unhealthyGracePeriod = 0
+            }
+            rig.startBackground()
+            defer { rig.stop() }
+            try await rig.provisioner.reconcile()
+            let sick = try #require(rig.fleet.engines.first)
+            #expect(try await rig.waitUntil(10) { rig.fleet.engine(id: sick.id)?.health.status == .healthy })
+            #expect(LoopbackHTTP.get(port: sick.port, path: "/sim/fault?kind=hang")?.status == 200)
+            #expect(try await rig.waitUntil(10) { rig.fleet.engine(id: sick.id)?.health.status == .unhealthy })
+            // First pass: a replacement is made while the sick engine still exists.
+            let make = try await rig.provisioner.reconcile()
+            #expect(make.provisioned == 1)
+            #expect(make.removed == 0, "never break before the replacement exists")
+            #expect(try await rig.containers().count == 2)
+            #expect(try await rig.waitUntil(10) { rig.fleet.engines.contains { $0.id != sick.id && $0.health.status == .healthy } })
+            // Then the sick one goes.
+            let brk = try await rig.provisioner.reconcile()
+            #expect(brk.removed == 1)
+            #expect(try await rig.containers().map(\.id).allSatisfy { $0 != sick.id })
+        }
+    }
+
+    @Test func repeatedProvisioningFailuresOpenTheCircuitBreaker() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: "localhost/acerelay-no-such-image:missing") { configuration in
+                configuration.circuitBreakerThreshold = 2
+                configuration.circuitBreakerCooldown = 60
+            }
+            for _ in 0..<2 {
+                do throws(ProvisioningError) {
+                    _ = try await rig.provisioner.provision()
+                    Issue.record("a missing image cannot start")
+                } catch {
+                    #expect(error.code == "general_error")
+                    #expect(error.message.contains("no-such-image"), "the Docker error names the image: \(error.message)")
+                }
+            }
+            do throws(ProvisioningError) {
+                _ = try await rig.provisioner.provision()
+                Issue.record("the breaker should be open")
+            } catch {
+                #expect(error.code == "circuit_breaker")
+                #expect(error.shouldWait)
+                #expect(error.recoveryETASeconds > 0)
+            }
+            #expect(rig.provisioner.status().breaker == .open)
+            #expect(try await rig.containers().isEmpty, "failed attempts leave no container behind")
         }
     }
 
