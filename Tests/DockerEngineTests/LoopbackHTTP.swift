@@ -3,53 +3,24 @@ import Foundation
 import Glibc
 #endif
 
-/// A minimal blocking HTTP/1.0 GET over a plain socket, for checking that a
+/// Minimal blocking HTTP/1.0 requests over a plain socket, for checking that a
 /// server inside a container answers on 127.0.0.1 (no client library involved).
 enum LoopbackHTTP {
     /// The status code and body of `GET path` on 127.0.0.1:`port`, or nil when nothing answers.
     static func get(port: Int, path: String, timeoutSeconds: Int = 2) -> (status: Int, body: String)? {
+        request("GET", port: port, path: path, timeoutSeconds: timeoutSeconds)
+    }
+}
+
+extension LoopbackHTTP {
+    /// Any method with an optional JSON body; the status and body, or nil when nothing answers.
+    static func request(_ method: String, port: Int, path: String, body: String? = nil, timeoutSeconds: Int = 15) -> (status: Int, body: String)? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else { return nil }
-        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
-        var response: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            response.append(contentsOf: buffer[0..<n])
-        }
-        let text = String(decoding: response, as: UTF8.self)
-        let parts = text.components(separatedBy: "\r\n\r\n")
-        let statusLine = parts.first?.split(separator: "\r\n").first ?? ""
-        let fields = statusLine.split(separator: " ")
-        guard fields.count >= 2, let status = Int(fields[1]) else { return nil }
-        return (status, parts.dropFirst().joined(separator: "\r\n\r\n"))
-    }
-}
-
-extension LoopbackHTTP {
-    /// Any method with an optional JSON body; the status and body, or nil when nothing answers.
-    static func request(_ method: String, port: Int, path: String, body: String? = nil) -> (status: Int, body: String)? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 15, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
