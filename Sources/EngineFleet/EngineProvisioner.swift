@@ -50,6 +50,8 @@ public final class EngineProvisioner: Sendable {
         var breaker: CircuitBreaker
         /// Containers being created now; they count as capacity already.
         var pending = 0
+        /// Provisions the demand hook asked for that have not begun yet.
+        var requested = 0
         var lastError: String?
     }
 
@@ -108,6 +110,14 @@ public final class EngineProvisioner: Sendable {
     /// `labels` and `environment` are added to the defaults; `hostPort` asks for a specific port.
     public func provision(labels extraLabels: [String: String] = [:], environment: [String: String] = [:],
                           hostPort requestedPort: Int? = nil, image: String? = nil) async throws(ProvisioningError) -> ProvisionedEngine {
+        try await provision(labels: extraLabels, environment: environment, hostPort: requestedPort, image: image, forDemand: false)
+    }
+
+    /// `forDemand`: the demand hook counted this engine as requested; it becomes pending here.
+    private func provision(labels extraLabels: [String: String], environment: [String: String], hostPort requestedPort: Int?,
+                           image: String?, forDemand: Bool) async throws(ProvisioningError) -> ProvisionedEngine {
+        var countedAsPending = false
+        defer { if forDemand, !countedAsPending { state.withLock { $0.requested -= 1 } } }
         let now = clock.now
         if let refused = refusal(now: now, managedCount: fleet.engines.filter(\.managed).count) { throw refused }
         let ports: (http: Int, api: Int)? = state.withLock { state in
@@ -117,8 +127,13 @@ public final class EngineProvisioner: Sendable {
             guard let http = requestedPort ?? allocator.allocate(), let api = allocator.allocate() else { return nil }
             state.ports = allocator
             state.pending += 1
+            if forDemand {
+                // Counted once: from requested to pending in the same step.
+                state.requested -= 1
+            }
             return (http, api)
         }
+        countedAsPending = ports != nil
         guard let ports else {
             throw ProvisioningError(code: "general_error",
                                     message: requestedPort != nil ? "host port \(requestedPort!) is already in use" : "no free host port left in PORT_RANGE_HOST \(configuration.portRange)",
@@ -310,13 +325,27 @@ public final class EngineProvisioner: Sendable {
     }
 
     /// The fleet's demand hook: start provisioning, or say why it cannot help.
+    ///
+    /// Capacity already on its way counts: engines being created each take
+    /// `maxStreamsPerEngine` of the waiting requests, so a burst of new contents
+    /// starts only the engines it needs, not one per content.
     public func demandHook() -> @Sendable () -> EngineUnavailable? {
         { [self] in
             let now = clock.now
             if let refused = refusal(now: now, managedCount: fleet.engines.filter(\.managed).count) { return refused.unavailable }
+            let perEngine = configuration.maxStreamsPerEngine
+            let waiting = fleet.waiting + 1
+            let start = state.withLock { state -> Bool in
+                let coming = state.pending + state.requested
+                let enough = perEngine <= 0 ? coming > 0 : coming * perEngine >= waiting
+                if enough { return false }
+                state.requested += 1
+                return true
+            }
+            guard start else { return nil }
             Task { [self] in
                 do {
-                    _ = try await provision()
+                    _ = try await provision(labels: [:], environment: [:], hostPort: nil, image: nil, forDemand: true)
                 } catch {
                     // The waiting request times out with the startup timeout; the breaker counts the failure.
                 }

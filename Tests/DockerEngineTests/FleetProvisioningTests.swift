@@ -389,6 +389,28 @@ extension FleetProvisioningTests {
         }
     }
 
+    @Test func aBurstOfWaitingContentsStartsOnlyTheEnginesItNeeds() async throws {
+        try await PodmanService.with { podman in
+            let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { configuration in
+                configuration.maxReplicas = 6
+                configuration.maxStreamsPerEngine = 3
+            }
+            rig.startBackground()
+            defer { rig.stop() }
+            let outcomes = Outcomes()
+            let fleet = rig.fleet
+            for n in 0..<10 {
+                fleet.reserveEngine(for: ContentKey(kind: .contentID, value: String(format: "%040x", 200 + n))!, excluding: []) { result in
+                    outcomes.add(result)
+                }
+            }
+            #expect(try await rig.waitUntil(30) { outcomes.all.count == 10 })
+            #expect(outcomes.all.allSatisfy { (try? $0.get()) != nil }, "every waiting content got an engine")
+            #expect(try await rig.containers().count == 4, "ten contents at three per engine need four engines, not ten")
+            #expect(rig.fleet.engines.allSatisfy { $0.load <= 3 })
+        }
+    }
+
     @Test func anUnhealthyEngineIsReplacedMakeBeforeBreak() async throws {
         try await PodmanService.with { podman in
             let rig = try Rig(podman: podman, image: try await Self.engineImage(podman)) { configuration in
