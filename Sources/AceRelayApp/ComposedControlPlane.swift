@@ -41,6 +41,7 @@ final class ComposedControlPlane: Sendable {
         let recorder = StoreStreamRecorder(store: store, containerName: { fleet.engine(id: $0)?.name }, logger: logger)
         relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, logger: logger)
         let relay = relay
+        let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port })
@@ -53,6 +54,7 @@ final class ComposedControlPlane: Sendable {
             api,
             PeriodicService(description: "health", interval: settings.fleet.healthCheckInterval) { await monitor.checkAll() },
             PeriodicService(description: "waiters", interval: 1) { fleet.serveWaiters() },
+            PeriodicService(description: "stats", interval: settings.collectInterval) { await collector.collectOnce() },
             PeriodicService(description: "priority", interval: 5) { ThreadPriority.lowerControlPlaneThreads() },
         ]
         if let provisioner {

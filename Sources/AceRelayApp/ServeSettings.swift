@@ -13,6 +13,10 @@ struct ServeSettings {
     var provisioning: Bool
     var fleet: FleetConfiguration
     var apiKey: String?
+    /// `COLLECT_INTERVAL_S`: seconds between stat polls of each stream.
+    var collectInterval: Double
+    /// How long stat samples are kept.
+    var statsRetention: Double
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
@@ -27,5 +31,8 @@ struct ServeSettings {
             fleet.maxStreamsPerEngine = 0
         }
         apiKey = environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        let read = SettingReader(environment: environment)
+        collectInterval = try read.double(nil, option: "COLLECT_INTERVAL_S", env: "COLLECT_INTERVAL_S", default: 1, range: 0.2...3_600)
+        statsRetention = 60 * (try read.double(nil, option: "ACERELAY_STATS_RETENTION_MIN", env: "ACERELAY_STATS_RETENTION_MIN", default: 60, range: 1...100_000))
     }
 }

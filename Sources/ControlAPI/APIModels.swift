@@ -6,6 +6,8 @@ import Store
 struct EngineJSON: Encodable {
     var engine: FleetEngine
     var streamIDs: [String]
+    /// Latest samples of the engine's started streams, for the totals.
+    var samples: [StatSample] = []
 
     enum Keys: String, CodingKey {
         case containerID = "container_id", containerName = "container_name", host, port, apiPort = "api_port"
@@ -33,10 +35,9 @@ struct EngineJSON: Encodable {
         try c.encode(engine.version, forKey: .version)
         try c.encode(engine.platform, forKey: .platform)
         try c.encode(engine.streaming.count, forKey: .streamCount)
-        // Stream statistics arrive with the stats collector; zero until then.
-        try c.encode(0, forKey: .totalPeers)
-        try c.encode(0, forKey: .totalSpeedDown)
-        try c.encode(0, forKey: .totalSpeedUp)
+        try c.encode(samples.reduce(0) { $0 + ($1.peers ?? 0) }, forKey: .totalPeers)
+        try c.encode(samples.reduce(0) { $0 + ($1.speedDown ?? 0) }, forKey: .totalSpeedDown)
+        try c.encode(samples.reduce(0) { $0 + ($1.speedUp ?? 0) }, forKey: .totalSpeedUp)
         try c.encode(engine.managed, forKey: .managed)
     }
 }
@@ -44,6 +45,13 @@ struct EngineJSON: Encodable {
 /// A stream as the orchestrator's API shows it.
 struct StreamJSON: Encodable {
     var stream: StreamRecord
+    /// The latest stat sample, null until the collector has one.
+    var sample: StatSample? = nil
+
+    init(stream: StreamRecord, sample: StatSample? = nil) {
+        self.stream = stream
+        self.sample = sample
+    }
 
     enum Keys: String, CodingKey {
         case id, keyType = "key_type", key, containerID = "container_id", containerName = "container_name"
@@ -66,9 +74,57 @@ struct StreamJSON: Encodable {
         try c.encode(stream.startedAt, forKey: .startedAt)
         try c.encode(stream.endedAt, forKey: .endedAt)
         try c.encode(stream.status, forKey: .status)
-        // Latest stats come with the stats collector; null until then.
-        let none: Int? = nil
-        for key in [Keys.peers, .speedDown, .speedUp, .downloaded, .uploaded, .livepos] { try c.encode(none, forKey: key) }
+        try c.encode(sample?.peers, forKey: .peers)
+        try c.encode(sample?.speedDown, forKey: .speedDown)
+        try c.encode(sample?.speedUp, forKey: .speedUp)
+        try c.encode(sample?.downloaded, forKey: .downloaded)
+        try c.encode(sample?.uploaded, forKey: .uploaded)
+        try c.encode(sample?.livepos.map(LiveposJSON.init), forKey: .livepos)
+    }
+}
+
+/// `livepos` as the orchestrator shows it.
+struct LiveposJSON: Encodable {
+    var pos, live_first, live_last, first_ts, last_ts: Int64?
+    var buffer_pieces: Int?
+
+    init(_ livepos: StatSample.Livepos) {
+        pos = livepos.pos
+        live_first = livepos.liveFirst
+        live_last = livepos.liveLast
+        first_ts = livepos.firstTS
+        last_ts = livepos.lastTS
+        buffer_pieces = livepos.bufferPieces
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        enum Keys: String, CodingKey { case pos, live_first, live_last, first_ts, last_ts, buffer_pieces }
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(pos, forKey: .pos)
+        try c.encode(live_first, forKey: .live_first)
+        try c.encode(live_last, forKey: .live_last)
+        try c.encode(first_ts, forKey: .first_ts)
+        try c.encode(last_ts, forKey: .last_ts)
+        try c.encode(buffer_pieces, forKey: .buffer_pieces)
+    }
+}
+
+/// One element of `GET /streams/{id}/stats`: the orchestrator's StatSnapshot.
+struct StatSnapshotJSON: Encodable {
+    var sample: StatSample
+
+    enum Keys: String, CodingKey { case ts, peers, speedDown = "speed_down", speedUp = "speed_up", downloaded, uploaded, status, livepos }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(sample.at, forKey: .ts)
+        try c.encode(sample.peers, forKey: .peers)
+        try c.encode(sample.speedDown, forKey: .speedDown)
+        try c.encode(sample.speedUp, forKey: .speedUp)
+        try c.encode(sample.downloaded, forKey: .downloaded)
+        try c.encode(sample.uploaded, forKey: .uploaded)
+        try c.encode(sample.status, forKey: .status)
+        try c.encode(sample.livepos.map(LiveposJSON.init), forKey: .livepos)
     }
 }
 

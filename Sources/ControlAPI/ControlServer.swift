@@ -66,6 +66,11 @@ struct Routes: Sendable {
             try await streams(status: request.uri.queryParameters.get("status"),
                               containerID: request.uri.queryParameters.get("container_id"))
         }
+        router.get("\(prefix)/streams/:id/stats") { request, context in
+            // Stream ids hold a "|", which clients send percent-encoded.
+            let id = try context.parameters.require("id")
+            return try await stats(id: id.removingPercentEncoding ?? id, since: request.uri.queryParameters.get("since"))
+        }
         router.get("\(prefix)/orchestrator/status") { _, _ in try await orchestratorStatus() }
         router.get("\(prefix)/health/status") { _, _ in healthStatus() }
         router.get("\(prefix)/version") { _, _ in
@@ -97,7 +102,11 @@ struct Routes: Sendable {
 
     func engines() async throws -> Response {
         let started = try await plane.store.streams(status: "started")
-        return json(plane.fleet.engines.map { EngineJSON(engine: $0, streamIDs: streamIDs(for: $0.id, in: started)) })
+        let latest = try await plane.store.latestSamples(streamIDs: started.map(\.id), as: StatSample.self)
+        return json(plane.fleet.engines.map { engine in
+            let ids = streamIDs(for: engine.id, in: started)
+            return EngineJSON(engine: engine, streamIDs: ids, samples: ids.compactMap { latest[$0] })
+        })
     }
 
     func engine(id: String) async throws -> Response {
@@ -105,15 +114,33 @@ struct Routes: Sendable {
             return detail(.notFound, "no engine with container id \(id)")
         }
         let streams = try await plane.store.streams(status: "started", containerID: id)
+        let latest = try await plane.store.latestSamples(streamIDs: streams.map(\.id), as: StatSample.self)
         struct Body: Encodable { var engine: EngineJSON; var streams: [StreamJSON] }
-        return json(Body(engine: EngineJSON(engine: engine, streamIDs: streams.map(\.id)), streams: streams.map(StreamJSON.init)))
+        return json(Body(engine: EngineJSON(engine: engine, streamIDs: streams.map(\.id), samples: streams.compactMap { latest[$0.id] }),
+                         streams: streams.map { StreamJSON(stream: $0, sample: latest[$0.id]) }))
     }
 
     func streams(status: String?, containerID: String?) async throws -> Response {
         if let status, status != "started", status != "ended" {
             return detail(.badRequest, "status must be started or ended")
         }
-        return json(try await plane.store.streams(status: status, containerID: containerID).map(StreamJSON.init))
+        let streams = try await plane.store.streams(status: status, containerID: containerID)
+        let latest = try await plane.store.latestSamples(streamIDs: streams.map(\.id), as: StatSample.self)
+        return json(streams.map { StreamJSON(stream: $0, sample: latest[$0.id]) })
+    }
+
+    func stats(id: String, since: String?) async throws -> Response {
+        var from: Date?
+        if let since {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            guard let parsed = formatter.date(from: since) ?? ISO8601DateFormatter().date(from: since) else {
+                return detail(.badRequest, "since must be an ISO 8601 time with a time zone, e.g. 2026-01-01T12:00:00Z")
+            }
+            from = parsed
+        }
+        guard try await plane.store.stream(id: id) != nil else { return detail(.notFound, "no stream with id \(id)") }
+        return json(try await plane.store.samples(streamID: id, since: from, as: StatSample.self).map(StatSnapshotJSON.init))
     }
 
     func healthStatus() -> Response {

@@ -1,6 +1,23 @@
 import Foundation
 import GRDB
 
+extension JSONEncoder {
+    /// Samples are stored with ISO 8601 dates so the JSON reads the same everywhere.
+    static var store: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
+}
+
+extension JSONDecoder {
+    static var store: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
+
 /// Why the store could not do what was asked, in one line a user can act on.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public let description: String
@@ -92,6 +109,16 @@ public final class Store: Sendable {
                 t.add(column: "origin", .text).notNull().defaults(to: "relay")
             }
         }
+        migrator.registerMigration("v3-stat-samples") { db in
+            try db.create(table: "stat_samples") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("stream_id", .text).notNull()
+                t.column("at", .datetime).notNull()
+                t.column("sample", .text).notNull()
+                t.uniqueKey(["stream_id", "at"])
+            }
+            try db.create(index: "stat_samples_by_time", on: "stat_samples", columns: ["at"])
+        }
         return migrator
     }
 
@@ -173,6 +200,53 @@ public final class Store: Sendable {
 
     public func stream(id: String) async throws -> StreamRecord? {
         try await pool.read { db in try StreamRecord.fetchOne(db, key: id) }
+    }
+
+    // MARK: Stat samples
+
+    /// Stores one sample of a stream's engine statistics (any Codable shape, kept as JSON).
+    public func saveSample<Sample: Encodable & Sendable>(streamID: String, at: Date, _ sample: Sample) async throws {
+        let text = String(decoding: try JSONEncoder.store.encode(sample), as: UTF8.self)
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO stat_samples(stream_id, at, sample) VALUES (?, ?, ?)", arguments: [streamID, at, text])
+        }
+    }
+
+    /// A stream's samples since `since` (all when nil), oldest first.
+    public func samples<Sample: Decodable & Sendable>(streamID: String, since: Date?, as type: Sample.Type) async throws -> [Sample] {
+        let rows = try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT sample FROM stat_samples WHERE stream_id = ? AND at >= ? ORDER BY at",
+                                arguments: [streamID, since ?? Date.distantPast])
+        }
+        return try rows.map { try JSONDecoder.store.decode(Sample.self, from: Data($0.utf8)) }
+    }
+
+    /// The newest sample of each of `streamIDs`.
+    public func latestSamples<Sample: Decodable & Sendable>(streamIDs: [String], as type: Sample.Type) async throws -> [String: Sample] {
+        guard !streamIDs.isEmpty else { return [:] }
+        let rows = try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT stream_id, sample FROM stat_samples s
+                WHERE stream_id IN (\(streamIDs.map { _ in "?" }.joined(separator: ",")))
+                  AND at = (SELECT MAX(at) FROM stat_samples WHERE stream_id = s.stream_id)
+                """, arguments: StatementArguments(streamIDs))
+        }
+        var latest: [String: Sample] = [:]
+        for row in rows {
+            let id: String = row["stream_id"]
+            let text: String = row["sample"]
+            latest[id] = try JSONDecoder.store.decode(Sample.self, from: Data(text.utf8))
+        }
+        return latest
+    }
+
+    /// Deletes samples older than `date` (the retention limit); returns how many.
+    @discardableResult
+    public func pruneSamples(before date: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM stat_samples WHERE at < ?", arguments: [date])
+            return db.changesCount
+        }
     }
 
     // MARK: Events

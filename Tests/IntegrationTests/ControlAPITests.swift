@@ -13,11 +13,13 @@ import Testing
         let apiPort: UInt16
         let dataDirectory: String
 
-        init(apiKey: String? = nil, dataDirectory: String = ProcessTests.temporaryDirectory(), simulator existing: EngineSimulator? = nil) throws {
+        init(apiKey: String? = nil, dataDirectory: String = ProcessTests.temporaryDirectory(), simulator existing: EngineSimulator? = nil,
+             camelCaseStats: Bool = false) throws {
             if let existing {
                 simulator = existing
             } else {
                 var configuration = EngineSimulatorConfiguration()
+                configuration.camelCaseStats = camelCaseStats
                 configuration.media = .synthetic(bitsPerSecond: 1_000_000)
                 simulator = try EngineSimulator(configuration: configuration, logger: RelayHarness.logger)
                 try simulator.start()
@@ -32,6 +34,7 @@ import Testing
             var environment = ProcessInfo.processInfo.environment
             environment["API_KEY"] = apiKey
             environment["HEALTH_CHECK_INTERVAL_S"] = "1"
+            environment["COLLECT_INTERVAL_S"] = "1"
             process.environment = environment
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -156,6 +159,55 @@ import Testing
         })
         let ended = try #require(try second.call("GET", "/streams?status=ended").json as? [[String: Any]])
         #expect(ended.count == 1)
+    }
+
+    @Test(arguments: [false, true])
+    func streamStatsFollowTheEngineAndEndedSessionsAreMarkedEnded(camelCase: Bool) throws {
+        let server = try Server(camelCaseStats: camelCase)
+        defer { server.stop(); server.simulator.shutdown() }
+        let id = RelayHarness.contentID(camelCase ? 71 : 70)
+        #expect(eventually(timeout: 5) { ((try? server.call("GET", "/engines"))?.json as? [[String: Any]])?.first?["health_status"] as? String == "healthy" })
+        let player = try TestPlayer(port: server.streamPort, path: RelayHarness.path(id))
+        #expect(try player.readHead().status == 200)
+        _ = player.readBody(count: 188 * 100)
+        // Within two collection intervals (plus start-up), the stream carries the engine's numbers.
+        #expect(eventually(timeout: 4) {
+            let streams = (try? server.call("GET", "/streams?status=started"))?.json as? [[String: Any]]
+            return streams?.first?["peers"] is Int && streams?.first?["speed_down"] is Int
+        })
+        let stream = try #require((try server.call("GET", "/streams?status=started").json as? [[String: Any]])?.first)
+        let streamID = try #require(stream["id"] as? String)
+        let statURL = try #require(stream["stat_url"] as? String)
+        let engineStat = try #require(try JSONSerialization.jsonObject(with: Data(try fetch(statURL).utf8)) as? [String: Any])
+        let response = try #require(engineStat["response"] as? [String: Any])
+        #expect(stream["peers"] as? Int == response["peers"] as? Int)
+        let livepos = try #require(stream["livepos"] as? [String: Any])
+        #expect((livepos["live_last"] as? Int ?? 0) > 1_600_000_000, "livepos strings read as numbers")
+        let engines = try #require(try server.call("GET", "/engines").json as? [[String: Any]])
+        #expect(engines.first?["total_peers"] as? Int == response["peers"] as? Int)
+        // The history, all of it and since a time.
+        let encoded = streamID.replacingOccurrences(of: "|", with: "%7C")
+        #expect(eventually(timeout: 4) { ((try? server.call("GET", "/streams/\(encoded)/stats"))?.json as? [Any])?.count ?? 0 >= 2 })
+        let future = try server.call("GET", "/streams/\(encoded)/stats?since=2099-01-01T00:00:00Z")
+        #expect((future.json as? [Any])?.isEmpty == true)
+        #expect(try server.call("GET", "/streams/\(encoded)/stats?since=yesterday").status == 400)
+        #expect(try server.call("GET", "/streams/nope/stats").status == 404)
+        // The engine forgets the session: the collector marks the stream ended.
+        let commandURL = try #require(stream["command_url"] as? String)
+        _ = try fetch(commandURL + "?method=stop")
+        #expect(eventually(timeout: 5) {
+            let ended = (try? server.call("GET", "/streams?status=ended"))?.json as? [[String: Any]]
+            return ended?.contains { $0["id"] as? String == streamID } == true
+        })
+    }
+
+    /// A GET to the engine itself (its stat or command URL), as a plain socket request.
+    private func fetch(_ url: String) throws -> String {
+        let parts = try #require(URLComponents(string: url))
+        let query = parts.percentEncodedQuery.map { "?\($0)" } ?? ""
+        let client = try TestPlayer(port: UInt16(try #require(parts.port)), request: "GET \(parts.percentEncodedPath)\(query) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        _ = try client.readHead()
+        return client.readShortBody()
     }
 
     @Test func controlPlaneThreadsRunBelowTheRelayLoops() throws {

@@ -43,6 +43,28 @@ import Testing
         #expect(try await reopened.endStream(id: "missing", reason: nil) == nil)
     }
 
+    struct Sample: Codable, Sendable, Equatable { var at: Date; var peers: Int }
+
+    @Test func samplesKeepTheirOrderTheLatestAndTheRetention() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(directory: directory)
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        for i in 0..<5 {
+            let at = start.addingTimeInterval(Double(i))
+            try await store.saveSample(streamID: "a", at: at, Sample(at: at, peers: i))
+        }
+        try await store.saveSample(streamID: "b", at: start, Sample(at: start, peers: 42))
+        #expect(try await store.samples(streamID: "a", since: nil, as: Sample.self).map(\.peers) == [0, 1, 2, 3, 4])
+        #expect(try await store.samples(streamID: "a", since: start.addingTimeInterval(3), as: Sample.self).map(\.peers) == [3, 4])
+        let latest = try await store.latestSamples(streamIDs: ["a", "b", "c"], as: Sample.self)
+        #expect(latest["a"]?.peers == 4)
+        #expect(latest["b"]?.peers == 42)
+        #expect(latest["c"] == nil)
+        #expect(try await store.pruneSamples(before: start.addingTimeInterval(2)) == 3)
+        #expect(try await store.samples(streamID: "a", since: nil, as: Sample.self).map(\.peers) == [2, 3, 4])
+    }
+
     @Test func anUnwritableDataDirectoryIsAClearError() throws {
         // A regular file where the directory should be: creating the directory fails.
         let file = temporaryDirectory()
