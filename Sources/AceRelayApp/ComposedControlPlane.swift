@@ -6,6 +6,7 @@ import Logging
 import RelayCore
 import ServiceLifecycle
 import Store
+import Synchronization
 
 /// The composition root of `serve`: the store, the engine fleet (static and
 /// managed engines), the relay using the fleet as its engine selector, the
@@ -39,11 +40,17 @@ final class ComposedControlPlane: Sendable {
             provisioner = created
         }
         let recorder = StoreStreamRecorder(store: store, containerName: { fleet.engine(id: $0)?.name }, logger: logger)
-        relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, logger: logger)
+        // The detector gates the relay and closes its hubs: the relay is bound after both exist.
+        let relayBinding = Mutex<RelayServer?>(nil)
+        let loops = LoopDetector(store: store, config: settings.loopDetection, logger: logger) { content, refusal in
+            relayBinding.withLock { $0 }?.closeHub(for: content, refusal: refusal)
+        }
+        relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, contentGate: loops, logger: logger)
         let relay = relay
+        relayBinding.withLock { $0 = relay }
         let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
-        let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, apiKey: settings.apiKey,
+        let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port })
         let api = ControlServer.application(plane: plane, host: settings.apiAddress.host, port: Int(settings.apiAddress.port),
                                             logger: logger) { port in
@@ -55,6 +62,7 @@ final class ComposedControlPlane: Sendable {
             PeriodicService(description: "health", interval: settings.fleet.healthCheckInterval) { await monitor.checkAll() },
             PeriodicService(description: "waiters", interval: 1) { fleet.serveWaiters() },
             PeriodicService(description: "stats", interval: settings.collectInterval) { await collector.collectOnce() },
+            LoopCheckService(detector: loops),
             PeriodicService(description: "priority", interval: 5) { ThreadPriority.lowerControlPlaneThreads() },
         ]
         if let provisioner {

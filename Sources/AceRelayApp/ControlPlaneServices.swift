@@ -1,3 +1,4 @@
+import EngineFleet
 import Foundation
 import Logging
 import RelayCore
@@ -27,6 +28,21 @@ struct PeriodicService: Service, CustomStringConvertible {
             while !Task.isCancelled {
                 await body()
                 try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            }
+        }
+    }
+}
+
+/// Runs loop detection at the interval its (changeable) settings name.
+struct LoopCheckService: Service {
+    let detector: LoopDetector
+
+    func run() async throws {
+        await detector.load()
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await detector.check()
+                try? await Task.sleep(for: .seconds(max(detector.config.checkIntervalSeconds, 1)))
             }
         }
     }

@@ -17,6 +17,8 @@ struct ServeSettings {
     var collectInterval: Double
     /// How long stat samples are kept.
     var statsRetention: Double
+    /// Loop detection as the environment sets it; API changes stored later win.
+    var loopDetection: LoopDetectionConfig
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
@@ -33,6 +35,15 @@ struct ServeSettings {
         apiKey = environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         let read = SettingReader(environment: environment)
         collectInterval = try read.double(nil, option: "COLLECT_INTERVAL_S", env: "COLLECT_INTERVAL_S", default: 1, range: 0.2...3_600)
+        let enabled = (environment["STREAM_LOOP_DETECTION_ENABLED"] ?? "false").lowercased()
+        guard ["true", "false", "1", "0", "yes", "no"].contains(enabled) else {
+            throw SettingError(option: "STREAM_LOOP_DETECTION_ENABLED", environment: nil, value: enabled, expected: "true or false")
+        }
+        loopDetection = LoopDetectionConfig(
+            enabled: ["true", "1", "yes"].contains(enabled),
+            thresholdSeconds: try read.int(nil, option: "STREAM_LOOP_DETECTION_THRESHOLD_S", env: "STREAM_LOOP_DETECTION_THRESHOLD_S", default: 3_600, range: 1...31_536_000),
+            checkIntervalSeconds: try read.int(nil, option: "STREAM_LOOP_CHECK_INTERVAL_S", env: "STREAM_LOOP_CHECK_INTERVAL_S", default: 10, range: 1...86_400),
+            retentionMinutes: try read.int(nil, option: "STREAM_LOOP_RETENTION_MINUTES", env: "STREAM_LOOP_RETENTION_MINUTES", default: 0, range: 0...5_256_000))
         statsRetention = 60 * (try read.double(nil, option: "ACERELAY_STATS_RETENTION_MIN", env: "ACERELAY_STATS_RETENTION_MIN", default: 60, range: 1...100_000))
     }
 }

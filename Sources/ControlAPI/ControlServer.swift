@@ -16,15 +16,18 @@ public struct ControlPlane: Sendable {
     public var provisioner: EngineProvisioner?
     public var store: Store
     public var relay: RelayServer?
+    /// Loop detection; nil when the app runs without it.
+    public var loops: LoopDetector?
     /// `API_KEY`; nil or empty turns authentication off.
     public var apiKey: String?
     public var version: String
     /// Stream port players use, for the `/ace/getstream` redirect.
     public var streamPort: @Sendable () -> UInt16
 
-    public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, apiKey: String?,
-                version: String, streamPort: @escaping @Sendable () -> UInt16) {
+    public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
+                apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16) {
         self.fleet = fleet
+        self.loops = loops
         self.provisioner = provisioner
         self.store = store
         self.relay = relay
@@ -71,6 +74,10 @@ struct Routes: Sendable {
             let id = try context.parameters.require("id")
             return try await stats(id: id.removingPercentEncoding ?? id, since: request.uri.queryParameters.get("since"))
         }
+        router.delete("\(prefix)/streams/:id") { request, context in
+            let id = try context.parameters.require("id")
+            return try await authorized(request) { try await stopStream(id: id.removingPercentEncoding ?? id) }
+        }
         router.get("\(prefix)/orchestrator/status") { _, _ in try await orchestratorStatus() }
         router.get("\(prefix)/health/status") { _, _ in healthStatus() }
         router.get("\(prefix)/version") { _, _ in
@@ -87,6 +94,18 @@ struct Routes: Sendable {
         }
         router.post("\(prefix)/provision") { request, _ in
             try await authorized(request) { try await provision(request) }
+        }
+        router.get("\(prefix)/looping-streams") { _, _ in loopingStreams() }
+        router.delete("\(prefix)/looping-streams/:id") { request, context in
+            let id = try context.parameters.require("id")
+            return try await authorized(request) { await removeLooping(id: id) }
+        }
+        router.post("\(prefix)/looping-streams/clear") { request, _ in
+            try await authorized(request) { await clearLooping() }
+        }
+        router.get("\(prefix)/stream-loop-detection/config") { _, _ in loopConfig() }
+        router.post("\(prefix)/stream-loop-detection/config") { request, _ in
+            try await authorized(request) { try await updateLoopConfig(request) }
         }
         router.delete("\(prefix)/containers/:id") { request, context in
             let id = try context.parameters.require("id")
@@ -276,6 +295,79 @@ struct Routes: Sendable {
             return detail(.serviceUnavailable, error.description)
         }
         return json(["message": "Container stopped and removed", "container_id": id])
+    }
+
+    /// Stops a stream on its engine. A relay stream's hub closes (its players are
+    /// disconnected and the engine gets `stop`); another proxy's stream gets `stop`
+    /// through its command URL.
+    func stopStream(id: String) async throws -> Response {
+        guard let stream = try await plane.store.stream(id: id) else { return detail(.notFound, "no stream with id \(id)") }
+        guard stream.status == "started" else { return detail(.badRequest, "stream \(id) already ended") }
+        let key = ContentKey(kind: stream.keyType == ContentKey.Kind.infohash.rawValue ? .infohash : .contentID, value: stream.key)
+        let closed = stream.origin == "relay" && key.map {
+            plane.relay?.closeHub(for: $0, refusal: ContentRefusal(status: 410, code: "stream_stopped", message: "the stream was stopped through the API")) ?? false
+        } ?? false
+        if !closed, let command = stream.commandURL, !command.isEmpty {
+            let answer = await EngineCommand.stop(commandURL: command)
+            if let failure = answer { return detail(.badGateway, "the engine did not stop the stream: \(failure)") }
+        }
+        _ = try await plane.store.endStream(id: id, reason: "stopped through the API")
+        return rawJSON(["message": "Stream stopped successfully", "stream_id": id])
+    }
+
+    // MARK: Loop detection
+
+    private var noLoopDetection: Response { detail(.serviceUnavailable, "loop detection is not running") }
+
+    func loopingStreams() -> Response {
+        guard let loops = plane.loops else { return noLoopDetection }
+        let looping = loops.looping
+        let formatter = ISO8601DateFormatter()
+        return rawJSON(["stream_ids": looping.keys.sorted(),
+                        "streams": looping.mapValues { formatter.string(from: $0) },
+                        "retention_minutes": loops.config.retentionMinutes])
+    }
+
+    func removeLooping(id: String) async -> Response {
+        guard let loops = plane.loops else { return noLoopDetection }
+        guard await loops.remove(id) else { return detail(.notFound, "\(id) is not in the looping list") }
+        return rawJSON(["message": "Stream removed from looping list", "stream_id": id])
+    }
+
+    func clearLooping() async -> Response {
+        guard let loops = plane.loops else { return noLoopDetection }
+        await loops.clear()
+        return rawJSON(["message": "All looping streams cleared"])
+    }
+
+    func loopConfig() -> Response {
+        guard let loops = plane.loops else { return noLoopDetection }
+        return json(loops.config)
+    }
+
+    /// Takes the settings as query parameters, as the orchestrator does.
+    func updateLoopConfig(_ request: Request) async throws -> Response {
+        guard let loops = plane.loops else { return noLoopDetection }
+        var config = loops.config
+        let query = request.uri.queryParameters
+        if let text = query.get("enabled") {
+            switch text.lowercased() {
+            case "true", "1", "yes": config.enabled = true
+            case "false", "0", "no": config.enabled = false
+            default: return detail(.badRequest, "enabled must be true or false")
+            }
+        }
+        for (name, minimum, path) in [("threshold_seconds", 60, \LoopDetectionConfig.thresholdSeconds),
+                                      ("check_interval_seconds", 5, \LoopDetectionConfig.checkIntervalSeconds),
+                                      ("retention_minutes", 0, \LoopDetectionConfig.retentionMinutes)] {
+            guard let text = query.get(name) else { continue }
+            guard let value = Int(text), value >= minimum else {
+                return detail(.badRequest, "\(name) must be a whole number of at least \(minimum)")
+            }
+            config[keyPath: path] = value
+        }
+        try await loops.update(config)
+        return json(config)
     }
 
     func redirectToStreamPort(_ request: Request) -> Response {

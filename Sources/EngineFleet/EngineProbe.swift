@@ -96,3 +96,17 @@ enum BlockingHTTP {
         return Response(status: status, body: sink.body, error: nil)
     }
 }
+
+/// Engine commands the control plane sends itself (the relay sends its own).
+public enum EngineCommand {
+    /// `command_url?method=stop`; nil when the engine confirmed, else why not.
+    public static func stop(commandURL: String, timeout: TimeInterval = 5) async -> String? {
+        let url = commandURL + (commandURL.contains("?") ? "&" : "?") + "method=stop"
+        return await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .utility).async {
+                let response = BlockingHTTP.get(url, timeout: timeout)
+                continuation.resume(returning: response.status == 200 ? nil : (response.error ?? "HTTP \(response.status)"))
+            }
+        }
+    }
+}

@@ -165,6 +165,10 @@ final class ClientConnection: @unchecked Sendable {
             respond(HTTPResponse.error(status: 503, code: "relay_stopping", message: "the relay is shutting down", retryAfter: 5))
             return
         }
+        if let refusal = server.contentGate?.refusal(for: key) {
+            respond(HTTPResponse.error(status: refusal.status, code: refusal.code, message: refusal.message))
+            return
+        }
         let attached: (hub: Hub, created: Bool)
         do {
             attached = try server.registry.attach(key) { try Hub(key: key, owner: worker) }

@@ -431,6 +431,10 @@ final class Hub: @unchecked Sendable {
         close(reason: "relay stopping", phase: .closed)
     }
 
+    /// Ends the hub on the control plane's word (a looping broadcast, an operator's
+    /// request). On the owner's loop.
+    func terminate(_ failure: HubFailure) { fail(failure) }
+
     private func fail(_ failure: HubFailure) {
         logger.error("hub failed", metadata: ["relay.code": "\(failure.code)", "relay.reason": "\(failure.message)"])
         failureValue.withLock { $0 = failure }

@@ -18,6 +18,8 @@ public final class RelayServer: @unchecked Sendable {
     public let selector: any EngineSelector
     /// Told when engine sessions start and end; nil when nobody records streams.
     public let streamEvents: (any StreamEventSink)?
+    /// Refuses contents before a hub opens (e.g. looping broadcasts); nil lets all through.
+    public let contentGate: (any ContentGate)?
     let registry = HubRegistry()
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
@@ -35,10 +37,11 @@ public final class RelayServer: @unchecked Sendable {
     public private(set) var port: UInt16 = 0
 
     public init(configuration: RelayConfiguration, selector: any EngineSelector,
-                streamEvents: (any StreamEventSink)? = nil, logger: Logger) {
+                streamEvents: (any StreamEventSink)? = nil, contentGate: (any ContentGate)? = nil, logger: Logger) {
         self.configuration = configuration
         self.selector = selector
         self.streamEvents = streamEvents
+        self.contentGate = contentGate
         self.logger = logger
     }
 
@@ -98,6 +101,18 @@ public final class RelayServer: @unchecked Sendable {
         for worker in workers { worker.execute { worker.stopLoop() } }
         for worker in workers { worker.join() }
         logger.info("relay stopped")
+    }
+
+    /// Closes the hub of `content`, if one is open: its engine session is stopped and
+    /// its players get `refusal` (before their head) or a close. Safe from any thread;
+    /// returns whether a hub was found.
+    @discardableResult
+    public func closeHub(for content: ContentKey, refusal: ContentRefusal) -> Bool {
+        guard let hub = registry.all.first(where: { $0.key == content }) else { return false }
+        hub.owner.execute {
+            hub.terminate(HubFailure(status: refusal.status, code: refusal.code, message: refusal.message, retryAfter: nil))
+        }
+        return true
     }
 
     /// A consistent-enough picture of every hub and player, from any thread.

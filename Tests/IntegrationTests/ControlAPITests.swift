@@ -14,7 +14,7 @@ import Testing
         let dataDirectory: String
 
         init(apiKey: String? = nil, dataDirectory: String = ProcessTests.temporaryDirectory(), simulator existing: EngineSimulator? = nil,
-             camelCaseStats: Bool = false) throws {
+             camelCaseStats: Bool = false, environment extra: [String: String] = [:]) throws {
             if let existing {
                 simulator = existing
             } else {
@@ -35,6 +35,7 @@ import Testing
             environment["API_KEY"] = apiKey
             environment["HEALTH_CHECK_INTERVAL_S"] = "1"
             environment["COLLECT_INTERVAL_S"] = "1"
+            environment.merge(extra) { _, new in new }
             process.environment = environment
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -192,6 +193,15 @@ import Testing
         #expect((future.json as? [Any])?.isEmpty == true)
         #expect(try server.call("GET", "/streams/\(encoded)/stats?since=yesterday").status == 400)
         #expect(try server.call("GET", "/streams/nope/stats").status == 404)
+        if !camelCase {
+            // DELETE /streams/{id}: the engine session stops and the player is disconnected cleanly.
+            #expect(try server.call("DELETE", "/streams/\(encoded)").status == 200)
+            #expect(player.waitForClose(timeout: 5))
+            #expect(eventually(timeout: 3) { server.simulator.counters(for: id).stops == 1 })
+            #expect(try server.call("DELETE", "/streams/\(encoded)").status == 400, "already ended")
+            #expect(try server.call("DELETE", "/streams/nope").status == 404)
+            return
+        }
         // The engine forgets the session: the collector marks the stream ended.
         let commandURL = try #require(stream["command_url"] as? String)
         _ = try fetch(commandURL + "?method=stop")
@@ -199,6 +209,53 @@ import Testing
             let ended = (try? server.call("GET", "/streams?status=ended"))?.json as? [[String: Any]]
             return ended?.contains { $0["id"] as? String == streamID } == true
         })
+    }
+
+    @Test func aLoopingBroadcastIsStoppedRefusedAndReleasedThroughTheAPI() throws {
+        let loopEnvironment = ["STREAM_LOOP_DETECTION_ENABLED": "true", "STREAM_LOOP_DETECTION_THRESHOLD_S": "2",
+                               "STREAM_LOOP_CHECK_INTERVAL_S": "1"]
+        let directory = ProcessTests.temporaryDirectory()
+        let server = try Server(dataDirectory: directory, environment: loopEnvironment)
+        let simulator = server.simulator
+        defer { simulator.shutdown() }
+        let id = RelayHarness.contentID(80)
+        #expect(eventually(timeout: 5) { ((try? server.call("GET", "/engines"))?.json as? [[String: Any]])?.first?["health_status"] as? String == "healthy" })
+        let player = try TestPlayer(port: server.streamPort, path: RelayHarness.path(id))
+        #expect(try player.readHead().status == 200)
+        _ = player.readBody(count: 188 * 100)
+        // The broadcaster stops: the engine's live edge freezes while bytes keep flowing.
+        simulator.setFault(.frozenLiveLast, for: id)
+        #expect(player.waitForClose(timeout: 12), "a looping stream's players are closed")
+        #expect(eventually(timeout: 3) { simulator.counters(for: id).stops == 1 }, "and its engine session stopped")
+        let listed = try #require(try server.call("GET", "/looping-streams").json as? [String: Any])
+        #expect((listed["stream_ids"] as? [String]) == [id])
+        #expect(((listed["streams"] as? [String: String])?[id])?.hasSuffix("Z") == true)
+        // New players are refused without an engine session.
+        let sessions = simulator.counters(for: id).getstreamRequests
+        let refused = try TestPlayer(port: server.streamPort, path: RelayHarness.path(id))
+        #expect(try refused.readHead().status == 422)
+        #expect(refused.readShortBody().contains("\"code\":\"stream_looping\""))
+        #expect(simulator.counters(for: id).getstreamRequests == sessions)
+        // Cleared through the API, the content plays again.
+        simulator.setFault(nil, for: id)
+        #expect(try server.call("DELETE", "/looping-streams/\(id)").status == 200)
+        #expect(try server.call("DELETE", "/looping-streams/\(id)").status == 404)
+        let again = try TestPlayer(port: server.streamPort, path: RelayHarness.path(id))
+        #expect(try again.readHead().status == 200)
+        // Settings: validated, applied, and kept across a restart.
+        #expect(try server.call("POST", "/stream-loop-detection/config?threshold_seconds=10").status == 400)
+        let updated = try server.call("POST", "/stream-loop-detection/config?threshold_seconds=120&retention_minutes=5")
+        #expect(updated.status == 200)
+        #expect((updated.json as? [String: Any])?["threshold_seconds"] as? Int == 120)
+        #expect((try server.call("POST", "/looping-streams/clear").json as? [String: Any])?["message"] as? String == "All looping streams cleared")
+        again.waitForCloseLocally()
+        server.stop()
+        let restarted = try Server(dataDirectory: directory, simulator: simulator, environment: loopEnvironment)
+        defer { restarted.stop() }
+        let config = try #require(try restarted.call("GET", "/stream-loop-detection/config").json as? [String: Any])
+        #expect(config["threshold_seconds"] as? Int == 120, "the API's change outlives the environment's value")
+        #expect(config["retention_minutes"] as? Int == 5)
+        #expect(config["enabled"] as? Bool == true)
     }
 
     /// A GET to the engine itself (its stat or command URL), as a plain socket request.

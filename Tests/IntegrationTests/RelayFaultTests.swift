@@ -56,6 +56,8 @@ import Testing
         #expect(after.count == 188 * 4000)
         #expect(TSCheck(after).misaligned == 0, "players only ever get whole aligned packets")
         #expect(eventually(timeout: 3) { (harness.hub(id)?.discardedBytes ?? 0) >= 1_000 })
+        // The torn packet the garbage landed in is lost: the hub's continuity counter shows it.
+        #expect((harness.hub(id)?.continuityErrors ?? 0) >= 1)
     }
 
     @Test func anEngineThatHangsAtStartGives503WithinTheStartTimeout() throws {
