@@ -45,12 +45,15 @@ final class ComposedControlPlane: Sendable {
         let loops = LoopDetector(store: store, config: settings.loopDetection, logger: logger) { content, refusal in
             relayBinding.withLock { $0 }?.closeHub(for: content, refusal: refusal)
         }
-        relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, contentGate: loops, logger: logger)
+        let metrics = MetricsExporter()
+        relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, contentGate: loops,
+                            firstByteObserver: metrics.firstByteObserver, logger: logger)
         let relay = relay
         relayBinding.withLock { $0 = relay }
         let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
-        let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, apiKey: settings.apiKey,
+        let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
+                                 apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port })
         let api = ControlServer.application(plane: plane, host: settings.apiAddress.host, port: Int(settings.apiAddress.port),
                                             logger: logger) { port in

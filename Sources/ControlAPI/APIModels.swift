@@ -1,4 +1,5 @@
 import EngineFleet
+import RelayCore
 import Foundation
 import Store
 
@@ -47,17 +48,33 @@ struct StreamJSON: Encodable {
     var stream: StreamRecord
     /// The latest stat sample, null until the collector has one.
     var sample: StatSample? = nil
+    /// What the relay itself measures of this session's stream, while its hub is open.
+    var hub: HubSnapshot? = nil
 
-    init(stream: StreamRecord, sample: StatSample? = nil) {
+    init(stream: StreamRecord, sample: StatSample? = nil, hub: HubSnapshot? = nil) {
         self.stream = stream
         self.sample = sample
+        self.hub = hub
     }
 
     enum Keys: String, CodingKey {
         case id, keyType = "key_type", key, containerID = "container_id", containerName = "container_name"
         case playbackSessionID = "playback_session_id", statURL = "stat_url", commandURL = "command_url"
         case isLive = "is_live", startedAt = "started_at", endedAt = "ended_at", status
-        case peers, speedDown = "speed_down", speedUp = "speed_up", downloaded, uploaded, livepos
+        case peers, speedDown = "speed_down", speedUp = "speed_up", downloaded, uploaded, livepos, relay
+    }
+
+    /// The relay's own numbers, from packet headers only.
+    struct RelayJSON: Encodable {
+        var bitrate_bps: Int
+        var continuity_errors: UInt64
+        var stalls: UInt64
+        var reconnects: UInt64
+        var bytes_in: UInt64
+        var bytes_out: UInt64
+        var players: Int
+        var skips: UInt64
+        var drops: UInt64
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -80,6 +97,9 @@ struct StreamJSON: Encodable {
         try c.encode(sample?.downloaded, forKey: .downloaded)
         try c.encode(sample?.uploaded, forKey: .uploaded)
         try c.encode(sample?.livepos.map(LiveposJSON.init), forKey: .livepos)
+        try c.encode(hub.map { RelayJSON(bitrate_bps: $0.bitsPerSecond, continuity_errors: $0.continuityErrors, stalls: $0.stalls,
+                                         reconnects: $0.reconnects, bytes_in: $0.bytesIn, bytes_out: $0.bytesOut,
+                                         players: $0.players, skips: $0.skips, drops: $0.drops) }, forKey: .relay)
     }
 }
 

@@ -18,6 +18,8 @@ public struct ControlPlane: Sendable {
     public var relay: RelayServer?
     /// Loop detection; nil when the app runs without it.
     public var loops: LoopDetector?
+    /// Prometheus metrics; nil serves no `/metrics`.
+    public var metrics: MetricsExporter?
     /// `API_KEY`; nil or empty turns authentication off.
     public var apiKey: String?
     public var version: String
@@ -25,9 +27,10 @@ public struct ControlPlane: Sendable {
     public var streamPort: @Sendable () -> UInt16
 
     public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
-                apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16) {
+                metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16) {
         self.fleet = fleet
         self.loops = loops
+        self.metrics = metrics
         self.provisioner = provisioner
         self.store = store
         self.relay = relay
@@ -47,6 +50,7 @@ public enum ControlServer {
         let router = Router()
         let api = Routes(plane: plane, auth: APIKeyCheck(key: plane.apiKey))
         for prefix in ["", "/api/v1"] { api.register(on: router, prefix: prefix) }
+        router.get("/metrics") { _, _ in await api.metrics() }
         router.get("/ace/getstream") { request, _ in api.redirectToStreamPort(request) }
         router.head("/ace/getstream") { request, _ in api.redirectToStreamPort(request) }
         return Application(
@@ -145,7 +149,21 @@ struct Routes: Sendable {
         }
         let streams = try await plane.store.streams(status: status, containerID: containerID)
         let latest = try await plane.store.latestSamples(streamIDs: streams.map(\.id), as: StatSample.self)
-        return json(streams.map { StreamJSON(stream: $0, sample: latest[$0.id]) })
+        let hubs = openHubs()
+        return json(streams.map { stream in
+            StreamJSON(stream: stream, sample: latest[stream.id],
+                       hub: stream.status == "started" ? hubs[stream.key + "|" + stream.playbackSessionID] : nil)
+        })
+    }
+
+    /// The relay's open hubs by `"<key>|<playback_session_id>"`, the stream id's shape.
+    private func openHubs() -> [String: HubSnapshot] {
+        guard let relay = plane.relay else { return [:] }
+        var hubs: [String: HubSnapshot] = [:]
+        for hub in relay.status().hubs {
+            if let session = hub.playbackSessionID { hubs[hub.contentKey + "|" + session] = hub }
+        }
+        return hubs
     }
 
     func stats(id: String, since: String?) async throws -> Response {
@@ -313,6 +331,13 @@ struct Routes: Sendable {
         }
         _ = try await plane.store.endStream(id: id, reason: "stopped through the API")
         return rawJSON(["message": "Stream stopped successfully", "stream_id": id])
+    }
+
+    func metrics() async -> Response {
+        guard let exporter = plane.metrics else { return detail(.notFound, "metrics are not enabled") }
+        let text = await exporter.render(plane: plane)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: text)))
     }
 
     // MARK: Loop detection

@@ -52,6 +52,8 @@ public final class EngineProvisioner: Sendable {
         var pending = 0
         /// Provisions the demand hook asked for that have not begun yet.
         var requested = 0
+        var succeeded: UInt64 = 0
+        var failed: UInt64 = 0
         var lastError: String?
     }
 
@@ -74,6 +76,11 @@ public final class EngineProvisioner: Sendable {
         state = Mutex(State(ports: PortAllocator(range: configuration.portRange),
                             breaker: CircuitBreaker(failureThreshold: configuration.circuitBreakerThreshold,
                                                     cooldown: configuration.circuitBreakerCooldown)))
+    }
+
+    /// Containers started and attempts that failed, since start (for metrics).
+    public var provisioningCounts: (succeeded: UInt64, failed: UInt64) {
+        state.withLock { ($0.succeeded, $0.failed) }
     }
 
     /// The label selector that finds this fleet's containers.
@@ -176,7 +183,10 @@ public final class EngineProvisioner: Sendable {
             let id = try await docker.createContainer(name: name, spec: spec)
             created = id
             try await docker.startContainer(id: id)
-            state.withLock { $0.breaker.recordSuccess() }
+            state.withLock { state in
+                state.breaker.recordSuccess()
+                state.succeeded += 1
+            }
             let engine = makeEngine(id: id, name: name, hostPort: ports.http, apiPort: ports.api, labels: labels, now: clock.now)
             fleet.register(engine)
             await persist(engine, event: ("engine_provisioned", "started \(name) on host port \(ports.http)"))
@@ -186,6 +196,7 @@ public final class EngineProvisioner: Sendable {
         } catch {
             if let created { try? await docker.removeContainer(id: created, force: true) }
             state.withLock { state in
+                state.failed += 1
                 state.breaker.recordFailure(at: clock.now)
                 state.lastError = error.description
                 state.ports.release(ports.http)

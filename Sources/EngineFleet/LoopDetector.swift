@@ -42,6 +42,7 @@ public final class LoopDetector: ContentGate {
         /// Looping content keys (the 40-hex value) and when they were found.
         var looping: [String: Date] = [:]
         var watches: [String: Watch] = [:]
+        var detections: UInt64 = 0
     }
 
     /// Timestamps outside 2020–2050 are engine noise, not a live edge.
@@ -78,6 +79,9 @@ public final class LoopDetector: ContentGate {
     }
 
     public var config: LoopDetectionConfig { state.withLock { $0.config } }
+
+    /// Looping broadcasts found since start (for metrics).
+    public var detections: UInt64 { state.withLock { $0.detections } }
 
     /// Applies new settings at once and keeps them across restarts.
     public func update(_ config: LoopDetectionConfig) async throws {
@@ -170,6 +174,7 @@ public final class LoopDetector: ContentGate {
         state.withLock { state in
             state.looping[stream.key.lowercased()] = now
             state.watches[stream.id] = nil
+            state.detections += 1
         }
         logger.warning("looping broadcast: stopping it", metadata: ["loop.content": "\(stream.key)", "loop.reason": "\(why)"])
         if let key, let refusal = refusal(for: key) { closeContent(key, refusal) }

@@ -35,6 +35,8 @@ final class ClientConnection: @unchecked Sendable {
     /// boundary, because `sendfile` may have stopped inside a packet.
     private var skipPending = false
     private var skipTimes: [Double] = []
+    /// Loop time the connection was accepted, for time to first byte.
+    private var acceptedAt: Double = 0
 
     // Read by status pages on any thread.
     let info: Mutex<ClientInfo>
@@ -53,6 +55,7 @@ final class ClientConnection: @unchecked Sendable {
 
     /// Starts reading the request, under the request time limit.
     func begin() {
+        acceptedAt = worker.loop.now
         io = IOWatcher(loop: worker.loop, fd: fd, events: IOWatcher.read) { [unowned self] revents in
             if revents & IOWatcher.read != 0 { readable() }
             if revents & IOWatcher.write != 0, !isClosed { writable() }
@@ -181,6 +184,7 @@ final class ClientConnection: @unchecked Sendable {
         let subscription = worker.subscription(to: hub)
         subscription.add(self)
         hub.counters.playersServed.add(1, ordering: .relaxed)
+        worker.counters.playersServed.add(1, ordering: .relaxed)
         state = .waitingForHub(subscription)
         if attached.created { hub.start() }
         guard !isClosed else { return }
@@ -263,8 +267,12 @@ final class ClientConnection: @unchecked Sendable {
             var sent: UInt64 = 0
             defer {
                 if sent > 0 {
+                    if bytesSent.load(ordering: .relaxed) == 0, let observe = worker.server.firstByteObserver {
+                        observe(worker.loop.now - acceptedAt)
+                    }
                     bytesSent.add(sent, ordering: .relaxed)
                     hub.counters.bytesOut.add(sent, ordering: .relaxed)
+                    worker.counters.bytesOut.add(sent, ordering: .relaxed)
                     offset.store(readOffset, ordering: .relaxed)
                 }
             }
@@ -298,12 +306,14 @@ final class ClientConnection: @unchecked Sendable {
         skipTimes.removeAll { now - $0 > configuration.skipWindow }
         if skipTimes.count >= configuration.clientSkipLimit {
             hub.counters.drops.add(1, ordering: .relaxed)
+            worker.counters.drops.add(1, ordering: .relaxed)
             worker.logger.info("dropping a player that keeps falling behind", metadata: ["relay.content": "\(hub.key)"])
             close()
             return false
         }
         skipTimes.append(now)
         hub.counters.skips.add(1, ordering: .relaxed)
+        worker.counters.skips.add(1, ordering: .relaxed)
         skipPending = true
         return true
     }
@@ -392,6 +402,9 @@ final class ClientConnection: @unchecked Sendable {
     }
 
     // MARK: Status
+
+    /// True once the connection asked for a stream.
+    var isPlayer: Bool { info.withLock { $0.content != nil } }
 
     func snapshot() -> ClientSnapshot? {
         let info = info.withLock { $0 }

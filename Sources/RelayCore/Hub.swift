@@ -223,6 +223,7 @@ final class Hub: @unchecked Sendable {
     private func ingest(_ chunk: UnsafeRawBufferPointer) -> Bool {
         guard !isClosed else { return false }
         counters.bytesIn.add(UInt64(chunk.count), ordering: .relaxed)
+        owner.counters.bytesIn.add(UInt64(chunk.count), ordering: .relaxed)
         let before = writeOffset
         do {
             try aligner.feed(chunk) { run in try appendPackets(run) }
@@ -256,7 +257,9 @@ final class Hub: @unchecked Sendable {
     private func publish() {
         history.publish(upTo: writeOffset)
         if let point = inspector.latestJoinPoint { joinPoint.store(point, ordering: .releasing) }
-        counters.continuityErrors.store(inspector.continuityErrors, ordering: .relaxed)
+        let errors = inspector.continuityErrors
+        let before = counters.continuityErrors.exchange(errors, ordering: .relaxed)
+        if errors > before { owner.counters.continuityErrors.add(errors - before, ordering: .relaxed) }
         if writeOffset - notifiedOffset >= UInt64(configuration.sendBlockBytes) {
             flushTimer.cancel()
             notifySubscribers()
@@ -350,6 +353,7 @@ final class Hub: @unchecked Sendable {
         guard case .live = state else { return }
         logger.warning("engine stream interrupted; reconnecting", metadata: ["relay.reason": "\(reason)"])
         counters.reconnects.add(1, ordering: .relaxed)
+        owner.counters.reconnects.add(1, ordering: .relaxed)
         cancelTransfers()
         state = .reconnecting(since: now, step: .reopenPlayback, attemptStarted: now, excluded: [])
         updateSummary { $0.state = "reconnecting" }
@@ -380,7 +384,11 @@ final class Hub: @unchecked Sendable {
             if now - lastKeepaliveAt >= 1 { appendKeepalive() }
         case .live:
             if quiet >= 1, now - lastKeepaliveAt >= 1 {
-                if !inStall { inStall = true; counters.stalls.add(1, ordering: .relaxed) }
+                if !inStall {
+                    inStall = true
+                    counters.stalls.add(1, ordering: .relaxed)
+                    owner.counters.stalls.add(1, ordering: .relaxed)
+                }
                 appendKeepalive()
             }
             if quiet >= configuration.silenceTimeout {

@@ -20,6 +20,8 @@ public final class RelayServer: @unchecked Sendable {
     public let streamEvents: (any StreamEventSink)?
     /// Refuses contents before a hub opens (e.g. looping broadcasts); nil lets all through.
     public let contentGate: (any ContentGate)?
+    /// Hears each player's time to first byte, in seconds (a metrics histogram).
+    let firstByteObserver: (@Sendable (Double) -> Void)?
     let registry = HubRegistry()
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
@@ -37,11 +39,13 @@ public final class RelayServer: @unchecked Sendable {
     public private(set) var port: UInt16 = 0
 
     public init(configuration: RelayConfiguration, selector: any EngineSelector,
-                streamEvents: (any StreamEventSink)? = nil, contentGate: (any ContentGate)? = nil, logger: Logger) {
+                streamEvents: (any StreamEventSink)? = nil, contentGate: (any ContentGate)? = nil,
+                firstByteObserver: (@Sendable (Double) -> Void)? = nil, logger: Logger) {
         self.configuration = configuration
         self.selector = selector
         self.streamEvents = streamEvents
         self.contentGate = contentGate
+        self.firstByteObserver = firstByteObserver
         self.logger = logger
     }
 
@@ -113,6 +117,25 @@ public final class RelayServer: @unchecked Sendable {
             hub.terminate(HubFailure(status: refusal.status, code: refusal.code, message: refusal.message, retryAfter: nil))
         }
         return true
+    }
+
+    /// Totals since start, summed over the workers; from any thread, off the hot path.
+    public func totals() -> RelayTotals {
+        var totals = RelayTotals()
+        for worker in workers {
+            let c = worker.counters
+            totals.bytesIn += c.bytesIn.load(ordering: .relaxed)
+            totals.bytesOut += c.bytesOut.load(ordering: .relaxed)
+            totals.skips += c.skips.load(ordering: .relaxed)
+            totals.drops += c.drops.load(ordering: .relaxed)
+            totals.continuityErrors += c.continuityErrors.load(ordering: .relaxed)
+            totals.reconnects += c.reconnects.load(ordering: .relaxed)
+            totals.playersServed += c.playersServed.load(ordering: .relaxed)
+            totals.stalls += c.stalls.load(ordering: .relaxed)
+            totals.players += worker.connections.withLock { $0.values.filter { $0.isPlayer }.count }
+        }
+        totals.hubs = registry.all.count
+        return totals
     }
 
     /// A consistent-enough picture of every hub and player, from any thread.

@@ -20,6 +20,8 @@ final class Worker: @unchecked Sendable {
     private let tasks = Mutex<[@Sendable () -> Void]>([])
     /// This worker's players per hub; loop-confined.
     private var subscriptions: [ObjectIdentifier: Subscription] = [:]
+    /// This worker's totals; written only on this worker's thread.
+    let counters = WorkerCounters()
     /// Every open connection, for status pages on other threads.
     let connections = Mutex<[ObjectIdentifier: ClientConnection]>([:])
     /// Reused for every read of a request head: no allocation per read.

@@ -186,6 +186,11 @@ import Testing
         #expect((livepos["live_last"] as? Int ?? 0) > 1_600_000_000, "livepos strings read as numbers")
         let engines = try #require(try server.call("GET", "/engines").json as? [[String: Any]])
         #expect(engines.first?["total_peers"] as? Int == response["peers"] as? Int)
+        // What the relay itself measures of the stream rides along.
+        let relayNumbers = try #require(stream["relay"] as? [String: Any])
+        #expect(relayNumbers["players"] as? Int == 1)
+        #expect((relayNumbers["bytes_in"] as? Int ?? 0) > 0)
+        #expect(relayNumbers["continuity_errors"] as? Int == 0)
         // The history, all of it and since a time.
         let encoded = streamID.replacingOccurrences(of: "|", with: "%7C")
         #expect(eventually(timeout: 4) { ((try? server.call("GET", "/streams/\(encoded)/stats"))?.json as? [Any])?.count ?? 0 >= 2 })
@@ -256,6 +261,64 @@ import Testing
         #expect(config["threshold_seconds"] as? Int == 120, "the API's change outlives the environment's value")
         #expect(config["retention_minutes"] as? Int == 5)
         #expect(config["enabled"] as? Bool == true)
+    }
+
+    @Test func metricsPassPromtoolAndARealPrometheusScrapesThem() throws {
+        let server = try Server()
+        defer { server.stop(); server.simulator.shutdown() }
+        let player = try TestPlayer(port: server.streamPort, path: RelayHarness.path(RelayHarness.contentID(90)))
+        #expect(try player.readHead().status == 200)
+        _ = player.readBody(count: 188 * 500)
+        // The exposition as a scraper gets it, linted by promtool.
+        let exposition = try TestPlayer(port: server.apiPort, request: "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        let head = try exposition.readHead()
+        #expect(head.status == 200)
+        #expect(head.headers["content-type"]?.hasPrefix("text/plain") == true)
+        let text = exposition.readShortBody()
+        #expect(text.contains("acerelay_relay_players 1"))
+        #expect(text.contains("acerelay_relay_sent_bytes_total"))
+        #expect(!text.contains("127.0.0.1"), "no label from an unbounded set (addresses, URLs)")
+        let lint = Process()
+        lint.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
+        lint.arguments = ["check", "metrics"]
+        let input = Pipe(), output = Pipe()
+        lint.standardInput = input
+        lint.standardOutput = output
+        lint.standardError = output
+        try lint.run()
+        input.fileHandleForWriting.write(Data(text.utf8))
+        try input.fileHandleForWriting.close()
+        let lintOutput = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        lint.waitUntilExit()
+        #expect(lint.terminationStatus == 0, "promtool: \(lintOutput)")
+        // A real Prometheus scrapes the control port and answers a query for the player count.
+        let directory = ProcessTests.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = """
+        global:
+          scrape_interval: 1s
+        scrape_configs:
+          - job_name: acerelay
+            static_configs:
+              - targets: ['127.0.0.1:\(server.apiPort)']
+        """
+        try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
+        let prometheusPort = try ProcessTests.freePort()
+        let prometheus = Process()
+        prometheus.executableURL = URL(fileURLWithPath: "/usr/bin/prometheus")
+        prometheus.arguments = ["--config.file=\(directory)/prometheus.yml", "--storage.tsdb.path=\(directory)/data",
+                                "--web.listen-address=127.0.0.1:\(prometheusPort)"]
+        prometheus.standardOutput = FileHandle.nullDevice
+        prometheus.standardError = FileHandle.nullDevice
+        try prometheus.run()
+        defer { prometheus.terminate(); prometheus.waitUntilExit() }
+        #expect(eventually(timeout: 25) {
+            guard let client = try? TestPlayer(port: prometheusPort, request: "GET /api/v1/query?query=acerelay_relay_players HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+                  (try? client.readHead())?.status == 200 else { return false }
+            let answer = client.readShortBody()
+            return answer.contains("\"acerelay_relay_players\"") && answer.contains("\"1\"]")
+        }, "Prometheus never reported one player")
     }
 
     /// A GET to the engine itself (its stat or command URL), as a plain socket request.

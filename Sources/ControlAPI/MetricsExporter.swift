@@ -1,0 +1,120 @@
+import EngineFleet
+import Foundation
+import Prometheus
+import RelayCore
+import Store
+import Synchronization
+
+/// Prometheus metrics, `acerelay_<subsystem>_<name>_<unit>`, rendered at scrape
+/// time from snapshots (the relay's per-worker totals, the fleet, the store), so
+/// nothing on the relay's path touches a metric except the time-to-first-byte
+/// histogram, once per player. Labels come only from bounded sets (health
+/// states, results), never from an address, a URL or a content id.
+public final class MetricsExporter: Sendable {
+    private let registry: PrometheusCollectorRegistry
+    private let firstByte: ValueHistogram
+    private let scrape = Mutex<[String: UInt64]>([:])
+
+    // Relay.
+    private let players: Gauge
+    private let hubs: Gauge
+    private let relayCounters: [(key: String, counter: Counter, read: @Sendable (RelayTotals) -> UInt64)]
+    // Fleet.
+    private let engines: [EngineHealth: Gauge]
+    private let provisioned: Counter
+    private let provisioningFailed: Counter
+    private let breakerOpen: Gauge
+    private let waiting: Gauge
+    // Streams.
+    private let activeStreams: Gauge
+    private let peers: Gauge
+    private let downloadSpeed: Gauge
+    private let uploadSpeed: Gauge
+    private let loopDetections: Counter
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        firstByte = registry.makeValueHistogram(
+            name: "acerelay_relay_time_to_first_byte_seconds",
+            buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+            help: "Time from a player's connection to the first stream byte sent to it.")
+        players = registry.makeGauge(name: "acerelay_relay_players", help: "Players connected now.")
+        hubs = registry.makeGauge(name: "acerelay_relay_hubs", help: "Contents with an open engine session (hubs) now.")
+        func counter(_ name: String, _ help: String, _ read: @escaping @Sendable (RelayTotals) -> UInt64) -> (String, Counter, @Sendable (RelayTotals) -> UInt64) {
+            (name, registry.makeCounter(name: name, help: help), read)
+        }
+        relayCounters = [
+            counter("acerelay_relay_received_bytes_total", "Stream bytes read from engines.") { $0.bytesIn },
+            counter("acerelay_relay_sent_bytes_total", "Stream bytes sent to players.") { $0.bytesOut },
+            counter("acerelay_relay_skips_total", "Times a lagging player skipped forward to a join point.") { $0.skips },
+            counter("acerelay_relay_drops_total", "Players dropped for lagging again and again.") { $0.drops },
+            counter("acerelay_relay_continuity_errors_total", "Continuity counter jumps in streams from engines (lost packets).") { $0.continuityErrors },
+            counter("acerelay_relay_upstream_reconnects_total", "Times a hub reconnected to its engine.") { $0.reconnects },
+            counter("acerelay_relay_upstream_stalls_total", "Times an engine went quiet for a second or more.") { $0.stalls },
+            counter("acerelay_relay_players_served_total", "Players that asked for a stream.") { $0.playersServed },
+        ].map { (key: $0.0, counter: $0.1, read: $0.2) }
+        var engines: [EngineHealth: Gauge] = [:]
+        for health in [EngineHealth.healthy, .unhealthy, .unknown] {
+            engines[health] = registry.makeGauge(name: "acerelay_fleet_engines", labels: [("health", health.rawValue)],
+                                                 help: "Engines by health.")
+        }
+        self.engines = engines
+        provisioned = registry.makeCounter(name: "acerelay_fleet_provisioning_total", labels: [("result", "success")],
+                                           help: "Engine containers started, and attempts that failed.")
+        provisioningFailed = registry.makeCounter(name: "acerelay_fleet_provisioning_total", labels: [("result", "failure")],
+                                                  help: "Engine containers started, and attempts that failed.")
+        breakerOpen = registry.makeGauge(name: "acerelay_fleet_circuit_breaker_open", help: "1 while provisioning is paused by the circuit breaker.")
+        waiting = registry.makeGauge(name: "acerelay_fleet_waiting_requests", help: "Streams waiting for an engine.")
+        activeStreams = registry.makeGauge(name: "acerelay_streams_active", help: "Engine sessions started and not ended.")
+        peers = registry.makeGauge(name: "acerelay_streams_peers", help: "Peers over all active streams, from the engines' stats.")
+        downloadSpeed = registry.makeGauge(name: "acerelay_streams_download_bytes_per_second", help: "Engines' download speed over all active streams.")
+        uploadSpeed = registry.makeGauge(name: "acerelay_streams_upload_bytes_per_second", help: "Engines' upload speed over all active streams.")
+        loopDetections = registry.makeCounter(name: "acerelay_streams_loop_detections_total", help: "Looping broadcasts found and stopped.")
+    }
+
+    /// For the relay: records one player's time to first byte.
+    public var firstByteObserver: @Sendable (Double) -> Void {
+        { [firstByte] seconds in firstByte.record(seconds) }
+    }
+
+    /// The exposition text, after bringing every metric up to date.
+    public func render(plane: ControlPlane) async -> [UInt8] {
+        let started = (try? await plane.store.streams(status: "started")) ?? []
+        let latest = (try? await plane.store.latestSamples(streamIDs: started.map(\.id), as: StatSample.self)) ?? [:]
+        let fleetEngines = plane.fleet.engines
+        scrape.withLock { last in
+            if let relay = plane.relay {
+                let totals = relay.totals()
+                players.set(Double(totals.players))
+                hubs.set(Double(totals.hubs))
+                for entry in relayCounters { advance(entry.counter, key: entry.key, to: entry.read(totals), last: &last) }
+            }
+            for (health, gauge) in engines {
+                gauge.set(Double(fleetEngines.filter { $0.health.status == health }.count))
+            }
+            if let provisioner = plane.provisioner {
+                let counts = provisioner.provisioningCounts
+                advance(provisioned, key: "provisioned", to: counts.succeeded, last: &last)
+                advance(provisioningFailed, key: "provisioning_failed", to: counts.failed, last: &last)
+                breakerOpen.set(provisioner.status().breaker == .open ? 1.0 : 0.0)
+            }
+            waiting.set(Double(plane.fleet.waiting))
+            activeStreams.set(Double(started.count))
+            peers.set(Double(latest.values.reduce(0) { $0 + ($1.peers ?? 0) }))
+            downloadSpeed.set(Double(latest.values.reduce(0) { $0 + ($1.speedDown ?? 0) }) * 1024)
+            uploadSpeed.set(Double(latest.values.reduce(0) { $0 + ($1.speedUp ?? 0) }) * 1024)
+            if let loops = plane.loops { advance(loopDetections, key: "loops", to: loops.detections, last: &last) }
+        }
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+
+    /// Prometheus counters only go up: add what the source's total grew by since the last scrape.
+    private func advance(_ counter: Counter, key: String, to total: UInt64, last: inout [String: UInt64]) {
+        let previous = last[key] ?? 0
+        if total > previous { counter.increment(by: Int64(total - previous)) }
+        last[key] = max(total, previous)
+    }
+}
