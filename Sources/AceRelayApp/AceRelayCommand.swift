@@ -91,12 +91,13 @@ extension AceRelayCommand {
         }
     }
 
-    /// `acerelay demo`: the relay and the engine simulator together, playing a real test stream.
+    /// `acerelay demo`: everything `serve` runs, with a built-in simulated engine playing a real test stream.
     struct Demo: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run the relay with a built-in simulated engine playing a test stream, and print the URL to open in VLC or mpv.")
+            abstract: "Run the relay and its control plane with a built-in simulated engine playing a test stream, and print the URLs to open.")
 
         @OptionGroup var relay: RelayOptions
+        @OptionGroup var control: ControlOptions
 
         @Option(name: .customLong("media"), help: "A .ts file to play. Default: a 1280x720 H.264/AAC test card made once with ffmpeg (or a synthetic stream without ffmpeg).")
         var media: String?
@@ -109,46 +110,61 @@ extension AceRelayCommand {
 
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
-            let level: LogLevelSetting
+            var settings: ServeSettings
             do throws(SettingError) {
-                level = try relay.level(environment: environment)
-                _ = try relay.relayConfiguration(environment: environment)
+                settings = try ServeSettings(relay: relay, control: control, engines: [], environment: environment)
             } catch {
                 exitWithSettingError(error)
             }
-            let logger = bootstrapLogging(level)
+            let logger = bootstrapLogging(settings.level)
             OpenFileLimit.raiseToHardLimit()
-            TerminationSignals.block()
 
             var simulatorConfiguration = EngineSimulatorConfiguration()
             simulatorConfiguration.media = try demoMedia(logger: logger)
             let simulator = try EngineSimulator(configuration: simulatorConfiguration, logger: logger)
             try simulator.start()
+            defer { simulator.shutdown() }
             let engine = "http://127.0.0.1:\(simulator.port)"
-
-            let (server, configuration) = try makeServer(options: relay, engines: [engine], environment: environment, logger: logger)
+            // The demo's engine is the simulator: no Docker, no per-engine limit, and a
+            // throwaway store unless a data directory was asked for.
+            settings.engineURLs = [engine]
+            settings.provisioning = false
+            settings.fleet.maxStreamsPerEngine = 0
+            if control.dataDir == nil, environment["ACERELAY_DATA_DIR"] == nil {
+                settings.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-demo-\(getpid())").path
+            }
+            let plane: ComposedControlPlane
             do {
-                try server.start()
+                plane = try ComposedControlPlane(settings: settings, environment: environment, logger: logger)
+                try plane.relay.start()
             } catch {
-                simulator.shutdown()
                 FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
                 throw ExitCode(1)
             }
-            let host = configuration.listenHost == "0.0.0.0" || configuration.listenHost == "::" ? "127.0.0.1" : configuration.listenHost
-            let url = "http://\(host):\(server.port)/ace/getstream?id=\(Self.contentID)"
+            ThreadPriority.lowerCurrentThread()
+            func shown(_ host: String) -> String { host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host }
+            let host = shown(settings.relay.listenHost)
+            let api = "http://\(shown(settings.apiAddress.host)):\(settings.apiAddress.port)"
+            let url = "http://\(host):\(plane.relay.port)/ace/getstream?id=\(Self.contentID)"
             // write(2) straight away: print() would sit in a buffer when stdout is a pipe.
             FileHandle.standardOutput.write(Data("""
 
             acerelay demo is running: a simulated AceStream engine at \(engine) behind the relay.
               Play it:        mpv '\(url)'
                               vlc '\(url)'
-              Relay status:   curl -s http://\(host):\(server.port)/ace/status
+              Relay status:   curl -s http://\(host):\(plane.relay.port)/ace/status
+              Streams:        curl -s \(api)/streams
+              Metrics:        curl -s \(api)/metrics
             Press Ctrl-C to stop.
 
             """.utf8))
-            _ = TerminationSignals.wait(timeout: duration)
-            server.shutdown(timeout: 5)
-            simulator.shutdown()
+            if let duration {
+                DispatchQueue.global().asyncAfter(deadline: .now() + duration) { kill(getpid(), SIGTERM) }
+            }
+            plane.runUntilShutdown()
+            if control.dataDir == nil, environment["ACERELAY_DATA_DIR"] == nil {
+                try? FileManager.default.removeItem(atPath: settings.dataDirectory)
+            }
         }
 
         /// The media the demo plays: `--media`, else a test card made with ffmpeg once

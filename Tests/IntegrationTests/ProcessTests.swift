@@ -67,6 +67,28 @@ import Testing
         for player in players { #expect(player.waitForClose(timeout: 2)) }
     }
 
+    @Test func demoPlaysAndShowsItsNumbersThenStopsAfterItsDuration() throws {
+        let media = try #require(RealPlayerTests.media, "ffmpeg must be installed to make the test media")
+        let (streamPort, apiPort) = (try Self.freePort(), try Self.freePort())
+        let (process, _) = try run(["demo", "--listen", "127.0.0.1:\(streamPort)", "--api-listen", "127.0.0.1:\(apiPort)",
+                                    "--media", media, "--duration", "8", "--log-level", "warning"])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually(timeout: 10) { (try? TestPlayer(port: apiPort, request: "")) != nil })
+        let player = try TestPlayer(port: streamPort, path: "/ace/getstream?id=0123456789abcdef0123456789abcdef01234567")
+        #expect(try player.readHead().status == 200)
+        #expect(TSCheck(player.readBody(count: 188 * 2000)).continuityErrors == 0)
+        let streams = try TestPlayer(port: apiPort, request: "GET /streams?status=started HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(try streams.readHead().status == 200)
+        #expect(streams.readShortBody().contains("0123456789abcdef0123456789abcdef01234567"))
+        let metrics = try TestPlayer(port: apiPort, request: "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(try metrics.readHead().status == 200)
+        #expect(metrics.readShortBody().contains("acerelay_relay_players 1"))
+        let started = Date()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        #expect(Date().timeIntervalSince(started) < 12)
+    }
+
     @Test func anInvalidOptionStopsStartUpWithOneLineNamingIt() throws {
         for (arguments, environment, option) in [
             (["serve", "--workers", "many"], [String: String](), "--workers"),
