@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(
             name: "EngineFleetTests",
-            dependencies: ["EngineFleet", "RelayCore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EngineFleet", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "IntegrationTests",
