@@ -17,14 +17,6 @@ public struct AceRelayCommand: ParsableCommand {
     public init() {}
 }
 
-/// Starts the relay from validated options, or prints the one line that says what is wrong.
-func makeServer(options: RelayOptions, engines: [String], environment: [String: String], logger: Logger) throws -> (RelayServer, RelayConfiguration) {
-    let configuration = try options.relayConfiguration(environment: environment)
-    let endpoints = engines.map { EngineEndpoint(id: $0, baseURL: $0) }
-    let selector = StaticEngineSelector(engines: endpoints, maxStreamsPerEngine: try options.streamsPerEngine(environment: environment))
-    return (RelayServer(configuration: configuration, selector: selector, logger: logger), configuration)
-}
-
 func bootstrapLogging(_ level: LogLevelSetting) -> Logger {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)

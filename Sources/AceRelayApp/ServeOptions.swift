@@ -42,7 +42,7 @@ public struct RelayOptions: ParsableArguments {
     @Option(name: .customLong("client-max-lag"), help: "Seconds a player may fall behind live before it skips ahead. Env ACERELAY_CLIENT_MAX_LAG_S. Default 10.")
     var clientMaxLag: String?
 
-    @Option(name: .customLong("max-streams-per-engine"), help: "Contents one engine may serve at once, 0 for no limit. Env MAX_STREAMS_PER_ENGINE. Default 0.")
+    @Option(name: .customLong("max-streams-per-engine"), help: "Contents one engine may serve at once, 0 for no limit. Env MAX_STREAMS_PER_ENGINE. Default 3 when provisioning (the orchestrator's), no limit for static engines only.")
     var maxStreamsPerEngine: String?
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Env ACERELAY_LOG_LEVEL. Default info.")
@@ -69,10 +69,6 @@ public struct RelayOptions: ParsableArguments {
         c.requestTimeout = try read.double(requestTimeout, option: "--request-timeout", env: "ACERELAY_REQUEST_TIMEOUT_S", default: 10, range: 0.5...300)
         c.clientMaxLagSeconds = try read.double(clientMaxLag, option: "--client-max-lag", env: "ACERELAY_CLIENT_MAX_LAG_S", default: 10, range: 1...600)
         return c
-    }
-
-    func streamsPerEngine(environment: [String: String]) throws(SettingError) -> Int {
-        try SettingReader(environment: environment).int(maxStreamsPerEngine, option: "--max-streams-per-engine", env: "MAX_STREAMS_PER_ENGINE", default: 0, range: 0...1_000)
     }
 
     func level(environment: [String: String]) throws(SettingError) -> LogLevelSetting {

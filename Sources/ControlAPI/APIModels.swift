@@ -75,6 +75,7 @@ struct StreamJSON: Encodable {
         var players: Int
         var skips: UInt64
         var drops: UInt64
+        var time_to_first_byte_ms_avg: Double?
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -99,7 +100,8 @@ struct StreamJSON: Encodable {
         try c.encode(sample?.livepos.map(LiveposJSON.init), forKey: .livepos)
         try c.encode(hub.map { RelayJSON(bitrate_bps: $0.bitsPerSecond, continuity_errors: $0.continuityErrors, stalls: $0.stalls,
                                          reconnects: $0.reconnects, bytes_in: $0.bytesIn, bytes_out: $0.bytesOut,
-                                         players: $0.players, skips: $0.skips, drops: $0.drops) }, forKey: .relay)
+                                         players: $0.players, skips: $0.skips, drops: $0.drops,
+                                         time_to_first_byte_ms_avg: $0.firstByteMillisecondsAverage) }, forKey: .relay)
     }
 }
 

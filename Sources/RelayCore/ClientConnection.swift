@@ -267,8 +267,11 @@ final class ClientConnection: @unchecked Sendable {
             var sent: UInt64 = 0
             defer {
                 if sent > 0 {
-                    if bytesSent.load(ordering: .relaxed) == 0, let observe = worker.server.firstByteObserver {
-                        observe(worker.loop.now - acceptedAt)
+                    if bytesSent.load(ordering: .relaxed) == 0 {
+                        let wait = max(worker.loop.now - acceptedAt, 0)
+                        hub.counters.firstBytes.add(1, ordering: .relaxed)
+                        hub.counters.firstByteMicroseconds.add(UInt64(wait * 1_000_000), ordering: .relaxed)
+                        worker.server.firstByteObserver?(wait)
                     }
                     bytesSent.add(sent, ordering: .relaxed)
                     hub.counters.bytesOut.add(sent, ordering: .relaxed)

@@ -534,7 +534,12 @@ final class Hub: @unchecked Sendable {
             stalls: counters.stalls.load(ordering: .relaxed),
             skips: counters.skips.load(ordering: .relaxed),
             drops: counters.drops.load(ordering: .relaxed),
-            historyBytes: history.residentBytes)
+            historyBytes: history.residentBytes,
+            firstByteMillisecondsAverage: {
+                let count = counters.firstBytes.load(ordering: .relaxed)
+                guard count > 0 else { return nil }
+                return Double(counters.firstByteMicroseconds.load(ordering: .relaxed)) / Double(count) / 1_000
+            }())
     }
 }
 

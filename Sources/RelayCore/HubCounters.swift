@@ -13,4 +13,7 @@ final class HubCounters: Sendable {
     let drops = Atomic<UInt64>(0)
     let stalls = Atomic<UInt64>(0)
     let playersServed = Atomic<UInt64>(0)
+    /// Players that got their first byte, and the sum of their waits in microseconds.
+    let firstBytes = Atomic<UInt64>(0)
+    let firstByteMicroseconds = Atomic<UInt64>(0)
 }

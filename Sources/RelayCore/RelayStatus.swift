@@ -25,6 +25,8 @@ public struct HubSnapshot: Codable, Sendable {
     public var skips: UInt64
     public var drops: UInt64
     public var historyBytes: UInt64
+    /// Mean time from a player's connection to its first stream byte, in milliseconds; nil before any.
+    public var firstByteMillisecondsAverage: Double?
 
     enum CodingKeys: String, CodingKey {
         case contentKey = "content_id", keyType = "key_type", state, engine
@@ -33,6 +35,7 @@ public struct HubSnapshot: Codable, Sendable {
         case bytesIn = "bytes_in", bytesOut = "bytes_out", bitsPerSecond = "bitrate_bps"
         case continuityErrors = "continuity_errors", discardedBytes = "discarded_bytes"
         case reconnects, stalls, skips, drops, historyBytes = "history_bytes"
+        case firstByteMillisecondsAverage = "time_to_first_byte_ms_avg"
     }
 }
 

@@ -159,6 +159,8 @@ import Testing
         #expect(hubs.first?["content_id"] as? String == id)
         #expect(hubs.first?["state"] as? String == "live")
         #expect((hubs.first?["bytes_in"] as? Int ?? 0) > 0)
+        #expect(hubs.first?["time_to_first_byte_ms_avg"] is Double, "time to first byte is measured per hub")
+        #expect(hubs.first?["continuity_errors"] as? Int == 0)
         let clients = try #require(json["clients"] as? [[String: Any]])
         #expect(clients.count == 1)
         #expect(clients.first?["user_agent"] as? String == "TestPlayer/1.0")
