@@ -13,11 +13,10 @@ enum LoopbackHTTP {
 }
 
 extension LoopbackHTTP {
-    /// Any method with an optional JSON body; the status and body, or nil when nothing answers.
-    static func request(_ method: String, port: Int, path: String, body: String? = nil, timeoutSeconds: Int = 15) -> (status: Int, body: String)? {
+    /// A TCP socket connected to 127.0.0.1:`port` with send and receive time limits; nil when refused.
+    static func connected(port: Int, timeoutSeconds: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
-        defer { close(fd) }
         var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -25,10 +24,17 @@ extension LoopbackHTTP {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
+        let ok = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard connected else { return nil }
+        guard ok else { close(fd); return nil }
+        return fd
+    }
+
+    /// Any method with an optional JSON body; the status and body, or nil when nothing answers.
+    static func request(_ method: String, port: Int, path: String, body: String? = nil, timeoutSeconds: Int = 15) -> (status: Int, body: String)? {
+        guard let fd = connected(port: port, timeoutSeconds: timeoutSeconds) else { return nil }
+        defer { close(fd) }
         var text = "\(method) \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let body { text += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { text += "\r\n" }
         let bytes = Array(text.utf8)
@@ -49,19 +55,9 @@ extension LoopbackHTTP {
     /// Plays `path` like a player: the status, and how many body bytes arrived
     /// (at most `bytes`) before `timeout` seconds or a close.
     static func stream(port: Int, path: String, bytes wanted: Int, timeout: Double) -> (status: Int, bytes: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return (0, 0) }
+        // Short receive timeouts so the deadline below is checked about once a second.
+        guard let fd = connected(port: port, timeoutSeconds: 1) else { return (0, 0) }
         defer { close(fd) }
-        var tick = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else { return (0, 0) }
         let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == request.count else { return (0, 0) }
         let deadline = Date().addingTimeInterval(timeout)
