@@ -105,4 +105,25 @@ import Testing
             #expect(output.contains(option), "\(output)")
         }
     }
+
+    /// `--grace-period -5` (a value with a leading dash, after a space) is a bad value
+    /// like any other, not a missing one: one line naming the option.
+    @Test func aNegativeNumberAfterASpaceIsABadValueOnOneLine() throws {
+        let options = ["--workers", "--grace-period", "--history-seconds", "--history-max-mb", "--start-timeout",
+                       "--early-head-after", "--silence-timeout", "--reconnect-timeout", "--engine-timeout", "--request-timeout",
+                       "--client-max-lag", "--max-streams-per-engine", "--max-streams-per-static-engine"]
+        var cases = options.map { (["serve", $0, "-5"], $0) }
+        cases.append((["demo", "--duration", "-5"], "--duration"))
+        cases.append((["serve", "--listen", "-5"], "--listen"))
+        cases.append((["serve", "--api-listen", "-5"], "--api-listen"))
+        for (arguments, option) in cases {
+            let (process, errors) = try run(arguments)
+            process.waitUntilExit()
+            let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let lines = output.split(separator: "\n")
+            #expect(process.terminationStatus == 2, "\(arguments)")
+            #expect(lines.count == 1, "\(arguments): \(output)")
+            #expect(output.contains(option) && output.contains("-5"), "\(output)")
+        }
+    }
 }
