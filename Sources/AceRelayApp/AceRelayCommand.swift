@@ -32,6 +32,12 @@ func exitWithSettingError(_ error: SettingError) -> Never {
     Foundation.exit(2)
 }
 
+/// Prints why acerelay cannot do its job as one line and exits with status 1.
+func exitWithStartFailure(_ failure: StartFailure) -> Never {
+    FileHandle.standardError.write(Data("acerelay: \(failure)\n".utf8))
+    Foundation.exit(1)
+}
+
 extension AceRelayCommand {
     /// `acerelay serve`: the relay and its control plane.
     struct Serve: ParsableCommand {
@@ -48,7 +54,7 @@ extension AceRelayCommand {
         @OptionGroup var relay: RelayOptions
         @OptionGroup var control: ControlOptions
 
-        @Option(name: .customLong("engine"), help: "An AceStream engine's HTTP address, e.g. http://127.0.0.1:6878; repeat for several. Env ACERELAY_ENGINES (comma-separated).")
+        @Option(name: .customLong("engine"), parsing: .unconditionalSingleValue, help: "An AceStream engine's HTTP address, e.g. http://127.0.0.1:6878; repeat for several. Env ACERELAY_ENGINES (comma-separated).")
         var engines: [String] = []
 
         func run() throws {
@@ -64,22 +70,11 @@ extension AceRelayCommand {
             if descriptors < 4_096 {
                 logger.warning("only \(descriptors) file descriptors: each player needs one; raise LimitNOFILE / ulimit -n")
             }
-            let plane: ComposedControlPlane
-            do {
-                plane = try ComposedControlPlane(settings: settings, environment: environment, logger: logger)
+            do throws(StartFailure) {
+                try ComposedControlPlane(settings: settings, environment: environment, logger: logger).run()
             } catch {
-                FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
-                throw ExitCode(1)
+                exitWithStartFailure(error)
             }
-            do {
-                try plane.relay.start()
-            } catch {
-                FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
-                throw ExitCode(1)
-            }
-            // Relay threads exist now at normal priority; everything created from here on is control plane.
-            ThreadPriority.lowerCurrentThread()
-            plane.runUntilShutdown()
         }
     }
 
@@ -91,11 +86,11 @@ extension AceRelayCommand {
         @OptionGroup var relay: RelayOptions
         @OptionGroup var control: ControlOptions
 
-        @Option(name: .customLong("media"), help: "A .ts file to play. Default: a 1280x720 H.264/AAC test card made once with ffmpeg (or a synthetic stream without ffmpeg).")
+        @Option(name: .customLong("media"), parsing: .unconditional, help: "A .ts file to play. Default: a 1280x720 H.264/AAC test card made once with ffmpeg (or a synthetic stream without ffmpeg).")
         var media: String?
 
-        @Option(name: .customLong("duration"), help: "Stop after this many seconds (default: run until Ctrl-C).")
-        var duration: Double?
+        @Option(name: .customLong("duration"), parsing: .unconditional, help: "Stop after this many seconds (default: run until Ctrl-C).")
+        var duration: String?
 
         /// A fixed, valid content id so the printed URL stays the same between runs.
         static let contentID = "0123456789abcdef0123456789abcdef01234567"
@@ -103,8 +98,12 @@ extension AceRelayCommand {
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
             var settings: ServeSettings
+            let seconds: Double?
             do throws(SettingError) {
                 settings = try ServeSettings(relay: relay, control: control, engines: [], environment: environment)
+                seconds = try duration.map { text throws(SettingError) in
+                    try SettingReader(environment: [:]).double(text, option: "--duration", env: nil, default: 0, range: 0.1...31_536_000)
+                }
             } catch {
                 exitWithSettingError(error)
             }
@@ -121,41 +120,39 @@ extension AceRelayCommand {
             // throwaway store unless a data directory was asked for.
             settings.engineURLs = [engine]
             settings.provisioning = false
-            settings.fleet.maxStreamsPerEngine = 0
-            if control.dataDir == nil, environment["ACERELAY_DATA_DIR"] == nil {
+            settings.staticEngineMaxStreams = 0
+            let temporaryStore = control.dataDir == nil && environment["ACERELAY_DATA_DIR"] == nil
+            if temporaryStore {
                 settings.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-demo-\(getpid())").path
             }
-            let plane: ComposedControlPlane
-            do {
-                plane = try ComposedControlPlane(settings: settings, environment: environment, logger: logger)
-                try plane.relay.start()
-            } catch {
-                FileHandle.standardError.write(Data("acerelay: \(error)\n".utf8))
-                throw ExitCode(1)
-            }
-            ThreadPriority.lowerCurrentThread()
+            defer { if temporaryStore { try? FileManager.default.removeItem(atPath: settings.dataDirectory) } }
             func shown(_ host: String) -> String { host == "0.0.0.0" || host == "::" ? "127.0.0.1" : host }
             let host = shown(settings.relay.listenHost)
             let api = "http://\(shown(settings.apiAddress.host)):\(settings.apiAddress.port)"
-            let url = "http://\(host):\(plane.relay.port)/ace/getstream?id=\(Self.contentID)"
-            // write(2) straight away: print() would sit in a buffer when stdout is a pipe.
-            FileHandle.standardOutput.write(Data("""
+            do throws(StartFailure) {
+                let plane = try ComposedControlPlane(settings: settings, environment: environment, logger: logger)
+                try plane.run {
+                    let url = "http://\(host):\(plane.relay.port)/ace/getstream?id=\(Self.contentID)"
+                    // write(2) straight away: print() would sit in a buffer when stdout is a pipe.
+                    FileHandle.standardOutput.write(Data("""
 
-            acerelay demo is running: a simulated AceStream engine at \(engine) behind the relay.
-              Play it:        mpv '\(url)'
-                              vlc '\(url)'
-              Relay status:   curl -s http://\(host):\(plane.relay.port)/ace/status
-              Streams:        curl -s \(api)/streams
-              Metrics:        curl -s \(api)/metrics
-            Press Ctrl-C to stop.
+                    acerelay demo is running: a simulated AceStream engine at \(engine) behind the relay.
+                      Play it:        mpv '\(url)'
+                                      vlc '\(url)'
+                      Relay status:   curl -s http://\(host):\(plane.relay.port)/ace/status
+                      Streams:        curl -s \(api)/streams
+                      Metrics:        curl -s \(api)/metrics
+                    Press Ctrl-C to stop.
 
-            """.utf8))
-            if let duration {
-                DispatchQueue.global().asyncAfter(deadline: .now() + duration) { kill(getpid(), SIGTERM) }
-            }
-            plane.runUntilShutdown()
-            if control.dataDir == nil, environment["ACERELAY_DATA_DIR"] == nil {
-                try? FileManager.default.removeItem(atPath: settings.dataDirectory)
+                    """.utf8))
+                    if let seconds {
+                        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { kill(getpid(), SIGTERM) }
+                    }
+                }
+            } catch {
+                simulator.shutdown()
+                if temporaryStore { try? FileManager.default.removeItem(atPath: settings.dataDirectory) }
+                exitWithStartFailure(error)
             }
         }
 
@@ -168,7 +165,7 @@ extension AceRelayCommand {
             if FileManager.default.fileExists(atPath: path) { return .file(path) }
             do {
                 try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
-                logger.info("making the demo test card with ffmpeg (once)", metadata: ["demo.path": "\(path)"])
+                logger.info("making the demo test card with ffmpeg (once)", metadata: ["control.media": "\(path)"])
                 try EngineSimulator.makeTestMedia(at: path, seconds: 20)
                 return .file(path)
             } catch {

@@ -10,17 +10,34 @@ import Synchronization
 
 /// The composition root of `serve`: the store, the engine fleet (static and
 /// managed engines), the relay using the fleet as its engine selector, the
-/// control API, and the periodic work, wired into one service group that owns
-/// SIGTERM and SIGINT and shuts down in reverse order (the relay last).
+/// control API, and the periodic work.
+///
+/// `run()` goes through fixed phases on the main thread: the store's
+/// clean-up of the previous run, the relay's start, the control plane's
+/// service group (which owns SIGTERM and SIGINT), and the relay's stop after
+/// the group, within a time limit. The relay outlives every control-plane
+/// service: none of them failing after start-up stops it.
 final class ComposedControlPlane: Sendable {
     let relay: RelayServer
-    private let services: [any Service]
+    /// `--listen` as configured, for the error line.
+    private let streamAddress: String
+    private let services: [ServiceGroupConfiguration.ServiceConfiguration]
+    private let progress: GroupProgress
     private let store: Store
     private let logger: Logger
 
-    init(settings: ServeSettings, environment: [String: String], logger: Logger) throws {
+    /// How long the control plane's services may take to stop gracefully before they are cancelled.
+    static let gracefulShutdownLimit: Duration = .seconds(3)
+    /// How long the main thread waits for the group in all, once shutdown began, before it stops the relay anyway.
+    static let groupShutdownLimit: Double = 5
+    /// How long the relay waits for engines to confirm their stop commands.
+    static let relayStopLimit: Double = 3
+
+    init(settings: ServeSettings, environment: [String: String], logger: Logger) throws(StartFailure) {
+        streamAddress = "\(settings.relay.listenHost):\(settings.relay.listenPort)"
         self.logger = logger
-        let store = try Store(directory: settings.dataDirectory)
+        let store: Store
+        do { store = try Store(directory: settings.dataDirectory) } catch { throw .store(error) }
         self.store = store
         let fleet = EngineFleet(maxStreamsPerEngine: settings.fleet.maxStreamsPerEngine,
                                 startupTimeout: settings.fleet.startupTimeout,
@@ -28,83 +45,127 @@ final class ComposedControlPlane: Sendable {
         let now = Date()
         for url in settings.engineURLs {
             let parts = URLComponents(string: url)
+            // The user's own engines: MAX_STREAMS_PER_ENGINE is for the containers acerelay manages.
             fleet.register(FleetEngine(endpoint: EngineEndpoint(id: url, baseURL: url), name: url,
                                        host: parts?.host ?? url, port: parts?.port ?? 80, managed: false,
+                                       maxStreams: settings.staticEngineMaxStreams,
                                        failureThreshold: settings.fleet.healthFailureThreshold, now: now))
         }
         var provisioner: EngineProvisioner?
         if settings.provisioning {
-            let docker = try DockerClient(environment: environment, logger: logger)
+            let docker: DockerClient
+            do { docker = try DockerClient(environment: environment, logger: logger) } catch { throw .docker(error) }
             let created = EngineProvisioner(configuration: settings.fleet, docker: docker, fleet: fleet, store: store, logger: logger)
             fleet.onDemand(created.demandHook())
             provisioner = created
         }
         let recorder = StoreStreamRecorder(store: store, containerName: { fleet.engine(id: $0)?.name }, logger: logger)
-        // The detector gates the relay and closes its hubs: the relay is bound after both exist.
-        let relayBinding = Mutex<RelayServer?>(nil)
+        let (refusals, refused) = AsyncStream.makeStream(of: LoopRefusal.self, bufferingPolicy: .unbounded)
         let loops = LoopDetector(store: store, config: settings.loopDetection, logger: logger) { content, refusal in
-            relayBinding.withLock { $0 }?.closeHub(for: content, refusal: refusal)
+            refused.yield((content, refusal))
         }
         let metrics = MetricsExporter()
-        relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, contentGate: loops,
-                            firstByteObserver: metrics.firstByteObserver, logger: logger)
-        let relay = relay
-        relayBinding.withLock { $0 = relay }
+        let relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, contentGate: loops,
+                                firstByteObserver: metrics.firstByteObserver, logger: logger)
+        self.relay = relay
         let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port })
-        let api = ControlServer.application(plane: plane, host: settings.apiAddress.host, port: Int(settings.apiAddress.port),
-                                            logger: logger) { port in
-            logger.info("control API listening", metadata: ["control.address": "\(settings.apiAddress.host):\(port)"])
+        let progress = GroupProgress()
+        self.progress = progress
+        let (apiHost, apiPort) = settings.apiAddress
+        let application = ControlServer.application(plane: plane, host: apiHost, port: Int(apiPort), logger: logger) { port in
+            logger.info("control API listening", metadata: ["control.address": "\(apiHost):\(port)"])
+            progress.advance(to: .ready)
         }
-        var services: [any Service] = [
-            RelayService(relay: relay),
-            api,
-            PeriodicService(description: "health", interval: settings.fleet.healthCheckInterval) { await monitor.checkAll() },
-            PeriodicService(description: "waiters", interval: 1) { fleet.serveWaiters() },
-            PeriodicService(description: "stats", interval: settings.collectInterval) { await collector.collectOnce() },
-            LoopCheckService(detector: loops),
-            PeriodicService(description: "priority", interval: 5) { ThreadPriority.lowerControlPlaneThreads() },
+
+        // Each service's policy, on purpose: only the control API failing to
+        // open its port stops acerelay; anything else that ends is logged and
+        // the relay keeps serving.
+        func auxiliary(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
+            .init(service: service, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: ControlAPIService(application: application, address: "\(apiHost):\(apiPort)", progress: progress, logger: logger),
+                  successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
+            auxiliary(PeriodicService(description: "health checks", interval: settings.fleet.healthCheckInterval, logger: logger) {
+                await monitor.checkAll()
+            }),
+            auxiliary(PeriodicService(description: "engine waiters", interval: 1, logger: logger) { fleet.serveWaiters() }),
+            auxiliary(PeriodicService(description: "stream stats", interval: settings.collectInterval, logger: logger) {
+                await collector.collectOnce()
+            }),
+            auxiliary(LoopCheckService(detector: loops)),
+            auxiliary(LoopEnforcementService(relay: relay, refusals: refusals)),
+            auxiliary(PeriodicService(description: "thread priority", interval: 5, logger: logger) {
+                ThreadPriority.lowerControlPlaneThreads()
+            }),
         ]
         if let provisioner {
-            services.append(PeriodicService(description: "reconcile", interval: settings.fleet.reconcileInterval) {
-                do {
-                    let changes = try await provisioner.reconcile()
-                    if changes != (0, 0, 0, 0) {
-                        logger.info("fleet reconciled", metadata: ["fleet.adopted": "\(changes.adopted)", "fleet.lost": "\(changes.lost)",
-                                                                   "fleet.provisioned": "\(changes.provisioned)", "fleet.removed": "\(changes.removed)"])
-                    }
-                } catch {
-                    // A Docker daemon that is down never takes the relay down: say so and try again.
-                    logger.error("cannot reach Docker; static engines keep serving", metadata: ["fleet.reason": "\(error)"])
+            services.append(auxiliary(PeriodicService(description: "fleet reconcile", interval: settings.fleet.reconcileInterval,
+                                                      failure: "cannot reach Docker; static engines keep serving", logger: logger) {
+                let changes = try await provisioner.reconcile()
+                if changes != (0, 0, 0, 0) {
+                    logger.info("fleet reconciled", metadata: ["fleet.adopted": "\(changes.adopted)", "fleet.lost": "\(changes.lost)",
+                                                               "fleet.provisioned": "\(changes.provisioned)", "fleet.removed": "\(changes.removed)"])
                 }
-            })
+            }))
         }
+        // Last, so the group (stopping in reverse order) tells it first.
+        services.append(.init(service: ShutdownWatchService(progress: progress),
+                              successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         self.services = services
     }
 
-    /// Runs every service until SIGTERM/SIGINT, then shuts them down in reverse order.
-    func runUntilShutdown() {
-        let done = DispatchSemaphore(value: 0)
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        let (logger, store) = (logger, store)
+    /// Runs acerelay until SIGTERM or SIGINT. Call on the main thread, at the
+    /// relay's priority: the relay's threads are created here. `whenReady`
+    /// runs once both ports listen.
+    func run(whenReady: () -> Void = {}) throws(StartFailure) {
+        // Before the relay accepts: a stream opened now must not be taken for one of the previous run.
+        endPreviousRunStreams()
+        do { try relay.start() } catch {
+            throw .streamPort(address: streamAddress, error)
+        }
+        // Relay threads exist now at normal priority; everything created from here on is control plane.
+        ThreadPriority.lowerCurrentThread()
+
+        var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
+        configuration.logging.keys.serviceKey = "control.service"
+        configuration.logging.keys.servicesKey = "control.services"
+        configuration.logging.keys.signalKey = "control.signal"
+        configuration.logging.keys.gracefulShutdownSignalsKey = "control.shutdown_signals"
+        configuration.logging.keys.cancellationSignalsKey = "control.cancellation_signals"
+        configuration.logging.keys.errorKey = "control.reason"
+        let group = ServiceGroup(configuration: configuration)
+        let failure = Mutex<(any Error)?>(nil)
+        let progress = progress
         Task {
-            // The previous run's relay sessions did not survive it.
+            do { try await group.run() } catch { failure.withLock { $0 = error } }
+            progress.advance(to: .ended)
+        }
+        if progress.wait(for: .ready) == .ready { whenReady() }
+        progress.wait(for: .stopping)
+        if progress.wait(for: .ended, until: .now() + Self.groupShutdownLimit) != .ended {
+            logger.warning("the control plane did not stop within \(Int(Self.groupShutdownLimit)) s; stopping the relay anyway")
+        }
+        relay.shutdown(timeout: Self.relayStopLimit)
+        if let error = failure.withLock({ $0 }) { throw (error as? StartFailure) ?? .stopped(error) }
+    }
+
+    /// Marks the previous run's relay streams ended (their engine sessions did
+    /// not survive it), waiting for the store on this (the main) thread.
+    private func endPreviousRunStreams() {
+        let done = DispatchSemaphore(value: 0)
+        Task { [store, logger] in
             do {
                 let ended = try await store.endRelayStreamsAfterRestart()
-                if ended > 0 { logger.info("marked \(ended) streams of the previous run ended") }
+                if ended > 0 { logger.info("marked the previous run's streams ended", metadata: ["store.streams": "\(ended)"]) }
             } catch {
-                logger.warning("cannot update the store at start-up", metadata: ["store.reason": "\(error)"])
-            }
-            do {
-                try await group.run()
-            } catch {
-                logger.error("stopped on error", metadata: ["acerelay.reason": "\(error)"])
+                // The store is for the control plane: the relay serves without it.
+                logger.warning("cannot end the previous run's streams in the store", metadata: ["store.reason": "\(error)"])
             }
             done.signal()
         }

@@ -1,25 +1,35 @@
 import ArgumentParser
 import EngineFleet
 import Foundation
+import RelayCore
 
 /// The control plane's options. The fleet itself reads the orchestrator's
 /// environment variables (MIN_REPLICAS, MAX_REPLICAS, PORT_RANGE_HOST, ...), so
-/// existing deployments keep their settings unchanged.
+/// existing deployments keep their settings unchanged. Values may start with a
+/// dash (see `RelayOptions`).
 struct ControlOptions: ParsableArguments {
-    @Option(name: .customLong("api-listen"), help: "Control port address HOST:PORT (REST API, /ace/getstream redirect). Env ACERELAY_API_LISTEN. Default 0.0.0.0:8000.")
+    @Option(name: .customLong("api-listen"), parsing: .unconditional, help: "Control port address HOST:PORT (REST API, /ace/getstream redirect). Env ACERELAY_API_LISTEN. Default 0.0.0.0:8000.")
     var apiListen: String?
 
-    @Option(name: .customLong("data-dir"), help: "Directory of the SQLite store. Env ACERELAY_DATA_DIR; under systemd $STATE_DIRECTORY. Default ./data.")
+    @Option(name: .customLong("data-dir"), parsing: .unconditional, help: "Directory of the SQLite store. Env ACERELAY_DATA_DIR; under systemd $STATE_DIRECTORY. Default ./data.")
     var dataDir: String?
 
-    @Option(name: .customLong("provision"), help: "Start engine containers through Docker: auto (when DOCKER_HOST is set or /var/run/docker.sock exists), on, off. Env ACERELAY_PROVISION. Default auto.")
+    @Option(name: .customLong("provision"), parsing: .unconditional, help: "Start engine containers through Docker: auto (when DOCKER_HOST is set or /var/run/docker.sock exists), on, off. Env ACERELAY_PROVISION. Default auto.")
     var provision: String?
 
-    @Option(name: .customLong("engine-image"), help: "Engine image for provisioned containers. Env TARGET_IMAGE. Default \(FleetConfiguration.defaultImage).")
+    @Option(name: .customLong("engine-image"), parsing: .unconditional, help: "Engine image for provisioned containers. Env TARGET_IMAGE. Default \(FleetConfiguration.defaultImage).")
     var engineImage: String?
 
-    func apiAddress(environment: [String: String]) throws(SettingError) -> (host: String, port: UInt16) {
-        try SettingReader(environment: environment).address(apiListen, option: "--api-listen", env: "ACERELAY_API_LISTEN", default: "0.0.0.0:8000")
+    /// The control port's address; it may not be the stream port's (`relay`), which the relay binds first.
+    func apiAddress(environment: [String: String], relay: RelayConfiguration) throws(SettingError) -> (host: String, port: UInt16) {
+        let address = try SettingReader(environment: environment).address(apiListen, option: "--api-listen", env: "ACERELAY_API_LISTEN", default: "0.0.0.0:8000")
+        let wildcards: Set<String> = ["0.0.0.0", "::"]
+        let overlapping = address.host == relay.listenHost || wildcards.contains(address.host) || wildcards.contains(relay.listenHost)
+        if address.port != 0, address.port == relay.listenPort, overlapping {
+            throw SettingError(option: "--api-listen", environment: "ACERELAY_API_LISTEN", value: "\(address.host):\(address.port)",
+                               expected: "a port other than the stream port (--listen \(relay.listenHost):\(relay.listenPort))")
+        }
+        return address
     }
 
     func dataDirectory(environment: [String: String]) -> String {

@@ -5,28 +5,73 @@ import RelayCore
 import ServiceLifecycle
 import Store
 
-/// Keeps the relay running under the service group and stops it (every engine
-/// session, then the threads) on graceful shutdown. The relay is started before
-/// the group runs, at the relay's priority.
-struct RelayService: Service {
-    let relay: RelayServer
+/// Holds the service group open until SIGTERM or SIGINT, and tells the main
+/// thread the moment shutdown begins. It is the group's last service, so the
+/// group (which stops services in reverse order) tells it first; the main
+/// thread then gives the rest a time limit before it stops the relay.
+struct ShutdownWatchService: Service, CustomStringConvertible {
+    let progress: GroupProgress
+    var description: String { "shutdown watch" }
 
-    func run() async throws {
+    func run() async {
         try? await gracefulShutdown()
-        relay.shutdown(timeout: 5)
+        progress.advance(to: .stopping)
     }
 }
 
-/// Runs `body` every `interval` seconds until graceful shutdown.
+/// The control API under the composition's policy: failing to open its port
+/// stops start-up (one line, non-zero exit, as a unit with
+/// `Restart=on-failure` needs); failing after that is logged and the relay
+/// keeps serving without it.
+struct ControlAPIService: Service, CustomStringConvertible {
+    let application: any Service
+    /// `--api-listen` as configured, for the error line.
+    let address: String
+    let progress: GroupProgress
+    let logger: Logger
+    var description: String { "control API" }
+
+    func run() async throws {
+        do {
+            try await application.run()
+        } catch {
+            guard progress.reached(.ready) else { throw StartFailure.controlPort(address: address, error) }
+            if Task.isCancelled || Task.isShuttingDownGracefully { return }
+            logger.error("control API stopped; the relay keeps serving", metadata: ["control.reason": "\(error)"])
+        }
+    }
+}
+
+/// Runs `body` every `interval` seconds until graceful shutdown. A run that
+/// throws is logged (once, then again when it works) and the next run comes
+/// at the usual time: periodic work never stops the relay.
 struct PeriodicService: Service, CustomStringConvertible {
     let description: String
     let interval: Double
-    let body: @Sendable () async -> Void
+    /// What a failed run means to a user, e.g. "cannot reach Docker; static engines keep serving".
+    var failure: String? = nil
+    let logger: Logger
+    let body: @Sendable () async throws -> Void
 
-    func run() async throws {
+    func run() async {
         await cancelWhenGracefulShutdown {
+            var failures = 0
             while !Task.isCancelled {
-                await body()
+                do {
+                    try await body()
+                    if failures > 0 {
+                        logger.notice("\(description) works again", metadata: ["control.service": "\(description)", "control.failures": "\(failures)"])
+                        failures = 0
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    failures += 1
+                    // Repeats of one failure would flood the log every interval: the first is said, the recovery counts them.
+                    if failures == 1 {
+                        logger.error("\(failure ?? "\(description) failed"); retrying every \(interval.formattedSeconds) s",
+                                     metadata: ["control.service": "\(description)", "control.reason": "\(error)"])
+                    }
+                }
                 try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
             }
         }
@@ -34,15 +79,37 @@ struct PeriodicService: Service, CustomStringConvertible {
 }
 
 /// Runs loop detection at the interval its (changeable) settings name.
-struct LoopCheckService: Service {
+struct LoopCheckService: Service, CustomStringConvertible {
     let detector: LoopDetector
+    var description: String { "loop detection" }
 
-    func run() async throws {
+    func run() async {
         await detector.load()
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await detector.check()
                 try? await Task.sleep(for: .seconds(max(detector.config.checkIntervalSeconds, 1)))
+            }
+        }
+    }
+}
+
+/// A content loop detection refused, with what its players are told.
+typealias LoopRefusal = (content: ContentKey, refusal: ContentRefusal)
+
+/// Closes the relay's hub of each content loop detection refuses. The detector
+/// pushes its refusals into a stream made before either exists, so the relay
+/// (which asks the detector before opening a hub) and the detector (whose
+/// refusals close hubs) are built in order, without binding one to the other later.
+struct LoopEnforcementService: Service, CustomStringConvertible {
+    let relay: RelayServer
+    let refusals: AsyncStream<LoopRefusal>
+    var description: String { "loop enforcement" }
+
+    func run() async {
+        await cancelWhenGracefulShutdown {
+            for await refused in refusals {
+                relay.closeHub(for: refused.content, refusal: refused.refusal)
             }
         }
     }
@@ -73,4 +140,9 @@ struct StoreStreamRecorder: StreamEventSink {
             }
         }
     }
+}
+
+extension Double {
+    /// 20 for 20.0, 0.5 for 0.5: seconds as people write them.
+    var formattedSeconds: String { self == rounded() ? String(Int(self)) : String(self) }
 }

@@ -5,47 +5,54 @@ import RelayCore
 /// The relay's options, shared by `serve` and `demo`. Every option also reads an
 /// environment variable (named in its help); the orchestrator's name is used
 /// where one exists, so existing deployments keep their settings.
+///
+/// Every option takes the next argument as its value even when it starts with
+/// a dash, so `--grace-period -5` is a bad value (one line naming the option),
+/// not a missing one.
 public struct RelayOptions: ParsableArguments {
-    @Option(name: .customLong("listen"), help: "Stream port address HOST:PORT. Env ACERELAY_LISTEN. Default 0.0.0.0:8080.")
+    @Option(name: .customLong("listen"), parsing: .unconditional, help: "Stream port address HOST:PORT. Env ACERELAY_LISTEN. Default 0.0.0.0:8080.")
     var listen: String?
 
-    @Option(name: .customLong("workers"), help: "Relay event-loop threads. Env ACERELAY_WORKERS. Default: number of cores.")
+    @Option(name: .customLong("workers"), parsing: .unconditional, help: "Relay event-loop threads. Env ACERELAY_WORKERS. Default: number of cores.")
     var workers: String?
 
-    @Option(name: .customLong("grace-period"), help: "Seconds a content's engine session outlives its last player, so zapping back is instant. Env ACERELAY_GRACE_PERIOD_S. Default 30.")
+    @Option(name: .customLong("grace-period"), parsing: .unconditional, help: "Seconds a content's engine session outlives its last player, so zapping back is instant. Env ACERELAY_GRACE_PERIOD_S. Default 30.")
     var gracePeriod: String?
 
-    @Option(name: .customLong("history-seconds"), help: "Seconds of stream kept per content for joining and lagging players. Env ACERELAY_HISTORY_S. Default 45.")
+    @Option(name: .customLong("history-seconds"), parsing: .unconditional, help: "Seconds of stream kept per content for joining and lagging players. Env ACERELAY_HISTORY_S. Default 45.")
     var historySeconds: String?
 
-    @Option(name: .customLong("history-max-mb"), help: "Cap on the history per content, in MiB. Env ACERELAY_HISTORY_MAX_MB. Default 64.")
+    @Option(name: .customLong("history-max-mb"), parsing: .unconditional, help: "Cap on the history per content, in MiB. Env ACERELAY_HISTORY_MAX_MB. Default 64.")
     var historyMaxMB: String?
 
-    @Option(name: .customLong("start-timeout"), help: "Seconds an engine has to deliver the first bytes of a new stream. Env STARTUP_TIMEOUT_S. Default 25.")
+    @Option(name: .customLong("start-timeout"), parsing: .unconditional, help: "Seconds an engine has to deliver the first bytes of a new stream. Env STARTUP_TIMEOUT_S. Default 25.")
     var startTimeout: String?
 
-    @Option(name: .customLong("early-head-after"), help: "Seconds a player waits for a starting stream before it gets 200 and keepalive packets. Env ACERELAY_EARLY_HEAD_AFTER_S. Default 5.")
+    @Option(name: .customLong("early-head-after"), parsing: .unconditional, help: "Seconds a player waits for a starting stream before it gets 200 and keepalive packets. Env ACERELAY_EARLY_HEAD_AFTER_S. Default 5.")
     var earlyHeadAfter: String?
 
-    @Option(name: .customLong("silence-timeout"), help: "Seconds without bytes from the engine before reconnecting. Env ACERELAY_SILENCE_TIMEOUT_S. Default 15.")
+    @Option(name: .customLong("silence-timeout"), parsing: .unconditional, help: "Seconds without bytes from the engine before reconnecting. Env ACERELAY_SILENCE_TIMEOUT_S. Default 15.")
     var silenceTimeout: String?
 
-    @Option(name: .customLong("reconnect-timeout"), help: "Seconds of failed reconnecting before a stream's players are closed. Env ACERELAY_RECONNECT_TIMEOUT_S. Default 60.")
+    @Option(name: .customLong("reconnect-timeout"), parsing: .unconditional, help: "Seconds of failed reconnecting before a stream's players are closed. Env ACERELAY_RECONNECT_TIMEOUT_S. Default 60.")
     var reconnectTimeout: String?
 
-    @Option(name: .customLong("engine-timeout"), help: "Time limit in seconds for engine API calls (getstream, stop). Env ACERELAY_ENGINE_TIMEOUT_S. Default 10.")
+    @Option(name: .customLong("engine-timeout"), parsing: .unconditional, help: "Time limit in seconds for engine API calls (getstream, stop). Env ACERELAY_ENGINE_TIMEOUT_S. Default 10.")
     var engineTimeout: String?
 
-    @Option(name: .customLong("request-timeout"), help: "Seconds a client has to send its request head. Env ACERELAY_REQUEST_TIMEOUT_S. Default 10.")
+    @Option(name: .customLong("request-timeout"), parsing: .unconditional, help: "Seconds a client has to send its request head. Env ACERELAY_REQUEST_TIMEOUT_S. Default 10.")
     var requestTimeout: String?
 
-    @Option(name: .customLong("client-max-lag"), help: "Seconds a player may fall behind live before it skips ahead. Env ACERELAY_CLIENT_MAX_LAG_S. Default 10.")
+    @Option(name: .customLong("client-max-lag"), parsing: .unconditional, help: "Seconds a player may fall behind live before it skips ahead. Env ACERELAY_CLIENT_MAX_LAG_S. Default 10.")
     var clientMaxLag: String?
 
-    @Option(name: .customLong("max-streams-per-engine"), help: "Contents one engine may serve at once, 0 for no limit. Env MAX_STREAMS_PER_ENGINE. Default 3 when provisioning (the orchestrator's), no limit for static engines only.")
+    @Option(name: .customLong("max-streams-per-engine"), parsing: .unconditional, help: "Contents one provisioned engine may serve at once, 0 for no limit. Env MAX_STREAMS_PER_ENGINE. Default 3 (the orchestrator's).")
     var maxStreamsPerEngine: String?
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Env ACERELAY_LOG_LEVEL. Default info.")
+    @Option(name: .customLong("max-streams-per-static-engine"), parsing: .unconditional, help: "Contents one --engine may serve at once, 0 for no limit. Env ACERELAY_STATIC_ENGINE_MAX_STREAMS. Default no limit.")
+    var maxStreamsPerStaticEngine: String?
+
+    @Option(name: .customLong("log-level"), parsing: .unconditional, help: "trace, debug, info, notice, warning, error or critical. Env ACERELAY_LOG_LEVEL. Default info.")
     var logLevel: String?
 
     public init() {}
@@ -69,6 +76,12 @@ public struct RelayOptions: ParsableArguments {
         c.requestTimeout = try read.double(requestTimeout, option: "--request-timeout", env: "ACERELAY_REQUEST_TIMEOUT_S", default: 10, range: 0.5...300)
         c.clientMaxLagSeconds = try read.double(clientMaxLag, option: "--client-max-lag", env: "ACERELAY_CLIENT_MAX_LAG_S", default: 10, range: 1...600)
         return c
+    }
+
+    /// `--max-streams-per-static-engine`: contents one static engine may serve at once, 0 for no limit.
+    func staticEngineMaxStreams(environment: [String: String]) throws(SettingError) -> Int {
+        try SettingReader(environment: environment).int(maxStreamsPerStaticEngine, option: "--max-streams-per-static-engine",
+                                                        env: "ACERELAY_STATIC_ENGINE_MAX_STREAMS", default: 0, range: 0...1_000)
     }
 
     func level(environment: [String: String]) throws(SettingError) -> LogLevelSetting {

@@ -12,6 +12,9 @@ struct ServeSettings {
     var dataDirectory: String
     var provisioning: Bool
     var fleet: FleetConfiguration
+    /// `--max-streams-per-static-engine`: the cap on each `--engine`, 0 for none.
+    /// `fleet.maxStreamsPerEngine` is for provisioned engines only.
+    var staticEngineMaxStreams: Int
     var apiKey: String?
     /// `COLLECT_INTERVAL_S`: seconds between stat polls of each stream.
     var collectInterval: Double
@@ -24,14 +27,12 @@ struct ServeSettings {
         level = try options.level(environment: environment)
         relay = try options.relayConfiguration(environment: environment)
         engineURLs = try SettingReader(environment: environment).engineURLs(engines, option: "--engine", env: "ACERELAY_ENGINES")
-        apiAddress = try control.apiAddress(environment: environment)
+        apiAddress = try control.apiAddress(environment: environment, relay: relay)
         dataDirectory = control.dataDirectory(environment: environment)
         provisioning = try control.provisioningEnabled(environment: environment)
         fleet = try control.fleetConfiguration(environment: environment, relay: options)
-        // Static engines are the user's own: no per-engine limit unless asked for.
-        if !provisioning, options.maxStreamsPerEngine == nil, environment["MAX_STREAMS_PER_ENGINE"] == nil {
-            fleet.maxStreamsPerEngine = 0
-        }
+        // Static engines are the user's own: no per-engine limit unless asked for with their own option.
+        staticEngineMaxStreams = try options.staticEngineMaxStreams(environment: environment)
         apiKey = environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         let read = SettingReader(environment: environment)
         collectInterval = try read.double(nil, option: "COLLECT_INTERVAL_S", env: "COLLECT_INTERVAL_S", default: 1, range: 0.2...3_600)

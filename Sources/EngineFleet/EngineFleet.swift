@@ -8,7 +8,8 @@ import Synchronization
 /// plus reservations), longest idle.
 ///
 /// A reservation is taken under the registry's lock, so a burst of new
-/// contents never books more than `maxStreamsPerEngine` on one engine. When no
+/// contents never books more than an engine's limit on it (its own, or the
+/// fleet's `maxStreamsPerEngine`). When no
 /// engine can take a content, the request waits (its hub keeps players alive
 /// with keepalive packets) while `demand` asks the provisioner for an engine;
 /// it is served as soon as one turns healthy, or refused after
@@ -121,7 +122,7 @@ public final class EngineFleet: EngineSelector {
         let probing = state.withLock { state in
             let pending = state.engines.values.contains { engine in
                 engine.health.status == .unknown && !excluded.contains(engine.endpoint)
-                    && (maxStreamsPerEngine <= 0 || engine.load < maxStreamsPerEngine)
+                    && engine.hasRoom(fleetLimit: maxStreamsPerEngine)
             }
             if pending { state.waiters.append(Waiter(content: content, excluded: excluded, deadline: deadline, completion: completion)) }
             return pending
@@ -216,7 +217,7 @@ public final class EngineFleet: EngineSelector {
     static func choose(from engines: [String: FleetEngine], excluding excluded: Set<EngineEndpoint>, limit: Int) -> String? {
         let candidates = engines.values.filter { engine in
             engine.health.status == .healthy && !excluded.contains(engine.endpoint)
-                && (limit <= 0 || engine.load < limit)
+                && engine.hasRoom(fleetLimit: limit)
         }
         return candidates.min { a, b in
             if a.forwarded != b.forwarded { return a.forwarded }

@@ -11,6 +11,9 @@ public struct FleetEngine: Sendable, Equatable {
     public var labels: [String: String]
     public var managed: Bool
     public var forwarded: Bool
+    /// Contents this engine may serve at once, 0 for no limit; nil takes the
+    /// fleet's `maxStreamsPerEngine` (the managed engines' limit).
+    public var maxStreams: Int?
     public var health: HealthTracker
     /// Contents reserved or streaming on this engine.
     public var contents: Set<ContentKey> = []
@@ -25,7 +28,7 @@ public struct FleetEngine: Sendable, Equatable {
     public var platform: String?
 
     public init(endpoint: EngineEndpoint, name: String, host: String, port: Int, apiPort: Int? = nil,
-                labels: [String: String] = [:], managed: Bool, forwarded: Bool = false,
+                labels: [String: String] = [:], managed: Bool, forwarded: Bool = false, maxStreams: Int? = nil,
                 failureThreshold: Int, now: Date) {
         self.endpoint = endpoint
         self.name = name
@@ -35,6 +38,7 @@ public struct FleetEngine: Sendable, Equatable {
         self.labels = labels
         self.managed = managed
         self.forwarded = forwarded
+        self.maxStreams = maxStreams
         health = HealthTracker(failureThreshold: failureThreshold)
         firstSeen = now
         lastSeen = now
@@ -43,4 +47,10 @@ public struct FleetEngine: Sendable, Equatable {
 
     public var id: String { endpoint.id }
     public var load: Int { contents.count }
+
+    /// Whether it can take one more content, under its own limit or else `fleetLimit` (0: none).
+    func hasRoom(fleetLimit: Int) -> Bool {
+        let limit = maxStreams ?? fleetLimit
+        return limit <= 0 || load < limit
+    }
 }
