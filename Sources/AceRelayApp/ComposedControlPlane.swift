@@ -81,31 +81,24 @@ final class ComposedControlPlane: Sendable {
             progress.advance(to: .ready)
         }
 
-        // Each service's policy, on purpose: only the control API failing to
-        // open its port stops acerelay; anything else that ends is logged and
-        // the relay keeps serving.
-        func auxiliary(_ service: any Service) -> ServiceGroupConfiguration.ServiceConfiguration {
-            .init(service: service, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore)
-        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: ControlAPIService(application: application, address: "\(apiHost):\(apiPort)", progress: progress, logger: logger),
-                  successTerminationBehavior: .ignore, failureTerminationBehavior: .gracefullyShutdownGroup),
-            auxiliary(PeriodicService(description: "health checks", interval: settings.fleet.healthCheckInterval, logger: logger) {
+            ServicePolicy.controlAPI(ControlAPIService(application: application, address: "\(apiHost):\(apiPort)", progress: progress, logger: logger)),
+            ServicePolicy.auxiliary(PeriodicService(description: "health checks", interval: settings.fleet.healthCheckInterval, logger: logger) {
                 await monitor.checkAll()
             }),
-            auxiliary(PeriodicService(description: "engine waiters", interval: 1, logger: logger) { fleet.serveWaiters() }),
-            auxiliary(PeriodicService(description: "stream stats", interval: settings.collectInterval, logger: logger) {
+            ServicePolicy.auxiliary(PeriodicService(description: "engine waiters", interval: 1, logger: logger) { fleet.serveWaiters() }),
+            ServicePolicy.auxiliary(PeriodicService(description: "stream stats", interval: settings.collectInterval, logger: logger) {
                 await collector.collectOnce()
             }),
-            auxiliary(LoopCheckService(detector: loops)),
-            auxiliary(LoopEnforcementService(relay: relay, refusals: refusals)),
-            auxiliary(PeriodicService(description: "thread priority", interval: 5, logger: logger) {
+            ServicePolicy.auxiliary(LoopCheckService(detector: loops)),
+            ServicePolicy.auxiliary(LoopEnforcementService(relay: relay, refusals: refusals)),
+            ServicePolicy.auxiliary(PeriodicService(description: "thread priority", interval: 5, logger: logger) {
                 ThreadPriority.lowerControlPlaneThreads()
             }),
         ]
         if let provisioner {
-            services.append(auxiliary(PeriodicService(description: "fleet reconcile", interval: settings.fleet.reconcileInterval,
-                                                      failure: "cannot reach Docker; static engines keep serving", logger: logger) {
+            services.append(ServicePolicy.auxiliary(PeriodicService(description: "fleet reconcile", interval: settings.fleet.reconcileInterval,
+                                                                    failure: "cannot reach Docker; static engines keep serving", logger: logger) {
                 let changes = try await provisioner.reconcile()
                 if changes != (0, 0, 0, 0) {
                     logger.info("fleet reconciled", metadata: ["fleet.adopted": "\(changes.adopted)", "fleet.lost": "\(changes.lost)",
@@ -113,9 +106,7 @@ final class ComposedControlPlane: Sendable {
                 }
             }))
         }
-        // Last, so the group (stopping in reverse order) tells it first.
-        services.append(.init(service: ShutdownWatchService(progress: progress),
-                              successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        services.append(ServicePolicy.shutdownWatch(ShutdownWatchService(progress: progress)))
         self.services = services
     }
 

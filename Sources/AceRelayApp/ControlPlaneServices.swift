@@ -44,7 +44,10 @@ struct ControlAPIService: Service, CustomStringConvertible {
 
 /// Runs `body` every `interval` seconds until graceful shutdown. A run that
 /// throws is logged (once, then again when it works) and the next run comes
-/// at the usual time: periodic work never stops the relay.
+/// at the usual time: periodic work never stops the relay. Shutdown ends the
+/// wait between runs at once but lets a run in progress finish (cut only when
+/// the group's time limit escalates to cancellation), so a store read or an
+/// engine probe is not reported as failed just because acerelay is stopping.
 struct PeriodicService: Service, CustomStringConvertible {
     let description: String
     let interval: Double
@@ -54,43 +57,46 @@ struct PeriodicService: Service, CustomStringConvertible {
     let body: @Sendable () async throws -> Void
 
     func run() async {
-        await cancelWhenGracefulShutdown {
-            var failures = 0
-            while !Task.isCancelled {
-                do {
-                    try await body()
-                    if failures > 0 {
-                        logger.notice("\(description) works again", metadata: ["control.service": "\(description)", "control.failures": "\(failures)"])
-                        failures = 0
-                    }
-                } catch {
-                    if Task.isCancelled { return }
-                    failures += 1
-                    // Repeats of one failure would flood the log every interval: the first is said, the recovery counts them.
-                    if failures == 1 {
-                        logger.error("\(failure ?? "\(description) failed"); retrying every \(interval.formattedSeconds) s",
-                                     metadata: ["control.service": "\(description)", "control.reason": "\(error)"])
-                    }
+        var failures = 0
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            do {
+                try await body()
+                if failures > 0 {
+                    logger.notice("\(description) works again", metadata: ["control.service": "\(description)", "control.failures": "\(failures)"])
+                    failures = 0
                 }
-                try? await Task.sleep(for: .milliseconds(Int(interval * 1000)))
+            } catch {
+                if Task.isCancelled { return }
+                failures += 1
+                // Repeats of one failure would flood the log every interval: the first is said, the recovery counts them.
+                if failures == 1 {
+                    logger.error("\(failure ?? "\(description) failed"); retrying every \(interval.formattedSeconds) s",
+                                 metadata: ["control.service": "\(description)", "control.reason": "\(error)"])
+                }
             }
+            await pause(seconds: interval)
         }
     }
 }
 
-/// Runs loop detection at the interval its (changeable) settings name.
+/// Runs loop detection at the interval its (changeable) settings name; stops like `PeriodicService`.
 struct LoopCheckService: Service, CustomStringConvertible {
     let detector: LoopDetector
     var description: String { "loop detection" }
 
     func run() async {
         await detector.load()
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await detector.check()
-                try? await Task.sleep(for: .seconds(max(detector.config.checkIntervalSeconds, 1)))
-            }
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            await detector.check()
+            await pause(seconds: Double(max(detector.config.checkIntervalSeconds, 1)))
         }
+    }
+}
+
+/// Sleeps `seconds`, or less when graceful shutdown begins.
+private func pause(seconds: Double) async {
+    try? await cancelWhenGracefulShutdown {
+        try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
     }
 }
 
