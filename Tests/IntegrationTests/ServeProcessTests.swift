@@ -180,7 +180,7 @@ final class ServeProcess {
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
         errorsPath = ProcessTests.temporaryDirectory() + ".stderr"
-        FileManager.default.createFile(atPath: errorsPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
         process.executableURL = ProcessTests.executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
