@@ -123,6 +123,9 @@ final class ComposedControlPlane: Sendable {
         ThreadPriority.lowerCurrentThread()
 
         var configuration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Past this the group cancels its services. No cancellation limit: the
+        // group's escalation for that is fatalError; the main thread's own limit
+        // below bounds the stop instead.
         configuration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
         configuration.logging.keys.serviceKey = "control.service"
         configuration.logging.keys.servicesKey = "control.services"
