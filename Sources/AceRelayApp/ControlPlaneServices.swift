@@ -4,6 +4,7 @@ import Logging
 import RelayCore
 import ServiceLifecycle
 import Store
+import Streams
 
 /// Keeps the relay running under the service group and stops it (every engine
 /// session, then the threads) on graceful shutdown. The relay is started before
