@@ -13,7 +13,7 @@ enum CurlGlobal {
 /// How one transfer ended.
 struct CurlOutcome {
     /// The answer, or why there is none; an HTTP error status is a failure here.
-    let result: Result<HTTPResponse, HTTPClientError>
+    let result: Result<CurlHTTP.HTTPResponse, HTTPClientError>
 
     /// HTTP status, 0 when no response head arrived or the transfer failed.
     var httpStatus: Int {
