@@ -61,13 +61,8 @@ public final class CurlEasyHandle: @unchecked Sendable {
         maxBodyBytes = request.maxBodyBytes
         maxHeaderBytes = request.maxHeaderBytes
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        do {
-            try configure(easy, for: request)
-        } catch {
-            curl_easy_cleanup(easy)
-            errorBuffer.deallocate()
-            throw error
-        }
+        // Every stored property is set: a throw from here runs deinit, which frees the handle.
+        try configure(easy, for: request)
     }
 
     deinit {
