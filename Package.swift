@@ -39,7 +39,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Docker Engine API client over libcurl (unix socket or tcp), for engine containers.
+        // Docker Engine API client on CurlHTTP (unix socket or tcp), for engine containers.
         .target(
             name: "DockerEngine",
             dependencies: ["CurlHTTP", .product(name: "Logging", package: "swift-log")]

@@ -20,6 +20,7 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
     /// Any other failure: curl's code, and the socket error or curl's text.
     case other(code: Int, message: String)
 
+    /// One line saying what went wrong.
     public var description: String {
         switch self {
         case .couldNotConnect(let reason): "could not connect: \(reason)"

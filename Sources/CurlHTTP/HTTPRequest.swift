@@ -41,6 +41,7 @@ public struct HTTPRequest: Sendable {
         public var bytesPerSecond: Int
         public var seconds: Int
 
+        /// Fails a transfer slower than `bytesPerSecond` for `seconds` in a row.
         public init(bytesPerSecond: Int, seconds: Int) {
             self.bytesPerSecond = bytesPerSecond
             self.seconds = seconds
@@ -49,9 +50,11 @@ public struct HTTPRequest: Sendable {
 
     /// Absolute `http://` or `https://` URL; for a unix socket, the host part only fills the `Host` header.
     public var url: String
+    /// The method; a body is sent with any of them.
     public var method: Method
     /// Extra header fields, sent in this order.
     public var headers: [(name: String, value: String)]
+    /// What follows the head; its `Content-Type` is sent with it.
     public var body: Body
     /// Connects to this unix socket instead of the URL's host (the Docker daemon).
     public var unixSocketPath: String?
@@ -75,6 +78,8 @@ public struct HTTPRequest: Sendable {
     /// `User-Agent`; nil sends none.
     public var userAgent: String?
 
+    /// A request with the defaults for a control-plane call: GET, no redirects,
+    /// 3 s to connect, 10 s in all, at most 1 MiB of body and 64 KiB of headers.
     public init(
         url: String,
         method: Method = .get,

@@ -5,8 +5,10 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     /// Header fields of the last response, in arrival order.
     public var headers: [(name: String, value: String)]
+    /// The whole body (bounded by the request's `maxBodyBytes`).
     public var body: [UInt8]
 
+    /// A response as received; public so callers' tests can build one.
     public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8]) {
         self.status = status
         self.headers = headers
