@@ -37,8 +37,9 @@ struct HTTPClientTests {
         let answered = try await client.send(HTTPRequest(url: server.url)).get()
         #expect(answered.status == 404)
         #expect(answered.body == Array("gone".utf8))
-        guard case .failure(.other(let code, _)) = await client.send(HTTPRequest(url: server.url, failOnHTTPError: true)) else {
-            Issue.record("expected a failure for 404 with failOnHTTPError")
+        let failed = await client.send(HTTPRequest(url: server.url, failOnHTTPError: true))
+        guard case .failure(.other(let code, _)) = failed else {
+            Issue.record("expected a failure for 404 with failOnHTTPError, got \(failed)")
             return
         }
         #expect(code == Int(CURLE_HTTP_RETURNED_ERROR.rawValue))

@@ -31,9 +31,12 @@ final class LoopbackServer: Sendable {
     /// Requests read, over all connections.
     let requests = Atomic<Int>(0)
 
+    /// Every close and shutdown happens under this lock, so none can hit a
+    /// descriptor number the process has already reused for another socket.
     private struct State {
         var connections: Set<Int32> = []
         var stopped = false
+        var listenerClosed = false
     }
 
     init(_ behaviour: Behaviour) throws {
@@ -64,12 +67,12 @@ final class LoopbackServer: Sendable {
 
     /// Closes the listener and every connection; connection threads end on their next call.
     func stop() {
-        let open = state.withLock { state -> Set<Int32> in
+        state.withLock { state in
+            guard !state.stopped else { return }
             state.stopped = true
-            return state.connections
+            if !state.listenerClosed { shutdown(listener, Int32(SHUT_RDWR)) }
+            for fd in state.connections { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        shutdown(listener, Int32(SHUT_RDWR))
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     /// A port on 127.0.0.1 that nothing listens on (bound, then released).
@@ -91,21 +94,24 @@ final class LoopbackServer: Sendable {
     private func acceptLoop() {
         while true {
             let fd = accept(listener, nil, nil)
-            if fd < 0 {
-                if errno == EINTR { continue }
-                close(listener)
-                return
-            }
+            if fd < 0 && errno == EINTR { continue }
             let accepted = state.withLock { state in
-                if state.stopped { return false }
-                state.connections.insert(fd)
-                return true
+                if fd >= 0 && !state.stopped {
+                    state.connections.insert(fd)
+                    return true
+                }
+                if fd >= 0 { close(fd) }
+                close(listener)
+                state.listenerClosed = true
+                return false
             }
-            guard accepted else { close(fd); close(listener); return }
+            guard accepted else { return }
             let thread = Thread { [self] in
                 serve(fd)
-                state.withLock { _ = $0.connections.remove(fd) }
-                close(fd)
+                state.withLock { state in
+                    state.connections.remove(fd)
+                    close(fd)
+                }
             }
             thread.start()
         }
