@@ -129,6 +129,7 @@ public final class CurlEasyHandle: @unchecked Sendable {
         case .post:
             csupport_curl_easy_setopt_long(easy, CURLOPT_POST, 1)
         case .put, .patch, .delete:
+            // The method string replaces the POST a body sets below; the body still goes out.
             csupport_curl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method.rawValue)
         }
         switch request.body {
@@ -166,10 +167,6 @@ public final class CurlEasyHandle: @unchecked Sendable {
                 return handle.readUpload(into: UnsafeMutableRawPointer(pointer), capacity: size * count)
             }
             csupport_curl_easy_setopt_pointer(easy, CURLOPT_READDATA, me)
-        }
-        // The custom method string must win over the POST that a body implies.
-        if request.method == .put || request.method == .patch || request.method == .delete {
-            csupport_curl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method.rawValue)
         }
         headerList = list
         csupport_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
