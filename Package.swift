@@ -26,31 +26,45 @@ let package = Package(
             path: "CSupport",
             linkerSettings: [.linkedLibrary("ev"), .linkedLibrary("curl")]
         ),
+        // The one HTTP client layer over libcurl: one global init, one easy-handle set-up
+        // (http/https only, bounded body and headers, time limits), one outcome type, and
+        // the control plane's client on a thread of its own.
+        .target(name: "CurlHTTP", dependencies: ["CSupport"]),
         // The data plane: libev loops, hubs, the memfd history and sendfile fan-out.
         .target(
             name: "RelayCore",
             dependencies: [
                 "CSupport",
+                "CurlHTTP",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Docker Engine API client over libcurl (unix socket or tcp), for engine containers.
+        // Docker Engine API client on CurlHTTP (unix socket or tcp), for engine containers.
         .target(
             name: "DockerEngine",
-            dependencies: ["CSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["CurlHTTP", .product(name: "Logging", package: "swift-log")]
         ),
         // SQLite persistence (GRDB, WAL): engines, streams, events, settings.
         .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
-        // The engine fleet: provisioning decisions, health, ports, circuit breaker, selection.
+        // The control plane's clock, injected so tests move time by hand.
+        .target(name: "Clocks"),
+        // The engine fleet: registry and selection, health, provisioning (container
+        // template, budget, reconciler), ports, circuit breaker.
         .target(
             name: "EngineFleet",
-            dependencies: ["RelayCore", "CSupport", "Store", "DockerEngine", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // What happens to streams once they run: stats polling and parsing, loop detection.
+        .target(
+            name: "Streams",
+            dependencies: ["RelayCore", "Store", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
         ),
         // The control port: the orchestrator-compatible REST API.
         .target(
             name: "ControlAPI",
             dependencies: [
-                "EngineFleet", "Store", "RelayCore",
+                "EngineFleet", "Streams", "Store", "RelayCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -70,6 +84,7 @@ let package = Package(
                 "RelayCore",
                 "EngineSimulator",
                 "EngineFleet",
+                "Streams",
                 "ControlAPI",
                 "Store",
                 "DockerEngine",
@@ -101,8 +116,15 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(
             name: "EngineFleetTests",
-            dependencies: ["EngineFleet", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EngineFleet", "Clocks", "RelayCore", "Store", "DockerEngine",
+                           .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(
+            name: "StreamsTests",
+            dependencies: ["Streams", "Clocks", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The HTTP layer against loopback servers the tests start.
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator"]

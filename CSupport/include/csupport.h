@@ -50,14 +50,10 @@ static inline CURLcode csupport_curl_easy_setopt_string(CURL *h, CURLoption o, c
 static inline CURLcode csupport_curl_easy_setopt_pointer(CURL *h, CURLoption o, void *v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode csupport_curl_easy_setopt_slist(CURL *h, CURLoption o, struct curl_slist *v) { return curl_easy_setopt(h, o, v); }
 static inline CURLcode csupport_curl_easy_setopt_data_cb(CURL *h, CURLoption o, csupport_curl_data_cb v) { return curl_easy_setopt(h, o, v); }
-static inline CURLMcode csupport_curl_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
 static inline CURLMcode csupport_curl_multi_setopt_pointer(CURLM *m, CURLMoption o, void *v) { return curl_multi_setopt(m, o, v); }
 static inline CURLMcode csupport_curl_multi_setopt_socket_cb(CURLM *m, csupport_curl_socket_cb v) { return curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, v); }
 static inline CURLMcode csupport_curl_multi_setopt_timer_cb(CURLM *m, csupport_curl_timer_cb v) { return curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, v); }
 static inline CURLcode csupport_curl_easy_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
-static inline CURLcode csupport_curl_easy_getinfo_pointer(CURL *h, CURLINFO i, void **v) { return curl_easy_getinfo(h, i, v); }
-/// CURL_WRITEFUNC_PAUSE and CURLPAUSE_CONT are macros with casts Swift cannot import.
-static inline size_t csupport_curl_writefunc_pause(void) { return CURL_WRITEFUNC_PAUSE; }
 
 // MARK: _GNU_SOURCE syscalls (implemented in csupport.c)
 

@@ -6,6 +6,7 @@ import Logging
 import RelayCore
 import ServiceLifecycle
 import Store
+import Streams
 import Synchronization
 
 /// The composition root of `serve`: the store, the engine fleet (static and

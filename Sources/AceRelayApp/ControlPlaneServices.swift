@@ -4,6 +4,7 @@ import Logging
 import RelayCore
 import ServiceLifecycle
 import Store
+import Streams
 
 /// Holds the service group open until SIGTERM or SIGINT, and tells the main
 /// thread the moment shutdown begins. It is the group's last service, so the

@@ -1,6 +1,7 @@
 import EngineFleet
 import Foundation
 import RelayCore
+import Streams
 
 /// Every setting `serve` needs, resolved and validated before anything starts,
 /// so a bad value stops start-up with one line.

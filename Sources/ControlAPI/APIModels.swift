@@ -2,6 +2,7 @@ import EngineFleet
 import RelayCore
 import Foundation
 import Store
+import Streams
 
 /// An engine as the orchestrator's API shows it (field names are the contract).
 struct EngineJSON: Encodable {

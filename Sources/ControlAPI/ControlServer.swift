@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import RelayCore
 import Store
+import Streams
 import Synchronization
 
 /// What the control API reads and drives. Plain values and the control-plane

@@ -3,6 +3,7 @@ import Foundation
 import Prometheus
 import RelayCore
 import Store
+import Streams
 import Synchronization
 
 /// Prometheus metrics, `acerelay_<subsystem>_<name>_<unit>`, rendered at scrape

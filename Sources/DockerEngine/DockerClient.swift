@@ -1,15 +1,12 @@
-import CSupport
+import CurlHTTP
 import Foundation
 import Logging
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A client of the Docker Engine API (v1.41 paths), over a unix socket or plain
 /// HTTP on TCP, for Docker and for podman's compatible service.
 ///
-/// Calls suspend the caller only: the exchanges run with libcurl on a thread
-/// the client owns (see `TransferThread`), so a hung daemon costs a waiting task,
+/// Calls suspend the caller only: the exchanges run on an `HTTPClient`, a thread
+/// the client owns, so a hung daemon costs a waiting task,
 /// never a thread of the cooperative pool. Every call has a time limit and honours
 /// task cancellation. Calls may run concurrently.
 public final class DockerClient: Sendable {
@@ -20,7 +17,7 @@ public final class DockerClient: Sendable {
     /// Time allowed to connect; a daemon that does not accept within it is unreachable.
     public let connectTimeout: Duration
     private let apiPrefix: String
-    private let transfers: TransferThread
+    private let http: HTTPClient
     private let logger: Logger
 
     /// A client of the daemon at `host`.
@@ -41,7 +38,7 @@ public final class DockerClient: Sendable {
         self.connectTimeout = connectTimeout
         self.apiPrefix = "/v\(apiVersion)"
         self.logger = logger
-        self.transfers = TransferThread(name: "docker-api")
+        self.http = HTTPClient(name: "docker-api")
     }
 
     /// A client of the daemon named by `DOCKER_HOST` in `environment` (the default socket when unset).
@@ -58,8 +55,11 @@ public final class DockerClient: Sendable {
     }
 
     deinit {
-        transfers.stop()
+        http.shutdown()
     }
+
+    /// The largest answer kept; the daemon's lists are far below this.
+    private static let responseLimit = 32 << 20
 
     /// Checks that the daemon answers (`GET /_ping`).
     public func ping() async throws(DockerError) {
@@ -80,34 +80,38 @@ public final class DockerClient: Sendable {
     /// Sends `request` and waits for the complete answer, whatever its status.
     /// - Throws: `daemonUnreachable` when no answer came, `cancelled` when the task was cancelled.
     func send(_ request: EngineRequest, versioned: Bool = true) async throws(DockerError) -> EngineResponse {
-        let transfer = try CurlTransfer(
-            request, host: host, apiPrefix: versioned ? apiPrefix : "", connectTimeout: connectTimeout)
-        let started = ContinuousClock.now
-        let result = await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                transfer.setContinuation(continuation)
-                transfers.submit(transfer)
-            }
-        } onCancel: {
-            transfer.cancel()
-            transfers.wake()
+        let body: HTTPRequest.Body = switch request.body {
+        case .empty: .empty
+        case .json(let bytes): .json(bytes)
+        case .file(let path, let contentType): .file(path: path, contentType: contentType)
         }
+        var unixSocketPath: String?
+        if case .unixSocket(let path) = host { unixSocketPath = path }
+        let exchange = HTTPRequest(
+            url: host.baseURL + (versioned ? apiPrefix : "") + request.target,
+            method: HTTPRequest.Method(rawValue: request.method.rawValue)!,
+            body: body, unixSocketPath: unixSocketPath,
+            connectTimeout: connectTimeout, timeout: request.timeout, maxBodyBytes: Self.responseLimit)
+        let started = ContinuousClock.now
+        let result = await http.send(exchange)
         let elapsed = ContinuousClock.now - started
         switch result {
-        case .answered(let response):
+        case .success(let response):
             logger.debug("docker call", metadata: [
                 "docker.call": "\(request.summary)", "docker.status": "\(response.status)",
                 "docker.duration_ms": "\(elapsed.milliseconds)",
             ])
-            return response
-        case .failed(let code, let osErrno, let message):
+            return EngineResponse(status: response.status, body: response.body)
+        case .failure(.cancelled):
+            throw .cancelled
+        case .failure(.unreadableFile(let path, let reason)):
+            throw .unreadableFile(path: path, reason: reason)
+        case .failure(let failure):
             logger.debug("docker call failed", metadata: [
-                "docker.call": "\(request.summary)", "docker.curl_code": "\(code)",
+                "docker.call": "\(request.summary)", "docker.failure": "\(failure)",
                 "docker.duration_ms": "\(elapsed.milliseconds)",
             ])
-            throw .daemonUnreachable(host: host, reason: Self.reason(code: code, osErrno: osErrno, message: message))
-        case .cancelled:
-            throw .cancelled
+            throw .daemonUnreachable(host: host, reason: Self.reason(failure))
         }
     }
 
@@ -143,14 +147,26 @@ public final class DockerClient: Sendable {
     /// running container); its `cause` field names the condition exactly.
     private static let conflictCauses: Set<String> = ["that name is already in use", "container state improper"]
 
-    /// Why no answer came, in words: the socket errno when there is one
+    /// Why no answer came, in words: the socket error when there is one
     /// ("no such file or directory", "connection refused"), else curl's text.
-    /// curl's own connect messages are avoided because for a unix socket they
-    /// name "localhost port 80", which is not where the client connected.
-    private static func reason(code: UInt32, osErrno: Int32, message: String) -> String {
-        if osErrno != 0 && code != CURLE_OPERATION_TIMEDOUT.rawValue {
-            return String(cString: strerror(osErrno)).lowercased()
+    private static func reason(_ failure: HTTPClientError) -> String {
+        switch failure {
+        case .couldNotConnect(let reason), .timedOut(let reason), .protocolNotAllowed(let reason):
+            reason
+        case .other(_, let message):
+            message
+        case .bodyTooLarge:
+            "the answer is larger than \(responseLimit >> 20) MiB"
+        case .headersTooLarge, .unreadableFile, .cancelled:
+            failure.description
         }
-        return message
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, for logs.
+    fileprivate var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }

@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Logging
 import RelayCore
@@ -30,7 +31,7 @@ public final class EngineFleet: EngineSelector {
     }
 
     private let state = Mutex(State())
-    private let clock: any FleetClock
+    private let clock: any WallClock
     private let maxStreamsPerEngine: Int
     private let startupTimeout: TimeInterval
     private let failureThreshold: Int
@@ -39,7 +40,7 @@ public final class EngineFleet: EngineSelector {
     /// provisioning cannot help, or nil when it will try.
     private let demand: Mutex<(@Sendable () -> EngineUnavailable?)?> = Mutex(nil)
 
-    public init(clock: any FleetClock = SystemClock(), maxStreamsPerEngine: Int, startupTimeout: TimeInterval,
+    public init(clock: any WallClock = SystemClock(), maxStreamsPerEngine: Int, startupTimeout: TimeInterval,
                 failureThreshold: Int, logger: Logger) {
         self.clock = clock
         self.maxStreamsPerEngine = maxStreamsPerEngine

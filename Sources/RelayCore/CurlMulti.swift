@@ -1,85 +1,70 @@
 import CSupport
+import CurlHTTP
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Prepares libcurl once per process, before any thread uses it.
+/// Prepares libcurl once per process, before any loop uses it (one
+/// `curl_global_init` for the whole process, in `CurlLibrary`).
 enum CurlGlobal {
-    static let initialized: Bool = curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
+    static var initialized: Bool { CurlLibrary.initialized }
 }
 
 /// How one transfer ended.
 struct CurlOutcome {
-    /// CURLE_OK for a complete response; anything else is a transport or HTTP error.
-    let code: CURLcode
-    /// HTTP status, 0 when no response head arrived.
-    let httpStatus: Int
-    /// curl's one-line explanation, for logs and error bodies.
-    let message: String
+    /// The answer, or why there is none; an HTTP error status is a failure here.
+    let result: Result<CurlHTTP.HTTPResponse, HTTPClientError>
 
-    var succeeded: Bool { code == CURLE_OK }
+    /// HTTP status, 0 when no response head arrived or the transfer failed.
+    var httpStatus: Int {
+        if case .success(let response) = result { return response.status }
+        return 0
+    }
+
+    /// A one-line explanation, for logs and error bodies.
+    var message: String {
+        switch result {
+        case .success: "ok"
+        case .failure(let error): error.description
+        }
+    }
+
+    var succeeded: Bool {
+        if case .success = result { return true }
+        return false
+    }
 }
 
 /// One HTTP GET on a `CurlMulti`. Either buffered (the body is collected, up to a
-/// limit) or streaming (each chunk goes to `onData` and is not kept).
+/// limit) or streaming (each chunk goes to `onData` and is not kept). The handle
+/// is set up by CurlHTTP like every other HTTP request of the process.
 final class CurlTransfer {
-    fileprivate let easy: UnsafeMutableRawPointer
-    fileprivate var onData: ((UnsafeRawBufferPointer) -> Bool)?
+    fileprivate let handle: CurlEasyHandle
     fileprivate var onComplete: ((CurlOutcome) -> Void)?
-    fileprivate var bodyLimit: Int
-    fileprivate(set) var body: [UInt8] = []
-    fileprivate var abortRequested = false
-    /// curl writes its error text here; owned memory, because curl keeps the pointer.
-    private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     let url: String
+
+    fileprivate var easy: UnsafeMutableRawPointer { handle.pointer }
+    /// The buffered body.
+    var body: [UInt8] { handle.body }
 
     /// - Parameters:
     ///   - timeout: total time limit in seconds; 0 for none (streams).
     ///   - bodyLimit: bytes kept for a buffered transfer; exceeding it fails the transfer.
     init(url: String, connectTimeout: Double, timeout: Double, userAgent: String, bodyLimit: Int = 1 << 20) {
-        precondition(CurlGlobal.initialized, "curl_global_init failed")
         self.url = url
-        self.bodyLimit = bodyLimit
-        easy = curl_easy_init()
-        csupport_curl_easy_setopt_string(easy, CURLOPT_URL, url)
-        csupport_curl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        csupport_curl_easy_setopt_long(easy, CURLOPT_FAILONERROR, 1)
-        csupport_curl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(connectTimeout * 1000))
-        csupport_curl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(timeout * 1000))
-        csupport_curl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
-        csupport_curl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 64 * 1024)
-        csupport_curl_easy_setopt_string(easy, CURLOPT_USERAGENT, userAgent)
-        // Engines and proxies in the field ask for identity; never let curl negotiate compression.
-        csupport_curl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "identity")
-        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        csupport_curl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
-        csupport_curl_easy_setopt_data_cb(easy, CURLOPT_WRITEFUNCTION) { ptr, size, count, userdata in
-            guard let ptr, let userdata else { return 0 }
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(userdata).takeUnretainedValue()
-            let bytes = size * count
-            if transfer.abortRequested { return 0 }
-            let chunk = UnsafeRawBufferPointer(start: ptr, count: bytes)
-            if let onData = transfer.onData {
-                return onData(chunk) ? bytes : 0
-            }
-            if transfer.body.count + bytes > transfer.bodyLimit { return 0 }
-            transfer.body.append(contentsOf: chunk)
-            return bytes
+        let request = HTTPRequest(
+            url: url, connectTimeout: .milliseconds(Int(connectTimeout * 1000)),
+            timeout: timeout > 0 ? .milliseconds(Int(timeout * 1000)) : nil,
+            maxBodyBytes: bodyLimit, failOnHTTPError: true, userAgent: userAgent)
+        do {
+            handle = try CurlEasyHandle(request)
+        } catch {
+            preconditionFailure("a GET without a body cannot fail to set up: \(error)")
         }
-        csupport_curl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(self).toOpaque())
-    }
-
-    deinit {
-        curl_easy_cleanup(easy)
-        errorBuffer.deallocate()
     }
 
     fileprivate func outcome(_ code: CURLcode) -> CurlOutcome {
-        var status = 0
-        csupport_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-        let detail = String(validatingCString: errorBuffer) ?? ""
-        let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-        return CurlOutcome(code: code, httpStatus: status, message: code == CURLE_OK ? "ok" : message)
+        CurlOutcome(result: handle.result(for: code))
     }
 }
 
@@ -97,7 +82,7 @@ final class CurlMulti {
     private var deferredCancels: [CurlTransfer] = []
 
     init(loop: EventLoop) {
-        precondition(CurlGlobal.initialized, "curl_global_init failed")
+        CurlLibrary.ensureInitialized()
         self.loop = loop
         multi = curl_multi_init()
         timer = TimerWatcher(loop: loop) { [unowned self] in
@@ -125,14 +110,11 @@ final class CurlMulti {
         curl_multi_cleanup(multi)
     }
 
-    /// Number of transfers still running.
-    var activeCount: Int { active.count }
-
     /// Starts `transfer`. `onData` (streaming) returns false to abort; `onComplete` runs exactly once.
     func start(_ transfer: CurlTransfer,
                onData: ((UnsafeRawBufferPointer) -> Bool)? = nil,
                onComplete: @escaping (CurlOutcome) -> Void) {
-        transfer.onData = onData
+        transfer.handle.onData = onData
         transfer.onComplete = onComplete
         active[transfer.easy] = transfer
         curl_multi_add_handle(multi, transfer.easy)
@@ -143,13 +125,13 @@ final class CurlMulti {
         guard active[transfer.easy] != nil else { return }
         transfer.onComplete = nil
         if dispatching {
-            transfer.abortRequested = true
+            transfer.handle.abortRequested = true
             deferredCancels.append(transfer)
             return
         }
         active[transfer.easy] = nil
         curl_multi_remove_handle(multi, transfer.easy)
-        transfer.onData = nil
+        transfer.handle.onData = nil
     }
 
     private func updateSocket(_ socket: Int32, what: Int32) {
@@ -182,7 +164,7 @@ final class CurlMulti {
         for transfer in deferredCancels where active[transfer.easy] != nil {
             active[transfer.easy] = nil
             curl_multi_remove_handle(multi, transfer.easy)
-            transfer.onData = nil
+            transfer.handle.onData = nil
         }
         deferredCancels.removeAll(keepingCapacity: true)
         collectFinished()
@@ -198,7 +180,7 @@ final class CurlMulti {
             let outcome = transfer.outcome(code)
             let completion = transfer.onComplete
             transfer.onComplete = nil
-            transfer.onData = nil
+            transfer.handle.onData = nil
             completion?(outcome)
         }
     }

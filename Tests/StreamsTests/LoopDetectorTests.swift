@@ -1,10 +1,11 @@
+import Clocks
 import Foundation
 import Logging
 import RelayCore
 import Store
 import Synchronization
 import Testing
-@testable import EngineFleet
+@testable import Streams
 
 @Suite struct LoopDetectorTests {
     final class Closed: Sendable {

@@ -2,14 +2,7 @@ import CSupport
 import Foundation
 import Synchronization
 
-/// A thread of its own that runs every transfer of one `DockerClient` on a curl
-/// multi handle.
-///
-/// A daemon that is slow or hung must never hold a thread of Swift concurrency's
-/// cooperative pool (two threads on these machines, shared with everything else).
-/// So callers only suspend; this thread does the blocking waits, and because it
-/// drives a multi handle, one slow call (a 30 s stop) does not delay the others.
-/// The multi handle also keeps connections to the daemon open between calls.
+/// The thread of one `HTTPClient`, running its exchanges on a curl multi handle.
 final class TransferThread: Sendable {
     /// The curl multi handle. Only the thread uses it, except `curl_multi_wakeup`,
     /// which libcurl documents as callable from any thread.
@@ -17,7 +10,7 @@ final class TransferThread: Sendable {
     private let inbox = Mutex(Inbox())
 
     private struct Inbox {
-        var queued: [CurlTransfer] = []
+        var queued: [Exchange] = []
         var stopping = false
     }
 
@@ -28,7 +21,7 @@ final class TransferThread: Sendable {
 
     /// Starts the thread. It runs until `stop()`, then releases the multi handle.
     init(name: String) {
-        precondition(CurlLibrary.initialized, "curl_global_init failed")
+        CurlLibrary.ensureInitialized()
         guard let pointer = curl_multi_init() else { fatalError("curl_multi_init failed: out of memory") }
         multi = MultiHandle(pointer: pointer)
         let thread = Thread { [self] in run() }
@@ -40,14 +33,14 @@ final class TransferThread: Sendable {
         curl_multi_cleanup(multi.pointer)
     }
 
-    /// Queues `transfer`; its continuation is resumed on this thread when it ends.
-    func submit(_ transfer: CurlTransfer) {
+    /// Queues `exchange`; its continuation is resumed on this thread when it ends.
+    func submit(_ exchange: Exchange) {
         let accepted = inbox.withLock { inbox in
             if inbox.stopping { return false }
-            inbox.queued.append(transfer)
+            inbox.queued.append(exchange)
             return true
         }
-        if accepted { wake() } else { transfer.finish(.cancelled) }
+        if accepted { wake() } else { exchange.finish(.failure(.cancelled)) }
     }
 
     /// Makes the thread look at its inbox and at cancellations now.
@@ -62,24 +55,24 @@ final class TransferThread: Sendable {
     }
 
     private func run() {
-        var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+        var active: [UnsafeMutableRawPointer: Exchange] = [:]
         while true {
             let (arrivals, stopping) = inbox.withLock { inbox in
                 defer { inbox.queued.removeAll() }
                 return (inbox.queued, inbox.stopping)
             }
-            for transfer in arrivals {
-                if transfer.isCancelled || stopping {
-                    transfer.finish(.cancelled)
+            for exchange in arrivals {
+                if exchange.isCancelled || stopping {
+                    exchange.finish(.failure(.cancelled))
                 } else {
-                    active[transfer.easy] = transfer
-                    curl_multi_add_handle(multi.pointer, transfer.easy)
+                    active[exchange.handle.pointer] = exchange
+                    curl_multi_add_handle(multi.pointer, exchange.handle.pointer)
                 }
             }
-            for (easy, transfer) in active where transfer.isCancelled || stopping {
+            for (easy, exchange) in active where exchange.isCancelled || stopping {
                 curl_multi_remove_handle(multi.pointer, easy)
                 active[easy] = nil
-                transfer.finish(.cancelled)
+                exchange.finish(.failure(.cancelled))
             }
             if stopping { return }
 
@@ -88,10 +81,10 @@ final class TransferThread: Sendable {
             var queued: Int32 = 0
             while let message = curl_multi_info_read(multi.pointer, &queued) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle,
-                      let transfer = active.removeValue(forKey: easy) else { continue }
+                      let exchange = active.removeValue(forKey: easy) else { continue }
                 let code = message.pointee.data.result
                 curl_multi_remove_handle(multi.pointer, easy)
-                transfer.finish(code: code)
+                exchange.finish(exchange.handle.result(for: code))
             }
             // Returns early on socket activity, curl's own timers, or `wake()`.
             curl_multi_poll(multi.pointer, nil, 0, 1000, nil)

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import Logging
 import Store
@@ -13,16 +14,17 @@ public final class StatsCollector: Sendable {
     private let concurrency: Int
     private let retention: TimeInterval
     private let logger: Logger
+    private let client: HTTPClient
 
-    public init(store: Store, timeout: TimeInterval = 3, concurrency: Int = 8, retention: TimeInterval = 3_600, logger: Logger) {
+    public init(store: Store, timeout: TimeInterval = 3, concurrency: Int = 8, retention: TimeInterval = 3_600,
+                client: HTTPClient = .shared, logger: Logger) {
         self.store = store
+        self.client = client
         self.timeout = timeout
         self.concurrency = max(concurrency, 1)
         self.retention = retention
         self.logger = logger
     }
-
-    private static let queue = DispatchQueue(label: "acerelay.stats", qos: .utility, attributes: .concurrent)
 
     /// One round: polls every started stream once, then prunes old samples.
     public func collectOnce() async {
@@ -37,7 +39,7 @@ public final class StatsCollector: Sendable {
             let batch = streams[start..<min(start + concurrency, streams.count)]
             await withTaskGroup(of: (StreamRecord, StatReading).self) { group in
                 for stream in batch {
-                    group.addTask { [timeout] in (stream, await Self.read(stream.statURL!, timeout: timeout)) }
+                    group.addTask { [timeout, client] in (stream, await Self.read(stream.statURL!, timeout: timeout, client: client)) }
                 }
                 for await (stream, reading) in group { await record(reading, for: stream) }
             }
@@ -49,16 +51,17 @@ public final class StatsCollector: Sendable {
         }
     }
 
-    static func read(_ url: String, timeout: TimeInterval) async -> StatReading {
-        await withCheckedContinuation { continuation in
-            queue.async {
-                let response = BlockingHTTP.get(url, timeout: timeout)
-                guard response.status == 200 || (response.status >= 400 && !response.body.isEmpty) else {
-                    continuation.resume(returning: .failed(response.error ?? "stat_url answered HTTP \(response.status)"))
-                    return
-                }
-                continuation.resume(returning: StatReading.parse(response.body, at: Date()))
+    static func read(_ url: String, timeout: TimeInterval, client: HTTPClient) async -> StatReading {
+        let request = HTTPRequest(url: url, connectTimeout: .seconds(min(timeout, 3)), timeout: .seconds(timeout))
+        switch await client.send(request) {
+        case .failure(let error):
+            return .failed(error.description)
+        case .success(let response):
+            // The engine answers an unknown session with an error status and a JSON body saying so.
+            guard response.status == 200 || (response.status >= 400 && !response.body.isEmpty) else {
+                return .failed("stat_url answered HTTP \(response.status)")
             }
+            return StatReading.parse(response.body, at: Date())
         }
     }
 

@@ -1,3 +1,4 @@
+import Clocks
 import Foundation
 import Logging
 import RelayCore
@@ -50,12 +51,12 @@ public final class LoopDetector: ContentGate {
 
     private let state: Mutex<State>
     private let store: Store
-    private let clock: any FleetClock
+    private let clock: any WallClock
     private let logger: Logger
     private let closeContent: @Sendable (ContentKey, ContentRefusal) -> Void
 
     /// - Parameter closeContent: stops the content's session and closes its players (the relay's `closeHub`).
-    public init(store: Store, config: LoopDetectionConfig, clock: any FleetClock = SystemClock(), logger: Logger,
+    public init(store: Store, config: LoopDetectionConfig, clock: any WallClock = SystemClock(), logger: Logger,
                 closeContent: @escaping @Sendable (ContentKey, ContentRefusal) -> Void) {
         state = Mutex(State(config: config))
         self.store = store

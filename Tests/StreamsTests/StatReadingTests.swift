@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import EngineFleet
+@testable import Streams
 
 @Suite struct StatReadingTests {
     private func parse(_ json: String) -> StatReading { StatReading.parse(Array(json.utf8), at: Date(timeIntervalSince1970: 0)) }

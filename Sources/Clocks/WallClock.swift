@@ -1,19 +1,19 @@
 import Foundation
 import Synchronization
 
-/// Where the fleet reads the time, so tests can move it by hand.
-public protocol FleetClock: Sendable {
+/// Where the control plane (fleet, loop detection) reads the time, so tests can move it by hand.
+public protocol WallClock: Sendable {
     var now: Date { get }
 }
 
 /// The wall clock.
-public struct SystemClock: FleetClock {
+public struct SystemClock: WallClock {
     public init() {}
     public var now: Date { Date() }
 }
 
 /// A clock that only moves when told to; for tests of thresholds and timeouts.
-public final class ManualClock: FleetClock {
+public final class ManualClock: WallClock {
     private let current: Mutex<Date>
 
     public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Mutex(start) }
