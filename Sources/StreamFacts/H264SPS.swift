@@ -12,7 +12,7 @@ public struct H264SPS: Equatable, Sendable {
     /// False when the stream may code fields (`frame_mbs_only_flag` = 0).
     public var isProgressive: Bool
     /// `time_scale / (2 × num_units_in_tick)` from the VUI; nil when the VUI has
-    /// no timing information or it cannot be read.
+    /// no timing information.
     public var frameRate: Double?
 
     /// The NAL unit type of a sequence parameter set.
@@ -22,8 +22,9 @@ public struct H264SPS: Equatable, Sendable {
     private static let highProfiles: Set<Int> = [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135]
 
     /// Parses an SPS from its RBSP (emulation-prevention bytes already removed),
-    /// starting with the one-byte NAL header. Nil when the header is not an SPS
-    /// or a field before the VUI is missing or out of range.
+    /// starting with the one-byte NAL header. Nil when the header is not an SPS,
+    /// a field is out of range, or the SPS does not end exactly where its syntax
+    /// says (truncated or damaged).
     public init?(rbsp: UnsafeRawBufferPointer) {
         var reader = BitReader(rbsp)
         do throws(BitReader.Overrun) {
@@ -90,11 +91,24 @@ public struct H264SPS: Equatable, Sendable {
         } catch {
             return nil
         }
-        frameRate = nil
-        // A broken VUI still leaves the picture size good; only the rate is lost.
-        if (try? reader.flag()) == true {
-            frameRate = try? Self.vuiFrameRate(&reader)
+        // No checksum guards an SPS. Reading it to its end and finding the stop bit
+        // where it belongs is what tells a whole one from a damaged one: a flipped
+        // bit in an Exp-Golomb code shifts every later field.
+        do throws(BitReader.Overrun) {
+            frameRate = try reader.flag() ? try Self.vuiFrameRate(&reader) : nil
+            guard try Self.endsWithTrailingBits(&reader) else { return nil }
+        } catch {
+            return nil
         }
+    }
+
+    /// True when what is left is `rbsp_trailing_bits`: a one, then zeros (zero bytes may follow).
+    private static func endsWithTrailingBits(_ reader: inout BitReader) throws(BitReader.Overrun) -> Bool {
+        guard try reader.flag() else { return false }
+        while reader.remaining > 0 {
+            guard try reader.bits(1) == 0 else { return false }
+        }
+        return true
     }
 
     /// Parses an SPS NAL unit as it appears in the stream (header byte first,
@@ -130,12 +144,39 @@ public struct H264SPS: Equatable, Sendable {
             _ = try reader.ue()
             _ = try reader.ue()
         }
-        guard try reader.flag() else { return nil } // timing_info_present_flag
-        let unitsInTick = try reader.bits(32)
-        let timeScale = try reader.bits(32)
-        guard unitsInTick > 0, timeScale > 0 else { return nil }
-        let rate = Double(timeScale) / (2 * Double(unitsInTick))
-        return FrameRate.isPlausible(rate) ? rate : nil
+        var rate: Double?
+        if try reader.flag() { // timing_info_present_flag
+            let unitsInTick = try reader.bits(32)
+            let timeScale = try reader.bits(32)
+            try reader.skip(1) // fixed_frame_rate_flag
+            if unitsInTick > 0, timeScale > 0 {
+                let value = Double(timeScale) / (2 * Double(unitsInTick))
+                rate = FrameRate.isPlausible(value) ? value : nil
+            }
+        }
+        let nalHRD = try reader.flag()
+        if nalHRD { try skipHRDParameters(&reader) }
+        let vclHRD = try reader.flag()
+        if vclHRD { try skipHRDParameters(&reader) }
+        if nalHRD || vclHRD { try reader.skip(1) } // low_delay_hrd_flag
+        try reader.skip(1) // pic_struct_present_flag
+        if try reader.flag() { // bitstream_restriction_flag
+            try reader.skip(1)
+            for _ in 0..<6 { _ = try reader.ue() }
+        }
+        return rate
+    }
+
+    private static func skipHRDParameters(_ reader: inout BitReader) throws(BitReader.Overrun) {
+        let count = try reader.ue() + 1
+        guard count <= 32 else { throw BitReader.Overrun() }
+        try reader.skip(8) // bit_rate_scale, cpb_size_scale
+        for _ in 0..<count {
+            _ = try reader.ue()
+            _ = try reader.ue()
+            try reader.skip(1)
+        }
+        try reader.skip(20) // four delay and offset lengths
     }
 }
 

@@ -11,14 +11,17 @@ public struct MPEGVideoSequenceHeader: Equatable, Sendable {
 
     private static let frameRates: [Double] = [0, 24000.0 / 1001, 24, 25, 30000.0 / 1001, 30, 50, 60000.0 / 1001, 60]
 
-    /// Parses the bytes that follow `00 00 01 B3`. Nil when too short or a size is zero.
+    /// Parses the bytes that follow `00 00 01 B3`. Nil when too short, a size is
+    /// zero, or a forbidden value or missing marker bit shows it is damaged.
     public init?(afterStartCode bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= 4 else { return nil }
+        guard bytes.count >= 7 else { return nil }
         width = Int(bytes[0]) << 4 | Int(bytes[1]) >> 4
         height = Int(bytes[1] & 0x0F) << 8 | Int(bytes[2])
+        let aspectCode = bytes[3] >> 4
         let code = Int(bytes[3] & 0x0F)
         frameRate = code > 0 && code < Self.frameRates.count ? Self.frameRates[code] : nil
-        guard width > 0, height > 0 else { return nil }
+        // aspect_ratio_information 0 is forbidden; the marker bit after the 18-bit bit_rate is 1.
+        guard width > 0, height > 0, aspectCode != 0, bytes[6] & 0x20 != 0 else { return nil }
     }
 
     /// Parses from a byte array holding what follows the start code; for tests.

@@ -155,6 +155,12 @@ public final class StreamFactsCollector {
                 return
             case .mpeg2 where first == MPEGVideoSequenceHeader.startCode, .mpeg1 where first == MPEGVideoSequenceHeader.startCode:
                 guard let header = MPEGVideoSequenceHeader(afterStartCode: UnsafeRawBufferPointer(rebasing: body.dropFirst())) else { continue }
+                // Muxers give MPEG-1 video the MPEG-2 stream type; only MPEG-2 follows
+                // its sequence header with a sequence extension (B5, extension id 1).
+                if let following = units.next(), following.count >= 2 {
+                    let isExtension = bytes[following.lowerBound] == 0xB5 && bytes[following.lowerBound + 1] >> 4 == 1
+                    facts.videoCodec = isExtension ? .mpeg2 : .mpeg1
+                }
                 recordPicture(width: header.width, height: header.height, frameRate: header.frameRate)
                 return
             default:
@@ -204,7 +210,7 @@ public final class StreamFactsCollector {
                 let next = offset + frame.length
                 if next + 8 <= bytes.count {
                     let following = AudioFrame(codec: codec, UnsafeRawBufferPointer(rebasing: bytes[next...]))
-                    if let following, following.codec == frame.codec, following.sampleRate == frame.sampleRate {
+                    if let following, following.codec == frame.codec, following.sampleRate == frame.sampleRate, following.channels == frame.channels {
                         recordAudio(frame)
                         return
                     }

@@ -1,25 +1,31 @@
 /// Estimates a frame rate from the timestamps of consecutive video PES headers,
-/// for streams whose sequence header carries no timing (HEVC, interlaced
-/// broadcast H.264 without VUI timing).
+/// for streams whose sequence header carries no timing (HEVC, broadcast H.264
+/// without VUI timing).
 ///
 /// It relies on one coded picture per PES packet, which is how TS muxers
 /// packetise video. Decoding timestamps grow by one frame duration per packet;
-/// with presentation timestamps only and B-frames the order is shuffled, so the
-/// smallest positive step is taken.
+/// with presentation timestamps only and B-frames the order is shuffled, but
+/// every step is still a whole number of frame durations. A window of steps
+/// that does not fit either pattern (a lost PES start, a damaged header, a
+/// splice) is thrown away and measuring starts again.
 public struct TimestampCadence: Sendable {
     /// Steps gathered before an estimate is made.
     public static let stepsNeeded = 8
+    /// Rounding slack between steps, in 90 kHz ticks (59.94 fps alternates 1501 and 1502).
+    static let slack: Int64 = 2
 
     private var first: UInt64?
     private var last: UInt64?
-    private var steps = 0
-    private var smallestStep: UInt64 = .max
-    private var isMonotonic = true
+    /// Signed steps of the current window; capacity reserved once.
+    private var steps: [Int64]
 
-    public init() {}
+    public init() {
+        steps = []
+        steps.reserveCapacity(Self.stepsNeeded)
+    }
 
-    /// Frames per second once `stepsNeeded` steps are in; nil before that or when
-    /// the steps are implausible.
+    /// Frames per second once a consistent window of `stepsNeeded` steps is in;
+    /// nil before that.
     public private(set) var frameRate: Double?
 
     /// Records the timestamp (DTS, else PTS; 90 kHz) of one video PES packet.
@@ -27,40 +33,47 @@ public struct TimestampCadence: Sendable {
         guard frameRate == nil else { return }
         defer { last = timestamp }
         guard let last else {
-            first = timestamp
+            restart(at: timestamp)
             return
         }
-        // 33-bit wrap-around: the difference modulo 2^33.
-        let step = (timestamp &- last) & 0x1_FFFF_FFFF
-        if step == 0 { return }
-        // A jump of more than a second, forward or back, is a splice, not a frame.
-        if step > 90_000 && step < 0x1_FFFF_FFFF - 90_000 {
-            reset(at: timestamp)
+        // 33-bit wrap-around: the difference modulo 2^33, as a signed step.
+        var step = Int64((timestamp &- last) & 0x1_FFFF_FFFF)
+        if step >= 1 << 32 { step -= 1 << 33 }
+        // A step of more than a second, either way, is a splice, not a frame.
+        guard step != 0, abs(step) <= 90_000 else {
+            restart(at: timestamp)
             return
         }
-        if step > 90_000 {
-            isMonotonic = false
+        steps.append(step)
+        guard steps.count == Self.stepsNeeded, let first else { return }
+        if let rate = Self.rate(steps, span: Int64((timestamp &- first) & 0x1_FFFF_FFFF)) {
+            frameRate = rate
         } else {
-            smallestStep = min(smallestStep, step)
+            restart(at: timestamp)
         }
-        steps += 1
-        guard steps >= Self.stepsNeeded, let first else { return }
-        let rate: Double
-        if isMonotonic {
-            rate = 90_000 * Double(steps) / Double((timestamp &- first) & 0x1_FFFF_FFFF)
-        } else {
-            guard smallestStep != .max else { return }
-            rate = 90_000 / Double(smallestStep)
-        }
-        let snapped = Self.snap(rate)
-        if FrameRate.isPlausible(snapped) { frameRate = snapped }
     }
 
-    private mutating func reset(at timestamp: UInt64) {
+    private mutating func restart(at timestamp: UInt64) {
         first = timestamp
-        steps = 0
-        smallestStep = .max
-        isMonotonic = true
+        steps.removeAll(keepingCapacity: true)
+    }
+
+    private static func rate(_ steps: [Int64], span: Int64) -> Double? {
+        guard let smallest = steps.filter({ $0 > 0 }).min(), let largest = steps.max() else { return nil }
+        let rate: Double
+        if steps.allSatisfy({ $0 > 0 }) {
+            guard largest - smallest <= slack else { return nil }
+            rate = 90_000 * Double(steps.count) / Double(span)
+        } else {
+            // Presentation order with B-frames: each step, forward or back, is a few frame durations.
+            for step in steps {
+                let frames = (abs(step) + smallest / 2) / smallest
+                guard frames >= 1, frames <= 8, abs(abs(step) - frames * smallest) <= slack * frames else { return nil }
+            }
+            rate = 90_000 / Double(smallest)
+        }
+        let snapped = snap(rate)
+        return FrameRate.isPlausible(snapped) ? snapped : nil
     }
 
     /// Rates met in broadcast; a measured rate within 0.5 % of one is taken as it.
