@@ -36,7 +36,11 @@ public struct AceStreamReference: Hashable, Sendable, CustomStringConvertible {
     /// (or `?infohash=<id>` for an infohash).
     public var getstreamPath: String { "/ace/getstream?\(isInfohash ? "infohash" : "id")=\(id)" }
 
-    public var description: String { "\(parameter.rawValue):\(id)" }
+    /// `content_id:<id>` or `infohash:<id>`: what identifies the content, whatever
+    /// the form and parameter it was written with (the relay's `ContentKey` spelling).
+    public var contentKey: String { "\(isInfohash ? "infohash" : "content_id"):\(id)" }
+
+    public var description: String { contentKey }
 
     /// Why a URL gives no reference.
     public enum Rejection: Error, Equatable, Sendable, CustomStringConvertible {

@@ -13,7 +13,7 @@ public struct M3UImport: Equatable, Sendable {
         public var tvgName: String?
         public var tvgLogo: String?
         public var groupTitle: String?
-        /// Unique sources, in the order the playlist lists them.
+        /// Sources unique by `contentKey`, in the order the playlist lists them.
         public var sources: [AceStreamReference]
         /// Line numbers of the URL lines that gave `sources`, same order.
         public var sourceLines: [Int]
@@ -47,7 +47,7 @@ public struct M3UImport: Equatable, Sendable {
                 continue
             }
             if let index = indexByKey[key] {
-                if let duplicate = channels[index].sources.firstIndex(of: reference) {
+                if let duplicate = channels[index].sources.firstIndex(where: { $0.contentKey == reference.contentKey }) {
                     skipped.append(Skipped(line: entry.line, reason: "same source as line \(channels[index].sourceLines[duplicate])"))
                     continue
                 }
