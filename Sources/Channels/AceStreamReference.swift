@@ -26,7 +26,9 @@ public struct AceStreamReference: Hashable, Sendable, CustomStringConvertible {
 
     /// Lower-case, 40 hex digits.
     public let id: String
+    /// The query parameter it was read from.
     public let parameter: Parameter
+    /// The URL shape it was read from.
     public let form: Form
 
     /// True for an infohash, false for a content id.

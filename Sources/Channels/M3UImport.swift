@@ -7,11 +7,17 @@
 public struct M3UImport: Equatable, Sendable {
     /// One channel and its sources.
     public struct Channel: Equatable, Sendable {
+        /// The first entry's display name (its `tvg-id` when it had no name).
         public var name: String
+        /// The slug of `name`.
         public var slug: ChannelSlug
+        /// `tvg-id`, the EPG channel id.
         public var tvgID: String?
+        /// `tvg-name`, the EPG channel name.
         public var tvgName: String?
+        /// `tvg-logo`, the logo URL.
         public var tvgLogo: String?
+        /// `group-title`, else `#EXTGRP`.
         public var groupTitle: String?
         /// Sources unique by `contentKey`, in the order the playlist lists them.
         public var sources: [AceStreamReference]
@@ -23,10 +29,13 @@ public struct M3UImport: Equatable, Sendable {
     public struct Skipped: Equatable, Sendable {
         /// 1-based line number of the URL line.
         public var line: Int
+        /// One line for a person: why the entry gave no source.
         public var reason: String
     }
 
+    /// Channels in order of first appearance.
     public var channels: [Channel]
+    /// Entries that gave no new source, in playlist order.
     public var skipped: [Skipped]
 
     public init(_ playlist: M3UPlaylist) {

@@ -45,6 +45,7 @@ public struct M3UPlaylist: Equatable, Sendable {
 
     /// Attributes of the `#EXTM3U` line itself (`x-tvg-url`, `url-tvg`, ...), keys lower-cased.
     public var headerAttributes: [String: String]
+    /// Entries in playlist order.
     public var entries: [Entry]
 
     public init(headerAttributes: [String: String] = [:], entries: [Entry]) {

@@ -37,8 +37,11 @@ public struct M3URewriter: Sendable {
         }
     }
 
+    /// The host written into rewritten URLs.
     public let host: String
+    /// The port written into rewritten URLs.
     public let port: Int
+    /// Which URLs are rewritten, and how.
     public let mode: Mode
 
     /// Validates the query parameters: `host` of letters, digits, dots and

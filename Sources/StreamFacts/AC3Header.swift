@@ -7,12 +7,15 @@ public struct AC3Header: Equatable, Sendable {
         case eac3
     }
 
+    /// Which of the two formats the frame is.
     public var kind: Kind
+    /// Bit stream identification: 8 (or lower) for AC-3, 16 for E-AC-3.
     public var bsid: Int
     /// Audio coding mode: 0 = 1+1, 1 = 1/0, 2 = 2/0, 3 = 3/0, 4 = 2/1, 5 = 3/1, 6 = 2/2, 7 = 3/2.
     public var acmod: Int
     /// True when the frame carries a low-frequency effects channel.
     public var lfeOn: Bool
+    /// Samples per second.
     public var sampleRate: Int
     /// Whole frame length in bytes.
     public var frameLength: Int

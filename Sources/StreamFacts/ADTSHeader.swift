@@ -3,6 +3,7 @@
 public struct ADTSHeader: Equatable, Sendable {
     /// `profile` + 1: 1 Main, 2 LC, 3 SSR, 4 LTP.
     public var audioObjectType: Int
+    /// Samples per second, from `sampling_frequency_index`.
     public var sampleRate: Int
     /// `channel_configuration`: 1–6 as is, 7 means 8 channels (7.1); 0 means the
     /// layout is in the stream (a program config element), reported as nil by `channels`.

@@ -2,8 +2,11 @@
 /// picture: its displayed size after cropping, whether it is interlaced, and the
 /// frame rate from the VUI timing information when the encoder wrote one.
 public struct H264SPS: Equatable, Sendable {
+    /// `profile_idc`: 66 Baseline, 77 Main, 100 High, ...
     public var profileIDC: Int
+    /// `level_idc`: ten times the level (40 is level 4.0).
     public var levelIDC: Int
+    /// `chroma_format_idc`: 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4.
     public var chromaFormatIDC: Int
     /// Displayed width in pixels, cropping applied.
     public var width: Int

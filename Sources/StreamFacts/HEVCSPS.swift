@@ -4,8 +4,11 @@
 /// The frame rate sits deep in the HEVC VUI, behind reference picture sets;
 /// callers take it from the PTS step instead.
 public struct HEVCSPS: Equatable, Sendable {
+    /// `general_profile_idc`: 1 Main, 2 Main 10, ...
     public var generalProfileIDC: Int
+    /// `general_level_idc`: thirty times the level (93 is level 3.1).
     public var generalLevelIDC: Int
+    /// `chroma_format_idc`: 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4.
     public var chromaFormatIDC: Int
     /// Displayed width in pixels, conformance window applied.
     public var width: Int

@@ -5,6 +5,7 @@ public struct MPEGAudioHeader: Equatable, Sendable {
     public var versionID: Int
     /// 1, 2 or 3.
     public var layer: Int
+    /// Samples per second.
     public var sampleRate: Int
     /// 0 stereo, 1 joint stereo, 2 dual channel, 3 mono.
     public var mode: Int

@@ -1,7 +1,9 @@
 /// The MPEG-1/MPEG-2 video sequence header (start code `00 00 01 B3`): coded
 /// picture size and the frame rate from `frame_rate_code`.
 public struct MPEGVideoSequenceHeader: Equatable, Sendable {
+    /// `horizontal_size_value`: coded width in pixels.
     public var width: Int
+    /// `vertical_size_value`: coded height in pixels.
     public var height: Int
     /// Nil for a reserved `frame_rate_code`.
     public var frameRate: Double?

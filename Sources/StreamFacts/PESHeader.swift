@@ -1,5 +1,6 @@
 /// The start of a PES packet: stream id, timestamps and where the payload begins.
 public struct PESHeader: Equatable, Sendable {
+    /// 0xE0–0xEF video, 0xC0–0xDF MPEG audio, 0xBD private stream 1 (AC-3 in DVB), ...
     public var streamID: UInt8
     /// Presentation time stamp, 90 kHz, 33 bits.
     public var pts: UInt64?

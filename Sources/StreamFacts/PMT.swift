@@ -3,7 +3,9 @@
 public struct PMT: Equatable, Sendable {
     /// One elementary stream listed in the PMT.
     public struct Stream: Equatable, Sendable {
+        /// ISO/IEC 13818-1 `stream_type` (0x1B H.264, 0x0F AAC, 0x06 private PES, ...).
         public var streamType: UInt8
+        /// The elementary stream's PID.
         public var pid: UInt16
         /// Tags of the ES descriptors, in order (0x6A AC-3, 0x7A E-AC-3, 0x05 registration, ...).
         public var descriptorTags: [UInt8]
@@ -50,9 +52,13 @@ public struct PMT: Equatable, Sendable {
         }
     }
 
+    /// The program this table maps.
     public var programNumber: UInt16
+    /// `version_number`, 0–31; it changes when the table does.
     public var version: UInt8
+    /// The PID whose adaptation fields carry the program clock.
     public var pcrPID: UInt16
+    /// Elementary streams in table order.
     public var streams: [Stream]
 
     /// The first stream that is video, in PMT order.
