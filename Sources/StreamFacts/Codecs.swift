@@ -15,7 +15,10 @@ public enum VideoCodec: String, Sendable, CaseIterable {
 /// An audio codec as a PMT names it, with the names ffprobe, StreamFlow and
 /// Dispatcharr use (`codec_name`).
 public enum AudioCodec: String, Sendable, CaseIterable {
+    /// AAC in ADTS (stream type 0x0F).
     case aac = "aac"
+    /// AAC in LOAS/LATM (stream type 0x11); ffprobe names it apart.
+    case aacLATM = "aac_latm"
     case ac3 = "ac3"
     case eac3 = "eac3"
     case mp2 = "mp2"

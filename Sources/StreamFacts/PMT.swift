@@ -35,7 +35,8 @@ public struct PMT: Equatable, Sendable {
         /// The audio codec for this stream's type and descriptors; nil when it is not audio.
         public var audioCodec: AudioCodec? {
             switch streamType {
-            case 0x0F, 0x11: return .aac
+            case 0x0F: return .aac
+            case 0x11: return .aacLATM
             case 0x81: return .ac3
             case 0x87: return .eac3
             case 0x03, 0x04: return .mp2

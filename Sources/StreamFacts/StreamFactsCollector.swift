@@ -100,8 +100,7 @@ public final class StreamFactsCollector {
         if let stream = pmt.audio, let codec = stream.audioCodec {
             facts.audioCodec = codec
             audio.pid = stream.pid
-            // LATM hides the channel layout in a StreamMuxConfig this module does not read.
-            audio.needsHeader = codec != .unknown && stream.streamType != 0x11
+            audio.needsHeader = codec != .unknown
         }
     }
 
@@ -209,8 +208,17 @@ public final class StreamFactsCollector {
             if let frame = AudioFrame(codec: codec, here) {
                 let next = offset + frame.length
                 if next + 8 <= bytes.count {
-                    let following = AudioFrame(codec: codec, UnsafeRawBufferPointer(rebasing: bytes[next...]))
-                    if let following, following.codec == frame.codec, following.sampleRate == frame.sampleRate, following.channels == frame.channels {
+                    let nextBytes = UnsafeRawBufferPointer(rebasing: bytes[next...])
+                    let confirmed: Bool
+                    if codec == .aacLATM {
+                        // The frames between two configurations carry only a sync and a length.
+                        confirmed = LOASFrame(nextBytes) != nil
+                    } else if let following = AudioFrame(codec: codec, nextBytes) {
+                        confirmed = following.codec == frame.codec && following.sampleRate == frame.sampleRate && following.channels == frame.channels
+                    } else {
+                        confirmed = false
+                    }
+                    if confirmed {
                         recordAudio(frame)
                         return
                     }
@@ -261,6 +269,12 @@ private struct AudioFrame {
             channels = header.channels
             sampleRate = header.sampleRate
             length = header.frameLength
+        case .aacLATM:
+            guard let frame = LOASFrame(bytes), let configuration = frame.configuration, frame.frameLength > 3 else { return nil }
+            self.codec = .aacLATM
+            channels = configuration.channels
+            sampleRate = configuration.sampleRate
+            length = frame.frameLength
         case .ac3, .eac3:
             // A dependent E-AC-3 substream extends an independent one; its own acmod is not the layout.
             guard let header = AC3Header(bytes), header.streamType != 1, header.frameLength > 0 else { return nil }

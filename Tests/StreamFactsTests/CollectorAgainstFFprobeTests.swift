@@ -137,6 +137,15 @@ struct CollectorAgainstFFprobeTests {
         }
     }
 
+    @Test(.enabled(if: has("libx264", "aac"), "this ffmpeg has no libx264 or aac encoder"))
+    func aacInLATMReadsItsStreamMuxConfig() throws {
+        let fixture = try MediaFixture(Self.lavfi(video: "testsrc2=size=320x240:rate=25", audio: "sine=sample_rate=48000")
+            + ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ac", "2", "-mpegts_flags", "latm"])
+        let facts = try collectAndCompare(fixture)
+        #expect(facts.audioCodec == .aacLATM)
+        #expect(facts.audioChannels == 2)
+    }
+
     @Test(.enabled(if: has("mpeg2video", "mp2"), "this ffmpeg has no mpeg2video or mp2 encoder"))
     func mpeg2VideoWithMonoMP2() throws {
         let fixture = try MediaFixture(Self.lavfi(video: "testsrc2=size=720x576:rate=25")

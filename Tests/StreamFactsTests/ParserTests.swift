@@ -286,6 +286,23 @@ import Testing
         #expect(AC3Header([0x0B, 0x78, 0, 0, 0x1E, 0x40, 0xE1, 0]) == nil)
     }
 
+    @Test func loasFrameWithAndWithoutStreamMuxConfig() throws {
+        // sync 0x2B7, length 0x010; useSameStreamMux 0, version 0, sameTimeFraming 1, subframes 0,
+        // program 0, layer 0, AOT 2 (LC), index 3 (48 kHz), channel configuration 2.
+        var w = BitWriter()
+        w.bits(0x2B7, 11); w.bits(0x010, 13)
+        w.flag(false); w.bits(0, 1); w.flag(true); w.bits(0, 6); w.bits(0, 4); w.bits(0, 3)
+        w.bits(2, 5); w.bits(3, 4); w.bits(2, 4)
+        w.bits(0, 16)
+        let frame = try #require(LOASFrame(w.bytes))
+        #expect(frame.frameLength == 19)
+        #expect(frame.configuration == .init(audioObjectType: 2, sampleRate: 48000, channelConfiguration: 2))
+        #expect(frame.configuration?.channels == 2)
+        let same = try #require(LOASFrame([0x56, 0xE0, 0x10, 0x80, 0x00]))
+        #expect(same.configuration == nil)
+        #expect(LOASFrame([0x56, 0xC0, 0x10, 0x80]) == nil)
+    }
+
     @Test func mp2MonoAt48k() throws {
         let header = try #require(MPEGAudioHeader([0xFF, 0xFD, 0xC4, 0xC0]))
         #expect(header.versionID == 3)
@@ -370,6 +387,8 @@ import Testing
         let pmt = try #require(PMT(section: Self.section(streams: [(0x02, 0x10, []), (0x03, 0x11, []), (0x04, 0x12, []), (0xEA, 0x13, []), (0x82, 0x14, [])])))
         #expect(pmt.streams.map(\.videoCodec) == [.mpeg2, nil, nil, .unknown, nil])
         #expect(pmt.streams.map(\.audioCodec) == [nil, .mp2, .mp2, nil, .unknown])
+        let latm = try #require(PMT(section: Self.section(streams: [(0x11, 0x20, [])])))
+        #expect(latm.audio?.audioCodec == .aacLATM)
     }
 
     @Test func corruptSectionsAreRejected() {
