@@ -72,7 +72,8 @@ public struct M3UPlaylist: Equatable, Sendable {
             let trimmed = line.trimmingWhitespace()
             if trimmed.isEmpty { continue }
             guard header != nil else {
-                guard trimmed.hasPrefix("#EXTM3U") else {
+                // Some generators write the tag in lower case; players accept it.
+                guard trimmed.prefix(7).uppercased() == "#EXTM3U" else {
                     throw .notM3U(line: lineNumber, text: String(trimmed.prefix(80)))
                 }
                 header = EXTINFLine.attributes(in: trimmed.dropFirst("#EXTM3U".count))

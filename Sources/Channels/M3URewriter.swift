@@ -56,6 +56,11 @@ public struct M3URewriter: Sendable {
         self.mode = parsedMode
     }
 
+    /// Validates already-typed parameters, as the string form does.
+    public init(host: String, port: Int, mode: Mode = .default) throws(ParameterError) {
+        try self.init(host: host, port: String(port), mode: mode.rawValue)
+    }
+
     /// The rewritten playlist.
     public func rewrite(_ content: String) -> String {
         let origin = "http://\(host):\(port)"

@@ -154,5 +154,7 @@ import Testing
         #expect(throws: M3URewriter.ParameterError.portOutOfRange) { try M3URewriter(host: "h", port: "65536") }
         #expect(throws: M3URewriter.ParameterError.unknownMode("fast")) { try M3URewriter(host: "h", port: "1", mode: "fast") }
         #expect(M3URewriter.ParameterError.portOutOfRange.description == "Parameter 'port' out of range (1-65535).")
+        #expect(throws: M3URewriter.ParameterError.portOutOfRange) { try M3URewriter(host: "h", port: 70_000, mode: .proxy) }
+        #expect((try? M3URewriter(host: "relay", port: 8000, mode: .proxy))?.mode == .proxy)
     }
 }

@@ -71,6 +71,11 @@ import Testing
         #expect(message.contains("line 3") && message.contains("#EXTM3U"))
     }
 
+    @Test func lowerCaseHeaderIsAccepted() throws {
+        let playlist = try M3UPlaylist(text: "#extm3u\n#EXTINF:-1,A\nacestream://\(Self.idA)\n")
+        #expect(playlist.entries.count == 1)
+    }
+
     @Test func byteOrderMarkInBytes() throws {
         let playlist = try M3UPlaylist(bytes: [0xEF, 0xBB, 0xBF] + Array("#EXTM3U\n#EXTINF:-1,Ä\nacestream://\(Self.idA)\n".utf8))
         #expect(playlist.entries.first?.name == "Ä")
