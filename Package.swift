@@ -93,6 +93,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Stream facts (codecs, picture size, frame rate, audio layout) read from TS packets, no ffmpeg.
+        .target(name: "StreamFacts"),
+        // M3U playlists in and out: parsing, AceStream references, grouping into channels, rewriting.
+        .target(name: "Channels"),
         .executableTarget(name: "acerelay", dependencies: ["AceRelayApp"]),
         .executableTarget(
             name: "EngineSimulatorTool",
@@ -114,6 +118,8 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
+        .testTarget(name: "ChannelsTests", dependencies: ["Channels"]),
         .testTarget(
             name: "EngineFleetTests",
             dependencies: ["EngineFleet", "Clocks", "RelayCore", "Store", "DockerEngine",
