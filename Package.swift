@@ -96,7 +96,7 @@ let package = Package(
         // Stream facts (codecs, picture size, frame rate, audio layout) read from TS packets, no ffmpeg.
         .target(name: "StreamFacts"),
         // M3U playlists in and out: parsing, AceStream references, grouping into channels, rewriting.
-        .target(name: "Channels"),
+        .target(name: "Channels", dependencies: ["StreamFacts"]),
         .executableTarget(name: "acerelay", dependencies: ["AceRelayApp"]),
         .executableTarget(
             name: "EngineSimulatorTool",
@@ -119,7 +119,7 @@ let package = Package(
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
-        .testTarget(name: "ChannelsTests", dependencies: ["Channels"]),
+        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts"]),
         .testTarget(
             name: "EngineFleetTests",
             dependencies: ["EngineFleet", "Clocks", "RelayCore", "Store", "DockerEngine",
