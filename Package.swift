@@ -99,6 +99,13 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
+        .testTarget(
+            name: "ControlAPIRouterTests",
+            dependencies: ["ControlAPI", "EngineFleet", "Store", "RelayCore",
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "EngineFleetTests",
             dependencies: ["EngineFleet", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]

@@ -42,7 +42,13 @@ final class ComposedControlPlane: Sendable {
         let recorder = StoreStreamRecorder(store: store, containerName: { fleet.engine(id: $0)?.name }, logger: logger)
         // The detector gates the relay and closes its hubs: the relay is bound after both exist.
         let relayBinding = Mutex<RelayServer?>(nil)
-        let loops = LoopDetector(store: store, config: settings.loopDetection, logger: logger) { content, refusal in
+        let loops = LoopDetector(store: store, config: settings.loopDetection, logger: logger, stopExternal: { stream in
+            // Another proxy's session: the engine must hear stop, or it keeps playing.
+            guard let command = stream.commandURL, !command.isEmpty else { return }
+            if let failure = await EngineCommand.stop(commandURL: command) {
+                logger.warning("a looping stream's engine did not stop", metadata: ["loop.stream": "\(stream.id)", "loop.reason": "\(failure)"])
+            }
+        }) { content, refusal in
             relayBinding.withLock { $0 }?.closeHub(for: content, refusal: refusal)
         }
         let metrics = MetricsExporter()
@@ -67,6 +73,11 @@ final class ComposedControlPlane: Sendable {
             PeriodicService(description: "stats", interval: settings.collectInterval) { await collector.collectOnce() },
             LoopCheckService(detector: loops),
             PeriodicService(description: "priority", interval: 5) { ThreadPriority.lowerControlPlaneThreads() },
+            PeriodicService(description: "retention", interval: 600) { [retention = Store.Retention(samples: settings.statsRetention)] in
+                do { try await store.prune(retention) } catch {
+                    logger.warning("cannot prune old samples and events", metadata: ["store.reason": "\(error)"])
+                }
+            },
         ]
         if let provisioner {
             services.append(PeriodicService(description: "reconcile", interval: settings.fleet.reconcileInterval) {
