@@ -201,11 +201,11 @@ struct StreamStartedBody: Decodable {
     /// Checks what would be stored; throws a 400 naming the first bad field.
     func validate() throws(APIError) {
         guard Self.keyTypes.contains(stream.keyType) else {
-            throw .badRequest("stream.key_type must be one of \(Self.keyTypes.sorted().joined(separator: ", ")); got \(stream.keyType.prefix(64))")
+            throw APIError.badRequest("stream.key_type must be one of \(Self.keyTypes.sorted().joined(separator: ", ")); got \(stream.keyType.prefix(64))")
         }
         if stream.keyType == "content_id" || stream.keyType == "infohash" {
             guard ContentKey(kind: .contentID, value: stream.key) != nil else {
-                throw .badRequest("stream.key must be 40 hex digits for key_type \(stream.keyType)")
+                throw APIError.badRequest("stream.key must be 40 hex digits for key_type \(stream.keyType)")
             }
         }
         try Self.bounded(stream.key, "stream.key", max: Self.maxKey)
@@ -215,7 +215,7 @@ struct StreamStartedBody: Decodable {
             try Self.bounded(url, name, max: Self.maxURL)
             // The collector and the loop detector fetch these: never a file:// or another scheme.
             guard url.lowercased().hasPrefix("http://") || url.lowercased().hasPrefix("https://") else {
-                throw .badRequest("\(name) must be an http:// or https:// URL")
+                throw APIError.badRequest("\(name) must be an http:// or https:// URL")
             }
         }
         if let containerID {
@@ -223,27 +223,27 @@ struct StreamStartedBody: Decodable {
         }
         if let engine {
             try Self.bounded(engine.host, "engine.host", max: Self.maxName)
-            guard (1...65_535).contains(engine.port) else { throw .badRequest("engine.port must be between 1 and 65535") }
+            guard (1...65_535).contains(engine.port) else { throw APIError.badRequest("engine.port must be between 1 and 65535") }
         }
         guard containerID?.isEmpty == false || engine != nil else {
-            throw .badRequest("give engine {host, port} (or container_id) so the stream can be matched to its engine")
+            throw APIError.badRequest("give engine {host, port} (or container_id) so the stream can be matched to its engine")
         }
         let labels = labels ?? [:]
-        guard labels.count <= Self.maxLabels else { throw .badRequest("labels: at most \(Self.maxLabels) entries") }
+        guard labels.count <= Self.maxLabels else { throw APIError.badRequest("labels: at most \(Self.maxLabels) entries") }
         for (name, value) in labels {
             guard !name.isEmpty, name.utf8.count <= Self.maxName else {
-                throw .badRequest("labels: names must be 1 to \(Self.maxName) bytes")
+                throw APIError.badRequest("labels: names must be 1 to \(Self.maxName) bytes")
             }
             guard value.utf8.count <= Self.maxLabelValue else {
-                throw .badRequest("labels.\(name.prefix(64)) is longer than \(Self.maxLabelValue) bytes")
+                throw APIError.badRequest("labels.\(name.prefix(64)) is longer than \(Self.maxLabelValue) bytes")
             }
         }
-        if let id = labels["stream_id"], id.isEmpty { throw .badRequest("labels.stream_id must not be empty") }
+        if let id = labels["stream_id"], id.isEmpty { throw APIError.badRequest("labels.stream_id must not be empty") }
     }
 
     private static func bounded(_ value: String, _ name: String, max: Int) throws(APIError) {
-        guard !value.isEmpty else { throw .badRequest("\(name) must not be empty") }
-        guard value.utf8.count <= max else { throw .badRequest("\(name) is longer than \(max) bytes") }
+        guard !value.isEmpty else { throw APIError.badRequest("\(name) must not be empty") }
+        guard value.utf8.count <= max else { throw APIError.badRequest("\(name) is longer than \(max) bytes") }
     }
 }
 

@@ -12,7 +12,7 @@ struct LoopingStreamsController: APIController {
         protected.delete("looping-streams/:id") { _, context in try await removeLooping(id: context.parameters.require("id")) }
         protected.post("looping-streams/clear") { _, _ in try await clearLooping() }
         open.get("stream-loop-detection/config") { _, _ in try Response.json(detector().config) }
-        protected.post("stream-loop-detection/config") { request, _ in try await updateConfig(request.uri.queryParameters) }
+        protected.post("stream-loop-detection/config") { request, _ in try await updateConfig(request) }
     }
 
     private func detector() throws -> LoopDetector {
@@ -40,7 +40,8 @@ struct LoopingStreamsController: APIController {
     }
 
     /// Takes the settings as query parameters, as the orchestrator does.
-    func updateConfig(_ query: Request.URI.QueryParameters) async throws -> Response {
+    func updateConfig(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
         let loops = try detector()
         var config = loops.config
         if let text = query.get("enabled") {

@@ -90,8 +90,10 @@ import Testing
 
     @Test func withoutAnAPIKeyConfiguredAuthIsOff() async throws {
         try await Rig(apiKey: nil).run { client in
-            #expect(try await client.execute(uri: "/events/stream_started", method: .post, body: Self.started()).status == .ok)
-            #expect(try await client.execute(uri: "/looping-streams/clear", method: .post).status == .ok)
+            let started = try await client.execute(uri: "/events/stream_started", method: .post, body: Self.started())
+            #expect(started.status == .ok)
+            let cleared = try await client.execute(uri: "/looping-streams/clear", method: .post)
+            #expect(cleared.status == .ok)
         }
     }
 
@@ -198,16 +200,16 @@ import Testing
     }
 
     @Test(arguments: [
-        (started(keyType: "torrent"), "key_type"),
-        (started(key: "abc"), "40 hex"),
-        (started(keyType: "infohash", key: String(repeating: "g", count: 40)), "40 hex"),
-        (started(session: ""), "playback_session_id"),
-        (started(session: String(repeating: "s", count: 300)), "playback_session_id"),
-        (started(statURL: "file:///etc/passwd"), "stat_url"),
-        (started(statURL: "http://x/" + String(repeating: "a", count: 3_000)), "stat_url"),
-        (started(keyType: "url", key: String(repeating: "k", count: 5_000)), "stream.key"),
-        (started(port: 0), "engine.port"),
-        (ByteBuffer(string: "{\"stream\":{\"key_type\":\"content_id\",\"key\":\"\(hex)\"},\"session\":{\"playback_session_id\":\"s\",\"is_live\":1}}"), "engine"),
+        (ControlRouterTests.started(keyType: "torrent"), "key_type"),
+        (ControlRouterTests.started(key: "abc"), "40 hex"),
+        (ControlRouterTests.started(keyType: "infohash", key: String(repeating: "g", count: 40)), "40 hex"),
+        (ControlRouterTests.started(session: ""), "playback_session_id"),
+        (ControlRouterTests.started(session: String(repeating: "s", count: 300)), "playback_session_id"),
+        (ControlRouterTests.started(statURL: "file:///etc/passwd"), "stat_url"),
+        (ControlRouterTests.started(statURL: "http://x/" + String(repeating: "a", count: 3_000)), "stat_url"),
+        (ControlRouterTests.started(keyType: "url", key: String(repeating: "k", count: 5_000)), "stream.key"),
+        (ControlRouterTests.started(port: 0), "engine.port"),
+        (ByteBuffer(string: "{\"stream\":{\"key_type\":\"content_id\",\"key\":\"\(ControlRouterTests.hex)\"},\"session\":{\"playback_session_id\":\"s\",\"is_live\":1}}"), "engine"),
         (ByteBuffer(string: "{\"engine\":{\"host\":\"h\",\"port\":1}}"), "missing field"),
     ])
     func streamStartedRefusesWhatItCannotStore(body: ByteBuffer, mentions: String) async throws {
