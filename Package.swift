@@ -120,6 +120,13 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts"]),
+        // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
+        .testTarget(
+            name: "ControlAPIRouterTests",
+            dependencies: ["ControlAPI", "EngineFleet", "Store", "RelayCore",
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "EngineFleetTests",
             dependencies: ["EngineFleet", "Clocks", "RelayCore", "Store", "DockerEngine",

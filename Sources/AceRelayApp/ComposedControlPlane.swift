@@ -62,7 +62,13 @@ final class ComposedControlPlane: Sendable {
         }
         let recorder = StoreStreamRecorder(store: store, containerName: { fleet.engine(id: $0)?.name }, logger: logger)
         let (refusals, refused) = AsyncStream.makeStream(of: LoopRefusal.self, bufferingPolicy: .unbounded)
-        let loops = LoopDetector(store: store, config: settings.loopDetection, logger: logger) { content, refusal in
+        let loops = LoopDetector(store: store, config: settings.loopDetection, logger: logger, stopExternal: { stream in
+            // Another proxy's session: the engine must hear stop, or it keeps playing.
+            guard let command = stream.commandURL, !command.isEmpty else { return }
+            if let failure = await EngineCommand.stop(commandURL: command) {
+                logger.warning("a looping stream's engine did not stop", metadata: ["loop.stream": "\(stream.id)", "loop.reason": "\(failure)"])
+            }
+        }) { content, refusal in
             refused.yield((content, refusal))
         }
         let metrics = MetricsExporter()
@@ -95,6 +101,10 @@ final class ComposedControlPlane: Sendable {
             ServicePolicy.auxiliary(LoopEnforcementService(relay: relay, refusals: refusals)),
             ServicePolicy.auxiliary(PeriodicService(description: "thread priority", interval: 5, logger: logger) {
                 ThreadPriority.lowerControlPlaneThreads()
+            }),
+            ServicePolicy.auxiliary(PeriodicService(description: "retention", interval: 600,
+                                                    failure: "cannot prune old samples and events", logger: logger) {
+                try await store.prune(Store.Retention(samples: settings.statsRetention))
             }),
         ]
         if let provisioner {

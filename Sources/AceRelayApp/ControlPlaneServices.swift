@@ -128,8 +128,13 @@ struct StoreStreamRecorder: StreamEventSink {
     let containerName: @Sendable (String) -> String?
     let logger: Logger
 
+    /// The store's stream id for a relay session, built where every stream id is.
+    static func id(of stream: StreamSessionInfo) -> String {
+        StreamRecord.streamID(key: stream.content.value, playbackSessionID: stream.session.playbackSessionID)
+    }
+
     func streamStarted(_ stream: StreamSessionInfo) {
-        let record = StreamRecord(id: stream.streamID, keyType: stream.content.kind.rawValue, key: stream.content.value,
+        let record = StreamRecord(id: Self.id(of: stream), keyType: stream.content.kind.rawValue, key: stream.content.value,
                                   containerID: stream.engine.id, containerName: containerName(stream.engine.id),
                                   playbackSessionID: stream.session.playbackSessionID, statURL: stream.session.statURL,
                                   commandURL: stream.session.commandURL, isLive: stream.session.isLive)
@@ -142,7 +147,7 @@ struct StoreStreamRecorder: StreamEventSink {
 
     func streamEnded(_ stream: StreamSessionInfo, reason: String) {
         Task { [store, logger] in
-            do { _ = try await store.endStream(id: stream.streamID, reason: reason) } catch {
+            do { _ = try await store.endStream(id: Self.id(of: stream), reason: reason) } catch {
                 logger.warning("cannot record a stream end", metadata: ["store.reason": "\(error)"])
             }
         }

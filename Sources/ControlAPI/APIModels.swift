@@ -5,11 +5,28 @@ import Store
 import Streams
 
 /// An engine as the orchestrator's API shows it (field names are the contract).
+///
+/// The one builder of the Engine shape: `streams`, `stream_count` and the
+/// totals all come from the engine's started streams in the store (the
+/// relay's own and those other proxies reported), so they always agree.
 struct EngineJSON: Encodable {
     var engine: FleetEngine
     var streamIDs: [String]
     /// Latest samples of the engine's started streams, for the totals.
-    var samples: [StatSample] = []
+    var samples: [StatSample]
+    /// Newest of the fleet's last use and the newest stream start the store holds for it.
+    var lastStreamUsage: Date?
+
+    /// - Parameters:
+    ///   - streams: the engine's started streams.
+    ///   - latest: latest samples by stream id (may hold other engines' too).
+    ///   - lastStreamStart: when the engine's newest stream, started or ended, started.
+    init(engine: FleetEngine, streams: [StreamRecord], latest: [String: StatSample], lastStreamStart: Date?) {
+        self.engine = engine
+        streamIDs = streams.map(\.id)
+        samples = streams.compactMap { latest[$0.id] }
+        lastStreamUsage = [engine.lastStreamUsage, lastStreamStart].compactMap { $0 }.max()
+    }
 
     enum Keys: String, CodingKey {
         case containerID = "container_id", containerName = "container_name", host, port, apiPort = "api_port"
@@ -32,11 +49,11 @@ struct EngineJSON: Encodable {
         try c.encode(engine.lastSeen, forKey: .lastSeen)
         try c.encode(engine.health.status.rawValue, forKey: .healthStatus)
         try c.encode(engine.health.lastCheck, forKey: .lastHealthCheck)
-        try c.encode(engine.lastStreamUsage, forKey: .lastStreamUsage)
+        try c.encode(lastStreamUsage, forKey: .lastStreamUsage)
         try c.encode(streamIDs, forKey: .streams)
         try c.encode(engine.version, forKey: .version)
         try c.encode(engine.platform, forKey: .platform)
-        try c.encode(engine.streaming.count, forKey: .streamCount)
+        try c.encode(streamIDs.count, forKey: .streamCount)
         try c.encode(samples.reduce(0) { $0 + ($1.peers ?? 0) }, forKey: .totalPeers)
         try c.encode(samples.reduce(0) { $0 + ($1.speedDown ?? 0) }, forKey: .totalSpeedDown)
         try c.encode(samples.reduce(0) { $0 + ($1.speedUp ?? 0) }, forKey: .totalSpeedUp)
@@ -151,7 +168,9 @@ struct StatSnapshotJSON: Encodable {
     }
 }
 
-/// `POST /events/stream_started` as proxies send it.
+/// `POST /events/stream_started` as proxies send it. `container_id` is
+/// optional (acexy forks omit it, or put their own name there): the engine is
+/// then found by `engine.host` and `engine.port`.
 struct StreamStartedBody: Decodable {
     struct EngineRef: Decodable { var host: String; var port: Int }
     struct StreamRef: Decodable { var keyType: String; var key: String
@@ -162,13 +181,71 @@ struct StreamStartedBody: Decodable {
             case playbackSessionID = "playback_session_id", statURL = "stat_url", commandURL = "command_url", isLive = "is_live"
         }
     }
-    var containerID: String
+    var containerID: String?
     var engine: EngineRef?
     var stream: StreamRef
     var session: SessionRef
     var labels: [String: String]?
 
     enum CodingKeys: String, CodingKey { case containerID = "container_id", engine, stream, session, labels }
+
+    /// The orchestrator's key types.
+    static let keyTypes: Set<String> = ["content_id", "infohash", "torrent_url", "direct_url", "raw_data", "url", "magnet"]
+    static let maxKey = 4_096
+    static let maxSessionID = 256
+    static let maxURL = 2_048
+    static let maxName = 256
+    static let maxLabels = 64
+    /// Room for a stream id: a key, "|" and a session id.
+    static let maxLabelValue = maxKey + 1 + maxSessionID
+
+    /// Checks what would be stored; throws a 400 naming the first bad field.
+    func validate() throws(APIError) {
+        guard Self.keyTypes.contains(stream.keyType) else {
+            throw APIError.badRequest("stream.key_type must be one of \(Self.keyTypes.sorted().joined(separator: ", ")); got \(stream.keyType.prefix(64))")
+        }
+        if stream.keyType == "content_id" || stream.keyType == "infohash" {
+            guard ContentKey(kind: .contentID, value: stream.key) != nil else {
+                throw APIError.badRequest("stream.key must be 40 hex digits for key_type \(stream.keyType)")
+            }
+        }
+        try Self.bounded(stream.key, "stream.key", max: Self.maxKey)
+        try Self.bounded(session.playbackSessionID, "session.playback_session_id", max: Self.maxSessionID)
+        for (name, url) in [("session.stat_url", session.statURL), ("session.command_url", session.commandURL)] {
+            guard let url, !url.isEmpty else { continue }
+            try Self.bounded(url, name, max: Self.maxURL)
+            // The collector and the loop detector fetch these: never a file:// or another scheme.
+            guard url.lowercased().hasPrefix("http://") || url.lowercased().hasPrefix("https://") else {
+                throw APIError.badRequest("\(name) must be an http:// or https:// URL")
+            }
+        }
+        if let containerID {
+            try Self.bounded(containerID, "container_id", max: Self.maxName)
+        }
+        if let engine {
+            try Self.bounded(engine.host, "engine.host", max: Self.maxName)
+            guard (1...65_535).contains(engine.port) else { throw APIError.badRequest("engine.port must be between 1 and 65535") }
+        }
+        guard containerID?.isEmpty == false || engine != nil else {
+            throw APIError.badRequest("give engine {host, port} (or container_id) so the stream can be matched to its engine")
+        }
+        let labels = labels ?? [:]
+        guard labels.count <= Self.maxLabels else { throw APIError.badRequest("labels: at most \(Self.maxLabels) entries") }
+        for (name, value) in labels {
+            guard !name.isEmpty, name.utf8.count <= Self.maxName else {
+                throw APIError.badRequest("labels: names must be 1 to \(Self.maxName) bytes")
+            }
+            guard value.utf8.count <= Self.maxLabelValue else {
+                throw APIError.badRequest("labels.\(name.prefix(64)) is longer than \(Self.maxLabelValue) bytes")
+            }
+        }
+        if let id = labels["stream_id"], id.isEmpty { throw APIError.badRequest("labels.stream_id must not be empty") }
+    }
+
+    private static func bounded(_ value: String, _ name: String, max: Int) throws(APIError) {
+        guard !value.isEmpty else { throw APIError.badRequest("\(name) must not be empty") }
+        guard value.utf8.count <= max else { throw APIError.badRequest("\(name) is longer than \(max) bytes") }
+    }
 }
 
 /// `POST /events/stream_ended`.

@@ -81,7 +81,7 @@ public final class MetricsExporter: Sendable {
 
     /// The exposition text, after bringing every metric up to date.
     public func render(plane: ControlPlane) async -> [UInt8] {
-        let started = (try? await plane.store.streams(status: "started")) ?? []
+        let started = (try? await plane.store.streams(status: .started)) ?? []
         let latest = (try? await plane.store.latestSamples(streamIDs: started.map(\.id), as: StatSample.self)) ?? [:]
         let fleetEngines = plane.fleet.engines
         scrape.withLock { last in

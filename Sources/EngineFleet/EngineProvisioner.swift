@@ -223,10 +223,7 @@ public final class EngineProvisioner: Sendable {
     func persist(_ engine: FleetEngine, event: (kind: String, message: String)) async {
         guard let store else { return }
         do {
-            try await store.saveEngine(EngineRecord(containerID: engine.id, containerName: engine.name, host: engine.host,
-                                                    port: engine.port, apiPort: engine.apiPort, labels: engine.labels,
-                                                    forwarded: engine.forwarded, managed: true, firstSeen: engine.firstSeen,
-                                                    lastSeen: engine.lastSeen, healthStatus: engine.health.status.rawValue))
+            try await store.saveEngine(engine.record)
         } catch {
             logger.warning("cannot save engine to the store", metadata: ["fleet.reason": "\(error)"])
         }

@@ -43,11 +43,7 @@ public final class HealthMonitor: Sendable {
     private func persist(_ engine: FleetEngine, failure: String?) async {
         guard let store else { return }
         do {
-            try await store.saveEngine(EngineRecord(
-                containerID: engine.id, containerName: engine.name, host: engine.host, port: engine.port, apiPort: engine.apiPort,
-                labels: engine.labels, forwarded: engine.forwarded, managed: engine.managed, firstSeen: engine.firstSeen,
-                lastSeen: engine.lastSeen, healthStatus: engine.health.status.rawValue, lastHealthCheck: engine.health.lastCheck,
-                lastStreamUsage: engine.lastStreamUsage, version: engine.version, platform: engine.platform))
+            try await store.saveEngine(engine.record)
             let message = engine.health.status == .unhealthy
                 ? "\(engine.name) unhealthy after \(engine.health.consecutiveFailures) failed probes: \(failure ?? "no answer")"
                 : "\(engine.name) \(engine.health.status.rawValue)"

@@ -54,6 +54,19 @@ public struct EngineRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     }
 }
 
+/// Whether an engine session is playing; the orchestrator's `status` values.
+public enum StreamStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case started
+    case ended
+}
+
+/// Who opened an engine session: this process's relay, or another proxy that
+/// reported it through the events API (stored as `api`, the value rows already hold).
+public enum StreamOrigin: String, Codable, Sendable, DatabaseValueConvertible {
+    case relay
+    case external = "api"
+}
+
 /// One engine playback session, started by the relay or reported by another proxy.
 public struct StreamRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "streams"
@@ -70,16 +83,14 @@ public struct StreamRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public var isLive: Bool
     public var startedAt: Date
     public var endedAt: Date?
-    /// started or ended.
-    public var status: String
+    public var status: StreamStatus
     public var endReason: String?
-    /// `relay` for this process's hubs, `api` for streams other proxies reported.
-    public var origin: String
+    public var origin: StreamOrigin
 
     public init(id: String, keyType: String, key: String, containerID: String, containerName: String? = nil,
                 playbackSessionID: String, statURL: String? = nil, commandURL: String? = nil, isLive: Bool = true,
-                startedAt: Date = Date(), endedAt: Date? = nil, status: String = "started", endReason: String? = nil,
-                origin: String = "relay") {
+                startedAt: Date = Date(), endedAt: Date? = nil, status: StreamStatus = .started, endReason: String? = nil,
+                origin: StreamOrigin = .relay) {
         self.id = id
         self.keyType = keyType
         self.key = key
@@ -94,6 +105,11 @@ public struct StreamRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
         self.status = status
         self.endReason = endReason
         self.origin = origin
+    }
+
+    /// The orchestrator's stream id, `"<key>|<playback_session_id>"`: the one place it is built.
+    public static func streamID(key: String, playbackSessionID: String) -> String {
+        "\(key)|\(playbackSessionID)"
     }
 
     enum CodingKeys: String, CodingKey, ColumnExpression {

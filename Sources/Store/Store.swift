@@ -123,8 +123,8 @@ public final class Store: Sendable {
     }
 
     /// The journal mode in force; `wal` once opened.
-    public func journalMode() throws -> String {
-        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    public func journalMode() async throws -> String {
+        try await pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
     }
 
     // MARK: Engines
@@ -156,8 +156,8 @@ public final class Store: Sendable {
     public func endStream(id: String, reason: String?, at: Date = Date()) async throws -> StreamRecord? {
         try await pool.write { db in
             guard var stream = try StreamRecord.fetchOne(db, key: id) else { return nil }
-            if stream.status != "ended" {
-                stream.status = "ended"
+            if stream.status != .ended {
+                stream.status = .ended
                 stream.endedAt = at
                 stream.endReason = reason
                 try stream.update(db)
@@ -170,8 +170,8 @@ public final class Store: Sendable {
     public func endStreams(containerID: String, reason: String, at: Date = Date()) async throws -> Int {
         try await pool.write { db in
             try StreamRecord
-                .filter(StreamRecord.CodingKeys.containerID == containerID && StreamRecord.CodingKeys.status == "started")
-                .updateAll(db, [StreamRecord.CodingKeys.status.set(to: "ended"),
+                .filter(StreamRecord.CodingKeys.containerID == containerID && StreamRecord.CodingKeys.status == StreamStatus.started)
+                .updateAll(db, [StreamRecord.CodingKeys.status.set(to: StreamStatus.ended),
                                 StreamRecord.CodingKeys.endedAt.set(to: at),
                                 StreamRecord.CodingKeys.endReason.set(to: reason)])
         }
@@ -182,14 +182,14 @@ public final class Store: Sendable {
     public func endRelayStreamsAfterRestart(at: Date = Date()) async throws -> Int {
         try await pool.write { db in
             try StreamRecord
-                .filter(StreamRecord.CodingKeys.origin == "relay" && StreamRecord.CodingKeys.status == "started")
-                .updateAll(db, [StreamRecord.CodingKeys.status.set(to: "ended"),
+                .filter(StreamRecord.CodingKeys.origin == StreamOrigin.relay && StreamRecord.CodingKeys.status == StreamStatus.started)
+                .updateAll(db, [StreamRecord.CodingKeys.status.set(to: StreamStatus.ended),
                                 StreamRecord.CodingKeys.endedAt.set(to: at),
                                 StreamRecord.CodingKeys.endReason.set(to: "acerelay restarted")])
         }
     }
 
-    public func streams(status: String? = nil, containerID: String? = nil) async throws -> [StreamRecord] {
+    public func streams(status: StreamStatus? = nil, containerID: String? = nil) async throws -> [StreamRecord] {
         try await pool.read { db in
             var request = StreamRecord.all()
             if let status { request = request.filter(StreamRecord.CodingKeys.status == status) }
@@ -224,20 +224,35 @@ public final class Store: Sendable {
     /// The newest sample of each of `streamIDs`.
     public func latestSamples<Sample: Decodable & Sendable>(streamIDs: [String], as type: Sample.Type) async throws -> [String: Sample] {
         guard !streamIDs.isEmpty else { return [:] }
-        let rows = try await pool.read { db in
-            try Row.fetchAll(db, sql: """
+        // The closure returns plain strings, never GRDB's `Row`: `Row` is not
+        // Sendable, and a non-Sendable result silently picks the synchronous
+        // `read`, which blocks a cooperative thread while it waits for a reader.
+        // With both of this machine's cooperative threads blocked, the async
+        // reads holding the readers can never resume: the whole API hung.
+        let texts: [String: String] = try await pool.read { db in
+            var texts: [String: String] = [:]
+            let rows = try Row.fetchCursor(db, sql: """
                 SELECT stream_id, sample FROM stat_samples s
                 WHERE stream_id IN (\(streamIDs.map { _ in "?" }.joined(separator: ",")))
                   AND at = (SELECT MAX(at) FROM stat_samples WHERE stream_id = s.stream_id)
                 """, arguments: StatementArguments(streamIDs))
+            while let row = try rows.next() { texts[row["stream_id"]] = row["sample"] }
+            return texts
         }
-        var latest: [String: Sample] = [:]
-        for row in rows {
-            let id: String = row["stream_id"]
-            let text: String = row["sample"]
-            latest[id] = try JSONDecoder.store.decode(Sample.self, from: Data(text.utf8))
+        return try texts.mapValues { try JSONDecoder.store.decode(Sample.self, from: Data($0.utf8)) }
+    }
+
+    /// When each engine's newest stream started, over every stream the store
+    /// holds (started or ended), by container id: the engine's last stream usage.
+    public func lastStreamStarts() async throws -> [String: Date] {
+        try await pool.read { db in
+            var starts: [String: Date] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT container_id, MAX(started_at) AS started FROM streams GROUP BY container_id")
+            while let row = try rows.next() {
+                if let started: Date = row["started"] { starts[row["container_id"]] = started }
+            }
+            return starts
         }
-        return latest
     }
 
     /// Deletes samples older than `date` (the retention limit); returns how many.
@@ -263,8 +278,33 @@ public final class Store: Sendable {
     }
 
     /// Deletes events older than `date`; returns how many.
+    @discardableResult
     public func pruneEvents(before date: Date) async throws -> Int {
         try await pool.write { db in try EventRecord.filter(EventRecord.CodingKeys.at < date).deleteAll(db) }
+    }
+
+    // MARK: Retention
+
+    /// How long rows that only grow are kept.
+    public struct Retention: Sendable, Equatable {
+        /// Engine stat samples (`ACERELAY_STATS_RETENTION_MIN`, 60 minutes by default).
+        public var samples: TimeInterval
+        /// Operator events.
+        public var events: TimeInterval
+
+        public init(samples: TimeInterval = 3_600, events: TimeInterval = 7 * 86_400) {
+            self.samples = samples
+            self.events = events
+        }
+    }
+
+    /// One retention pass, for a periodic service: deletes samples and events
+    /// older than `retention` allows at `now`; returns how many of each went.
+    @discardableResult
+    public func prune(_ retention: Retention, now: Date = Date()) async throws -> (samples: Int, events: Int) {
+        let samples = try await pruneSamples(before: now.addingTimeInterval(-retention.samples))
+        let events = try await pruneEvents(before: now.addingTimeInterval(-retention.events))
+        return (samples, events)
     }
 
     // MARK: Settings

@@ -54,14 +54,21 @@ public final class LoopDetector: ContentGate {
     private let clock: any WallClock
     private let logger: Logger
     private let closeContent: @Sendable (ContentKey, ContentRefusal) -> Void
+    private let stopExternal: @Sendable (StreamRecord) async -> Void
 
-    /// - Parameter closeContent: stops the content's session and closes its players (the relay's `closeHub`).
+    /// - Parameters:
+    ///   - stopExternal: stops a stream another proxy reported (its engine gets
+    ///     `command_url?method=stop`, as the orchestrator sends); the relay does
+    ///     not own that session, so closing a hub would leave it playing.
+    ///   - closeContent: stops the content's session and closes its players (the relay's `closeHub`).
     public init(store: Store, config: LoopDetectionConfig, clock: any WallClock = SystemClock(), logger: Logger,
+                stopExternal: @escaping @Sendable (StreamRecord) async -> Void,
                 closeContent: @escaping @Sendable (ContentKey, ContentRefusal) -> Void) {
         state = Mutex(State(config: config))
         self.store = store
         self.clock = clock
         self.logger = logger
+        self.stopExternal = stopExternal
         self.closeContent = closeContent
     }
 
@@ -140,7 +147,7 @@ public final class LoopDetector: ContentGate {
         let streams: [StreamRecord]
         let latest: [String: StatSample]
         do {
-            streams = try await store.streams(status: "started")
+            streams = try await store.streams(status: .started)
             latest = try await store.latestSamples(streamIDs: streams.map(\.id), as: StatSample.self)
         } catch {
             logger.warning("cannot read streams for loop detection", metadata: ["loop.reason": "\(error)"])
@@ -171,7 +178,7 @@ public final class LoopDetector: ContentGate {
     }
 
     private func markLooping(_ stream: StreamRecord, why: String, at now: Date) async {
-        let key = ContentKey(kind: stream.keyType == ContentKey.Kind.infohash.rawValue ? .infohash : .contentID, value: stream.key)
+        let key = stream.contentKey
         state.withLock { state in
             state.looping[stream.key.lowercased()] = now
             state.watches[stream.id] = nil
@@ -179,6 +186,7 @@ public final class LoopDetector: ContentGate {
         }
         logger.warning("looping broadcast: stopping it", metadata: ["loop.content": "\(stream.key)", "loop.reason": "\(why)"])
         if let key, let refusal = refusal(for: key) { closeContent(key, refusal) }
+        if stream.origin == .external { await stopExternal(stream) }
         await persistLooping()
         do {
             _ = try await store.endStream(id: stream.id, reason: "looping: \(why)")

@@ -30,7 +30,7 @@ public final class StatsCollector: Sendable {
     public func collectOnce() async {
         let streams: [StreamRecord]
         do {
-            streams = try await store.streams(status: "started").filter { !($0.statURL ?? "").isEmpty }
+            streams = try await store.streams(status: .started).filter { !($0.statURL ?? "").isEmpty }
         } catch {
             logger.warning("cannot read streams to collect stats", metadata: ["stats.reason": "\(error)"])
             return

@@ -263,6 +263,95 @@ import Testing
         #expect(config["enabled"] as? Bool == true)
     }
 
+    /// The open routes a dashboard or a probe hits, each a path that answers 200.
+    static func openRoutes(streamID: String, engineID: String) -> [String] {
+        let stream = streamID.replacingOccurrences(of: "|", with: "%7C")
+        let engine = engineID.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? engineID
+        let paths = ["/engines", "/engines/\(engine)", "/streams", "/streams?status=started", "/streams/\(stream)/stats",
+                     "/orchestrator/status", "/health/status", "/version", "/metrics", "/looping-streams",
+                     "/stream-loop-detection/config"]
+        return paths + paths.map { "/api/v1" + $0 }
+    }
+
+    /// Waits for a process to exit, at most `timeout` seconds; false if it is still running.
+    static func waitForExit(_ process: Process, timeout: Double) -> Bool {
+        eventually(timeout: timeout) { !process.isRunning }
+    }
+
+    @Test func fiveHundredSimultaneousReadsAreAllAnsweredAndSIGTERMStillStops() throws {
+        let server = try Server()
+        defer { if server.process.isRunning { kill(server.process.processIdentifier, SIGKILL) }; server.simulator.shutdown() }
+        #expect(eventually(timeout: 5) { ((try? server.call("GET", "/engines"))?.json as? [[String: Any]])?.first?["health_status"] as? String == "healthy" })
+        // Started streams with samples: every read then goes to the database for their latest stats.
+        let player = try TestPlayer(port: server.streamPort, path: RelayHarness.path(RelayHarness.contentID(95)))
+        #expect(try player.readHead().status == 200)
+        _ = player.readBody(count: 188 * 100)
+        for n in 0..<5 {
+            #expect(try server.call("POST", "/events/stream_started", body: Self.startedBody(session: "load\(n)")).status == 200)
+        }
+        #expect(eventually(timeout: 5) {
+            ((try? server.call("GET", "/streams?status=started"))?.json as? [[String: Any]])?.contains { $0["peers"] is Int } == true
+        })
+        let streams = try #require(try server.call("GET", "/streams?status=started").json as? [[String: Any]])
+        let streamID = try #require(streams.first { $0["peers"] is Int }?["id"] as? String)
+        let engineID = try #require((try server.call("GET", "/engines").json as? [[String: Any]])?.first?["container_id"] as? String)
+        let routes = Self.openRoutes(streamID: streamID, engineID: engineID)
+        // All 500 requests are sent before any answer is read: 500 at once on the control port.
+        var clients: [(path: String, client: TestPlayer)] = []
+        var unanswered: [String] = []
+        for n in 0..<500 {
+            let path = routes[n % routes.count]
+            // A server that stopped accepting fails here, after the kernel's connect timeout: once is enough.
+            guard let client = try? TestPlayer(port: server.apiPort, request: "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n") else {
+                unanswered.append("request \(n) (\(path)): could not connect")
+                break
+            }
+            clients.append((path, client))
+        }
+        let deadline = Date().addingTimeInterval(60)
+        for (path, client) in clients {
+            let status = (try? client.readHead(timeout: max(deadline.timeIntervalSinceNow, 0.1)))?.status
+            if status != 200 { unanswered.append("\(path): \(status.map(String.init) ?? "no answer")") }
+        }
+        #expect(unanswered.isEmpty, "\(unanswered.count) of 500 not answered 200, e.g. \(unanswered.prefix(5))")
+        clients.removeAll()
+        // Still serving afterwards, then SIGTERM ends it cleanly.
+        #expect(try server.call("GET", "/health/status").status == 200)
+        let stopping = Date()
+        kill(server.process.processIdentifier, SIGTERM)
+        #expect(Self.waitForExit(server.process, timeout: 10), "SIGTERM ignored after the burst")
+        if !server.process.isRunning {
+            #expect(server.process.terminationStatus == 0)
+            #expect(Date().timeIntervalSince(stopping) < 6)
+        }
+    }
+
+    @Test func aLoopingStreamOfAnotherProxyIsStoppedOnItsEngine() throws {
+        let server = try Server(environment: ["STREAM_LOOP_DETECTION_ENABLED": "true", "STREAM_LOOP_DETECTION_THRESHOLD_S": "2",
+                                              "STREAM_LOOP_CHECK_INTERVAL_S": "1"])
+        defer { server.stop(); server.simulator.shutdown() }
+        let id = RelayHarness.contentID(85)
+        // The other proxy opens the session on the engine itself, then reports it without a container_id.
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(try fetch("http://127.0.0.1:\(server.simulator.port)/ace/getstream?format=json&id=\(id)").utf8)) as? [String: Any])
+        let session = try #require(answer["response"] as? [String: Any])
+        let sessionID = try #require(session["playback_session_id"] as? String)
+        let body = """
+        {"engine":{"host":"127.0.0.1","port":\(server.simulator.port)},
+         "stream":{"key_type":"content_id","key":"\(id)"},
+         "session":{"playback_session_id":"\(sessionID)","stat_url":"\(try #require(session["stat_url"] as? String))",
+                    "command_url":"\(try #require(session["command_url"] as? String))","is_live":1}}
+        """
+        let started = try server.call("POST", "/events/stream_started", body: body)
+        #expect(started.status == 200)
+        #expect((started.json as? [String: Any])?["container_id"] as? String == "http://127.0.0.1:\(server.simulator.port)")
+        server.simulator.setFault(.frozenLiveLast, for: id)
+        // Found looping: the engine hears stop, as the orchestrator sends it, and the stream is ended.
+        #expect(eventually(timeout: 12) { server.simulator.counters(for: id).stops == 1 }, "the engine was never told to stop")
+        #expect(eventually(timeout: 3) {
+            ((try? server.call("GET", "/streams?status=ended"))?.json as? [[String: Any]])?.contains { $0["key"] as? String == id } == true
+        })
+    }
+
     @Test func metricsPassPromtoolAndARealPrometheusScrapesThem() throws {
         let server = try Server()
         defer { server.stop(); server.simulator.shutdown() }

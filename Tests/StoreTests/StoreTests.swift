@@ -8,11 +8,11 @@ import Testing
         return path
     }
 
-    @Test func opensInWALModeAndMigrates() throws {
+    @Test func opensInWALModeAndMigrates() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try Store(directory: directory)
-        #expect(try store.journalMode() == "wal")
+        #expect(try await store.journalMode() == "wal")
         #expect(FileManager.default.fileExists(atPath: store.path))
     }
 
@@ -25,7 +25,7 @@ import Testing
                                                     apiPort: 19002, labels: ["acestream.http_port": "6878"], managed: true))
             try await store.saveStream(StreamRecord(id: "k|s1", keyType: "content_id", key: "k", containerID: "abc", playbackSessionID: "s1"))
             try await store.saveStream(StreamRecord(id: "k|s2", keyType: "content_id", key: "k", containerID: "abc", playbackSessionID: "s2"))
-            #expect(try await store.endStream(id: "k|s1", reason: "done")?.status == "ended")
+            #expect(try await store.endStream(id: "k|s1", reason: "done")?.status == .ended)
             try await store.setSetting("loop", to: ["threshold": 120])
             try await store.record(EventRecord(kind: "engine_provisioned", message: "started acestream-1", containerID: "abc"))
         }
@@ -34,8 +34,8 @@ import Testing
         #expect(engines.count == 1)
         #expect(engines.first?.labels["acestream.http_port"] == "6878")
         #expect(engines.first?.apiPort == 19002)
-        #expect(try await reopened.streams(status: "started").map(\.id) == ["k|s2"])
-        #expect(try await reopened.streams(status: "ended").first?.endReason == "done")
+        #expect(try await reopened.streams(status: .started).map(\.id) == ["k|s2"])
+        #expect(try await reopened.streams(status: .ended).first?.endReason == "done")
         #expect(try await reopened.streams(containerID: "other").isEmpty)
         #expect(try await reopened.setting("loop", as: [String: Int].self) == ["threshold": 120])
         #expect(try await reopened.events().first?.kind == "engine_provisioned")
@@ -63,6 +63,38 @@ import Testing
         #expect(latest["c"] == nil)
         #expect(try await store.pruneSamples(before: start.addingTimeInterval(2)) == 3)
         #expect(try await store.samples(streamID: "a", since: nil, as: Sample.self).map(\.peers) == [2, 3, 4])
+    }
+
+    @Test func aRetentionPassDeletesOldEventsAndSamplesOnly() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(directory: directory)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        try await store.record(EventRecord(at: now.addingTimeInterval(-8 * 86_400), kind: "engine_provisioned", message: "old"))
+        try await store.record(EventRecord(at: now.addingTimeInterval(-60), kind: "engine_healthy", message: "new"))
+        try await store.saveSample(streamID: "a", at: now.addingTimeInterval(-7_200), Sample(at: now, peers: 1))
+        try await store.saveSample(streamID: "a", at: now.addingTimeInterval(-10), Sample(at: now, peers: 2))
+        let pruned = try await store.prune(Store.Retention(samples: 3_600, events: 7 * 86_400), now: now)
+        #expect(pruned.events == 1)
+        #expect(pruned.samples == 1)
+        #expect(try await store.events().map(\.message) == ["new"])
+        #expect(try await store.samples(streamID: "a", since: nil, as: Sample.self).map(\.peers) == [2])
+    }
+
+    @Test func statusAndOriginAreStoredAsTheOrchestratorsWords() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(directory: directory)
+        let id = StreamRecord.streamID(key: "k", playbackSessionID: "s")
+        #expect(id == "k|s")
+        try await store.saveStream(StreamRecord(id: id, keyType: "content_id", key: "k", containerID: "e", playbackSessionID: "s", origin: .external))
+        try await store.saveStream(StreamRecord(id: "k|r", keyType: "content_id", key: "k", containerID: "e", playbackSessionID: "r"))
+        #expect(try await store.endRelayStreamsAfterRestart() == 1, "only the relay's own")
+        #expect(try await store.stream(id: id)?.origin == .external)
+        #expect(try await store.streams(status: .started).map(\.id) == [id])
+        let starts = try await store.lastStreamStarts()
+        #expect(starts["e"] != nil)
+        #expect(starts["other"] == nil)
     }
 
     @Test func anUnwritableDataDirectoryIsAClearError() throws {

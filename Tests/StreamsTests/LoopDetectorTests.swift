@@ -10,6 +10,8 @@ import Testing
 @Suite struct LoopDetectorTests {
     final class Closed: Sendable {
         let keys = Mutex<[String]>([])
+        /// Streams of other proxies the detector asked to stop.
+        let stopped = Mutex<[String]>([])
         var all: [String] { keys.withLock { $0 } }
     }
 
@@ -28,7 +30,10 @@ import Testing
             self.closed = closed
             detector = LoopDetector(store: store, config: LoopDetectionConfig(enabled: enabled, thresholdSeconds: threshold,
                                                                               checkIntervalSeconds: 10, retentionMinutes: retention),
-                                    clock: clock, logger: Logger(label: "test")) { key, _ in closed.keys.withLock { $0.append(key.value) } }
+                                    clock: clock, logger: Logger(label: "test"),
+                                    stopExternal: { stream in closed.stopped.withLock { $0.append(stream.id) } }) { key, _ in
+                closed.keys.withLock { $0.append(key.value) }
+            }
         }
 
         /// A started stream whose engine reports `liveLast` and `downloaded` now.
@@ -56,7 +61,7 @@ import Testing
         let refusal = try #require(rig.detector.refusal(for: rig.content(2)))
         #expect(refusal.status == 422)
         #expect(refusal.code == "stream_looping")
-        #expect(try await rig.store.streams(status: "ended").map(\.key) == [String(format: "%040x", 2)])
+        #expect(try await rig.store.streams(status: .ended).map(\.key) == [String(format: "%040x", 2)])
         #expect(rig.detector.detections == 1)
     }
 
@@ -97,7 +102,7 @@ import Testing
         await rig.detector.check()
         #expect(rig.detector.looping.count == 1)
         // A new detector on the same store (a restart) knows the entry.
-        let restarted = LoopDetector(store: rig.store, config: LoopDetectionConfig(enabled: true), clock: rig.clock, logger: Logger(label: "test")) { _, _ in }
+        let restarted = LoopDetector(store: rig.store, config: LoopDetectionConfig(enabled: true), clock: rig.clock, logger: Logger(label: "test"), stopExternal: { _ in }) { _, _ in }
         await restarted.load()
         #expect(restarted.refusal(for: rig.content(7)) != nil)
         rig.clock.advance(5 * 60)

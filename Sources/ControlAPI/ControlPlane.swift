@@ -1,0 +1,37 @@
+import EngineFleet
+import Streams
+import Foundation
+import RelayCore
+import Store
+
+/// What the control API reads and drives. Plain values and the control-plane
+/// objects the app composed; any of the optional parts may be absent (no
+/// Docker: no provisioning).
+public struct ControlPlane: Sendable {
+    public var fleet: EngineFleet
+    public var provisioner: EngineProvisioner?
+    public var store: Store
+    public var relay: RelayServer?
+    /// Loop detection; nil when the app runs without it.
+    public var loops: LoopDetector?
+    /// Prometheus metrics; nil serves no `/metrics`.
+    public var metrics: MetricsExporter?
+    /// `API_KEY`; nil or empty turns authentication off.
+    public var apiKey: String?
+    public var version: String
+    /// Stream port players use, for the `/ace/getstream` redirect.
+    public var streamPort: @Sendable () -> UInt16
+
+    public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
+                metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16) {
+        self.fleet = fleet
+        self.loops = loops
+        self.metrics = metrics
+        self.provisioner = provisioner
+        self.store = store
+        self.relay = relay
+        self.apiKey = apiKey
+        self.version = version
+        self.streamPort = streamPort
+    }
+}

@@ -1,0 +1,69 @@
+import EngineFleet
+import Streams
+import Foundation
+import Hummingbird
+
+/// `GET /orchestrator/status`, `GET /health/status` and `GET /version`.
+struct OrchestratorController: APIController {
+    let plane: ControlPlane
+
+    func register(open: RouterGroup<APIContext>, protected: RouterGroup<APIContext>) {
+        open.get("orchestrator/status") { _, _ in try await orchestratorStatus() }
+        open.get("health/status") { _, _ in healthStatus() }
+        open.get("version") { _, _ in
+            Response.json(["version": plane.version, "name": "acerelay", "api": "acestream-orchestrator-compatible"])
+        }
+    }
+
+    func healthStatus() -> Response {
+        let engines = plane.fleet.engines
+        func count(_ health: EngineHealth) -> Int { engines.filter { $0.health.status == health }.count }
+        struct EngineHealthJSON: Encodable {
+            var container_id: String
+            var health_status: String
+            var last_health_check: Date?
+            var consecutive_failures: Int
+        }
+        struct Body: Encodable {
+            var total: Int, healthy: Int, unhealthy: Int, unknown: Int
+            var engines: [EngineHealthJSON]
+        }
+        return .json(Body(total: engines.count, healthy: count(.healthy), unhealthy: count(.unhealthy), unknown: count(.unknown),
+                          engines: engines.map { EngineHealthJSON(container_id: $0.id, health_status: $0.health.status.rawValue,
+                                                                   last_health_check: $0.health.lastCheck,
+                                                                   consecutive_failures: $0.health.consecutiveFailures) }))
+    }
+
+    func orchestratorStatus() async throws -> Response {
+        let engines = plane.fleet.engines
+        let active = try await plane.store.streams(status: .started).count
+        let total = try await plane.store.streams().count
+        let healthy = engines.filter { $0.health.status == .healthy }.count
+        let unhealthy = engines.filter { $0.health.status == .unhealthy }.count
+        let perEngine = plane.provisioner?.configuration.maxStreamsPerEngine ?? 0
+        let capacity = perEngine > 0 ? engines.filter { $0.health.status != .unhealthy }.count * perEngine : 0
+        let used = engines.reduce(0) { $0 + $1.load }
+        let provisioning = plane.provisioner?.status()
+        let blocked = provisioning?.blocked ?? (plane.provisioner == nil
+            ? ProvisioningError(code: "general_error", message: "no Docker daemon configured: engines are static", recoveryETASeconds: 0, canRetry: false, shouldWait: false)
+            : nil)
+        let state = engines.isEmpty ? "unavailable" : (healthy == engines.count ? "healthy" : (healthy > 0 ? "degraded" : "unavailable"))
+        let body: [String: Any] = [
+            "status": state,
+            "engines": ["total": engines.count, "running": engines.count, "healthy": healthy, "unhealthy": unhealthy],
+            "streams": ["active": active, "total": total],
+            "capacity": ["total": capacity, "used": used, "available": max(capacity - used, 0),
+                         "max_replicas": plane.provisioner?.configuration.maxReplicas ?? engines.count,
+                         "min_replicas": plane.provisioner?.configuration.minReplicas ?? 0],
+            "vpn": ["enabled": false, "connected": false, "health": "unknown", "container": NSNull(), "forwarded_port": NSNull()],
+            "provisioning": [
+                "can_provision": provisioning?.canProvision ?? false,
+                "circuit_breaker": provisioning?.breaker.rawValue ?? "closed",
+                "blocked_reason": blocked?.message ?? NSNull(),
+                "blocked_reason_details": blocked.map { APIError.structured($0) } ?? NSNull(),
+            ],
+            "timestamp": ISO8601DateFormatter().string(from: Date()),
+        ]
+        return .rawJSON(body)
+    }
+}

@@ -1,0 +1,79 @@
+import EngineFleet
+import Streams
+import Foundation
+import Hummingbird
+import RelayCore
+import Store
+
+/// `GET /streams`, `GET /streams/{id}/stats` and (key) `DELETE /streams/{id}`.
+struct StreamsController: APIController {
+    let plane: ControlPlane
+
+    func register(open: RouterGroup<APIContext>, protected: RouterGroup<APIContext>) {
+        open.get("streams") { request, _ in
+            try await streams(status: request.uri.queryParameters.get("status"),
+                              containerID: request.uri.queryParameters.get("container_id"))
+        }
+        open.get("streams/:id/stats") { request, context in
+            try await stats(id: Request.decoded(context.parameters.require("id")), since: request.uri.queryParameters.get("since"))
+        }
+        protected.delete("streams/:id") { _, context in
+            try await stopStream(id: Request.decoded(context.parameters.require("id")))
+        }
+    }
+
+    func streams(status text: String?, containerID: String?) async throws -> Response {
+        var status: StreamStatus?
+        if let text {
+            guard let parsed = StreamStatus(rawValue: text) else { throw APIError.badRequest("status must be started or ended") }
+            status = parsed
+        }
+        let streams = try await plane.store.streams(status: status, containerID: containerID)
+        let latest = try await plane.store.latestSamples(streamIDs: streams.map(\.id), as: StatSample.self)
+        let hubs = openHubs()
+        return .json(streams.map { stream in
+            StreamJSON(stream: stream, sample: latest[stream.id], hub: stream.status == .started ? hubs[stream.id] : nil)
+        })
+    }
+
+    /// The relay's open hubs by the stream id their session has.
+    private func openHubs() -> [String: HubSnapshot] {
+        guard let relay = plane.relay else { return [:] }
+        var hubs: [String: HubSnapshot] = [:]
+        for hub in relay.status().hubs {
+            if let session = hub.playbackSessionID { hubs[StreamRecord.streamID(key: hub.contentKey, playbackSessionID: session)] = hub }
+        }
+        return hubs
+    }
+
+    func stats(id: String, since: String?) async throws -> Response {
+        var from: Date?
+        if let since {
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            guard let parsed = formatter.date(from: since) ?? ISO8601DateFormatter().date(from: since) else {
+                throw APIError.badRequest("since must be an ISO 8601 time with a time zone, e.g. 2026-01-01T12:00:00Z")
+            }
+            from = parsed
+        }
+        guard try await plane.store.stream(id: id) != nil else { throw APIError.notFound("no stream with id \(id)") }
+        return .json(try await plane.store.samples(streamID: id, since: from, as: StatSample.self).map(StatSnapshotJSON.init))
+    }
+
+    /// Stops a stream on its engine. A relay stream's hub closes (its players are
+    /// disconnected and the engine gets `stop`); another proxy's stream gets `stop`
+    /// through its command URL.
+    func stopStream(id: String) async throws -> Response {
+        guard let stream = try await plane.store.stream(id: id) else { throw APIError.notFound("no stream with id \(id)") }
+        guard stream.status == .started else { throw APIError.badRequest("stream \(id) already ended") }
+        let refusal = ContentRefusal(status: 410, code: "stream_stopped", message: "the stream was stopped through the API")
+        let closed = stream.origin == .relay && stream.contentKey.map { plane.relay?.closeHub(for: $0, refusal: refusal) ?? false } ?? false
+        if !closed, let command = stream.commandURL, !command.isEmpty {
+            if let failure = await EngineCommand.stop(commandURL: command) {
+                throw APIError.badGateway("the engine did not stop the stream: \(failure)")
+            }
+        }
+        _ = try await plane.store.endStream(id: id, reason: "stopped through the API")
+        return .rawJSON(["message": "Stream stopped successfully", "stream_id": id])
+    }
+}
