@@ -46,8 +46,10 @@ final class ComposedControlPlane: Sendable {
             relayBinding.withLock { $0 }?.closeHub(for: content, refusal: refusal)
         }
         let metrics = MetricsExporter()
-        relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, contentGate: loops,
-                            firstByteObserver: metrics.firstByteObserver, logger: logger)
+        let events = RelayEventFeed()
+        events.subscribe("recorder", recorder)
+        events.subscribe("metrics", metrics)
+        relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops, logger: logger)
         let relay = relay
         relayBinding.withLock { $0 = relay }
         let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)

@@ -49,10 +49,18 @@ struct LoopCheckService: Service {
 }
 
 /// Writes the relay's engine sessions to the store as orchestrator streams.
-struct StoreStreamRecorder: StreamEventSink {
+struct StoreStreamRecorder: RelayObserver {
     let store: Store
     let containerName: @Sendable (String) -> String?
     let logger: Logger
+
+    func observe(_ event: RelayEvent) {
+        switch event {
+        case .streamStarted(let stream): streamStarted(stream)
+        case .streamEnded(let stream, let reason): streamEnded(stream, reason: reason)
+        default: break
+        }
+    }
 
     func streamStarted(_ stream: StreamSessionInfo) {
         let record = StreamRecord(id: stream.streamID, keyType: stream.content.kind.rawValue, key: stream.content.value,

@@ -186,6 +186,7 @@ final class ClientConnection: @unchecked Sendable {
         hub.counters.playersServed.add(1, ordering: .relaxed)
         worker.counters.playersServed.add(1, ordering: .relaxed)
         state = .waitingForHub(subscription)
+        server.events.publish(.playerJoined(hub.id))
         if attached.created { hub.start() }
         guard !isClosed else { return }
         timer.schedule(after: configuration.earlyHeadAfter)
@@ -271,7 +272,7 @@ final class ClientConnection: @unchecked Sendable {
                         let wait = max(worker.loop.now - acceptedAt, 0)
                         hub.counters.firstBytes.add(1, ordering: .relaxed)
                         hub.counters.firstByteMicroseconds.add(UInt64(wait * 1_000_000), ordering: .relaxed)
-                        worker.server.firstByteObserver?(wait)
+                        worker.server.events.publish(.firstByte(hub.id, seconds: wait))
                     }
                     bytesSent.add(sent, ordering: .relaxed)
                     hub.counters.bytesOut.add(sent, ordering: .relaxed)
@@ -311,12 +312,14 @@ final class ClientConnection: @unchecked Sendable {
             hub.counters.drops.add(1, ordering: .relaxed)
             worker.counters.drops.add(1, ordering: .relaxed)
             worker.logger.info("dropping a player that keeps falling behind", metadata: ["relay.content": "\(hub.key)"])
+            worker.server.events.publish(.playerDropped(hub.id))
             close()
             return false
         }
         skipTimes.append(now)
         hub.counters.skips.add(1, ordering: .relaxed)
         worker.counters.skips.add(1, ordering: .relaxed)
+        worker.server.events.publish(.playerSkipped(hub.id))
         skipPending = true
         return true
     }
@@ -388,6 +391,7 @@ final class ClientConnection: @unchecked Sendable {
         case .waitingForHub(let subscription), .streaming(let subscription):
             subscription.remove(self)
             worker.server.registry.detach(subscription.hub)
+            worker.server.events.publish(.playerLeft(subscription.hub.id))
         case .readingRequest, .responding, .closed:
             break
         }

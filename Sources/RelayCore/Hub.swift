@@ -31,6 +31,8 @@ final class Hub: @unchecked Sendable {
     }
 
     let key: ContentKey
+    /// This hub in events.
+    let id: HubID
     let owner: Worker
     let history: StreamHistory
     let counters = HubCounters()
@@ -41,7 +43,6 @@ final class Hub: @unchecked Sendable {
     // Shared with players on other threads.
     private let phaseValue = Atomic<UInt8>(HubPhase.starting.rawValue)
     private let failureValue = Mutex<HubFailure?>(nil)
-    private let joinPoint = Atomic<UInt64>(.max)
     private let subscribers = Mutex<[Subscription]>([])
     private let summary = Mutex<HubSummary>(HubSummary())
 
@@ -59,6 +60,9 @@ final class Hub: @unchecked Sendable {
     private var lastDataAt: Double = 0
     private var lastKeepaliveAt: Double = 0
     private var inStall = false
+    private var lastMeasuredAt: Double = 0
+    /// The engine the hub last streamed from, to tell a switch from a reconnect.
+    private var lastLiveEngine: EngineEndpoint?
     /// Why the last engine attempt failed; told to players when no engine is left to try.
     private var lastAttemptError: String?
     /// The session reported to the stream sink as started and not yet as ended.
@@ -76,10 +80,12 @@ final class Hub: @unchecked Sendable {
     private var configuration: RelayConfiguration { owner.server.configuration }
     private var selector: any EngineSelector { owner.server.selector }
     private var now: Double { owner.loop.now }
+    private var events: RelayEventFeed { owner.server.events }
 
     init(key: ContentKey, owner: Worker) throws {
         self.key = key
         self.owner = owner
+        id = HubID(content: key, serial: owner.server.nextHubSerial())
         var logger = owner.logger
         logger[metadataKey: "relay.content"] = "\(key)"
         self.logger = logger
@@ -92,16 +98,18 @@ final class Hub: @unchecked Sendable {
         tickTimer = TimerWatcher(loop: owner.loop) { [unowned self] in self.tick() }
         flushTimer = TimerWatcher(loop: owner.loop) { [unowned self] in self.notifySubscribers() }
         retryTimer = TimerWatcher(loop: owner.loop) { [unowned self] in self.retry() }
+        inspector.joinPointFound = { [unowned self] offset in
+            history.recordJoinPoint(JoinPoint(offset: offset, pcr: inspector.lastPCR, time: now))
+        }
+        // Here rather than in `start()`, so it precedes the first player's `playerJoined`.
+        owner.server.events.publish(.hubStarted(id))
     }
 
     // MARK: Read by players, any thread
 
     var phase: HubPhase { HubPhase(rawValue: phaseValue.load(ordering: .acquiring)) ?? .closed }
     var failure: HubFailure? { failureValue.withLock { $0 } }
-    var latestJoinPoint: UInt64? {
-        let value = joinPoint.load(ordering: .acquiring)
-        return value == .max ? nil : value
-    }
+    var latestJoinPoint: UInt64? { history.latestJoinPoint?.offset }
     var bitsPerSecond: Int { counters.bitsPerSecond.load(ordering: .relaxed) }
 
     func addSubscriber(_ subscription: Subscription) { subscribers.withLock { $0.append(subscription) } }
@@ -121,6 +129,7 @@ final class Hub: @unchecked Sendable {
     func start() {
         logger.info("opening engine session")
         lastDataAt = now
+        lastMeasuredAt = now
         startDeadline.schedule(after: configuration.startTimeout)
         tickTimer.schedule(after: 0.5, every: 0.5)
         reserveEngine(excluding: [])
@@ -256,7 +265,6 @@ final class Hub: @unchecked Sendable {
 
     private func publish() {
         history.publish(upTo: writeOffset)
-        if let point = inspector.latestJoinPoint { joinPoint.store(point, ordering: .releasing) }
         let errors = inspector.continuityErrors
         let before = counters.continuityErrors.exchange(errors, ordering: .relaxed)
         if errors > before { owner.counters.continuityErrors.add(errors - before, ordering: .relaxed) }
@@ -292,6 +300,13 @@ final class Hub: @unchecked Sendable {
             logger.info("engine stream back", metadata: ["relay.reconnect_s": "\(Int(now - since))"])
         case .live, .closed:
             return
+        }
+        if let engine {
+            events.publish(.hubLive(id, engine: engine))
+            if let previous = lastLiveEngine, previous != engine {
+                events.publish(.engineSwitched(id, from: previous, to: engine))
+            }
+            lastLiveEngine = engine
         }
         state = .live
         updateSummary { $0.state = "live" }
@@ -352,6 +367,7 @@ final class Hub: @unchecked Sendable {
     private func beginReconnect(_ reason: String) {
         guard case .live = state else { return }
         logger.warning("engine stream interrupted; reconnecting", metadata: ["relay.reason": "\(reason)"])
+        events.publish(.hubReconnecting(id, reason: reason))
         counters.reconnects.add(1, ordering: .relaxed)
         owner.counters.reconnects.add(1, ordering: .relaxed)
         cancelTransfers()
@@ -388,6 +404,7 @@ final class Hub: @unchecked Sendable {
                     inStall = true
                     counters.stalls.add(1, ordering: .relaxed)
                     owner.counters.stalls.add(1, ordering: .relaxed)
+                    events.publish(.hubStalled(id))
                 }
                 appendKeepalive()
             }
@@ -406,6 +423,20 @@ final class Hub: @unchecked Sendable {
         }
         counters.bitsPerSecond.store(inspector.bitsPerSecond, ordering: .relaxed)
         history.retain(bytes: retentionBytes)
+        if now - lastMeasuredAt >= 1 {
+            lastMeasuredAt = now
+            events.publish(.hubMeasured(measurement()))
+        }
+    }
+
+    private func measurement() -> HubMeasurement {
+        HubMeasurement(
+            hub: id, bitsPerSecond: inspector.bitsPerSecond,
+            continuityErrors: counters.continuityErrors.load(ordering: .relaxed),
+            bytesIn: counters.bytesIn.load(ordering: .relaxed),
+            bytesOut: counters.bytesOut.load(ordering: .relaxed),
+            players: clientCount.load(ordering: .relaxed),
+            joinPoints: history.joinPointCount)
     }
 
     /// History to keep: `historySeconds` of the measured bitrate, within the byte cap.
@@ -427,7 +458,7 @@ final class Hub: @unchecked Sendable {
     private func graceExpired() {
         guard !isClosed else { return }
         if owner.server.registry.removeIfIdle(self) {
-            close(reason: "no players for \(Int(configuration.gracePeriod)) s", phase: .closed)
+            close(.idle, log: "no players for \(Int(configuration.gracePeriod)) s")
         } else {
             updateSummary { $0.idleSince = nil }
         }
@@ -436,7 +467,7 @@ final class Hub: @unchecked Sendable {
     /// Closes the hub because the relay is stopping. On the owner's loop.
     func shutdown() {
         owner.server.registry.remove(self)
-        close(reason: "relay stopping", phase: .closed)
+        close(.relayStopping, log: "relay stopping")
     }
 
     /// Ends the hub on the control plane's word (a looping broadcast, an operator's
@@ -447,11 +478,12 @@ final class Hub: @unchecked Sendable {
         logger.error("hub failed", metadata: ["relay.code": "\(failure.code)", "relay.reason": "\(failure.message)"])
         failureValue.withLock { $0 = failure }
         owner.server.registry.remove(self)
-        close(reason: failure.message, phase: .failed)
+        close(.failed(code: failure.code, message: failure.message), log: failure.message)
     }
 
-    private func close(reason: String, phase: HubPhase) {
+    private func close(_ why: HubCloseReason, log reason: String) {
         guard !isClosed else { return }
+        let phase: HubPhase = if case .failed = why { .failed } else { .closed }
         logger.info("closing hub", metadata: ["relay.reason": "\(reason)"])
         reportStreamEnded(reason: reason)
         state = .closed
@@ -463,6 +495,7 @@ final class Hub: @unchecked Sendable {
         engine = nil
         phaseValue.store(phase.rawValue, ordering: .releasing)
         notifySubscribers()
+        events.publish(.hubClosed(id, reason: why))
     }
 
     private func reportStreamStarted() {
@@ -470,13 +503,13 @@ final class Hub: @unchecked Sendable {
         reportStreamEnded(reason: "engine session replaced")
         let info = StreamSessionInfo(content: key, engine: engine, session: session)
         reportedStream = info
-        owner.server.streamEvents?.streamStarted(info)
+        events.publish(.streamStarted(info))
     }
 
     private func reportStreamEnded(reason: String) {
         guard let reported = reportedStream else { return }
         reportedStream = nil
-        owner.server.streamEvents?.streamEnded(reported, reason: reason)
+        events.publish(.streamEnded(reported, reason: reason))
     }
 
     /// Sends `command_url?method=stop`, best effort, bounded in time.

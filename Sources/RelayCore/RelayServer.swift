@@ -16,12 +16,10 @@ public final class RelayServer: @unchecked Sendable {
 
     public let configuration: RelayConfiguration
     public let selector: any EngineSelector
-    /// Told when engine sessions start and end; nil when nobody records streams.
-    public let streamEvents: (any StreamEventSink)?
+    /// Where the relay publishes what it does; observers subscribe to it.
+    public let events: RelayEventFeed
     /// Refuses contents before a hub opens (e.g. looping broadcasts); nil lets all through.
     public let contentGate: (any ContentGate)?
-    /// Hears each player's time to first byte, in seconds (a metrics histogram).
-    let firstByteObserver: (@Sendable (Double) -> Void)?
     let registry = HubRegistry()
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
@@ -29,6 +27,10 @@ public final class RelayServer: @unchecked Sendable {
     private var workers: [Worker] = []
     private let lifecycle = Mutex<Lifecycle>(.idle)
     private let accepting = Atomic<Bool>(true)
+    private let hubSerial = Atomic<UInt64>(0)
+
+    /// A serial number for a new hub's `HubID`.
+    func nextHubSerial() -> UInt64 { hubSerial.add(1, ordering: .relaxed).newValue }
 
     /// False once shutdown began: new connections are closed, new hubs refused.
     var isAccepting: Bool { accepting.load(ordering: .relaxed) }
@@ -39,13 +41,11 @@ public final class RelayServer: @unchecked Sendable {
     public private(set) var port: UInt16 = 0
 
     public init(configuration: RelayConfiguration, selector: any EngineSelector,
-                streamEvents: (any StreamEventSink)? = nil, contentGate: (any ContentGate)? = nil,
-                firstByteObserver: (@Sendable (Double) -> Void)? = nil, logger: Logger) {
+                events: RelayEventFeed = RelayEventFeed(), contentGate: (any ContentGate)? = nil, logger: Logger) {
         self.configuration = configuration
         self.selector = selector
-        self.streamEvents = streamEvents
+        self.events = events
         self.contentGate = contentGate
-        self.firstByteObserver = firstByteObserver
         self.logger = logger
     }
 
