@@ -57,11 +57,14 @@ public final class RelayServer: @unchecked Sendable {
             signal(SIGPIPE, SIG_IGN)
             var sockets: [ListeningSocket] = []
             do {
-                let first = try ListeningSocket(host: configuration.listenHost, port: configuration.listenPort)
+                let first = try ListeningSocket(host: configuration.listenHost, port: configuration.listenPort, exclusive: true)
                 sockets.append(first)
                 for _ in 1..<max(configuration.workers, 1) {
                     sockets.append(try ListeningSocket(host: configuration.listenHost, port: first.port))
                 }
+            } catch let error as RelayError {
+                for socket in sockets { socket.close() }
+                throw error
             } catch {
                 for socket in sockets { socket.close() }
                 throw RelayError.listenFailed("\(configuration.listenHost):\(configuration.listenPort): \(error)")
