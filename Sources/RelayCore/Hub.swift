@@ -35,7 +35,15 @@ final class Hub: @unchecked Sendable {
     let id: HubID
     let owner: Worker
     let history: StreamHistory
-    let counters = HubCounters()
+    let counters = RelayCounters()
+    /// This hub's counts, added to its owner's totals as well.
+    private var counts: CounterScope { CounterScope(hub: counters, worker: owner.counters) }
+    /// Measured bitrate, for players' lag limits and status pages.
+    private let measuredBitsPerSecond = Atomic<Int>(0)
+    /// Bytes the aligner threw away (garbage between packets).
+    private let discardedBytes = Atomic<UInt64>(0)
+    /// Continuity errors already counted, so each publish adds only the new ones.
+    private var countedContinuityErrors: UInt64 = 0
     /// Players attached, counted by the registry under its lock.
     let clientCount = Atomic<Int>(0)
     let createdAt = Date()
@@ -110,7 +118,7 @@ final class Hub: @unchecked Sendable {
     var phase: HubPhase { HubPhase(rawValue: phaseValue.load(ordering: .acquiring)) ?? .closed }
     var failure: HubFailure? { failureValue.withLock { $0 } }
     var latestJoinPoint: UInt64? { history.latestJoinPoint?.offset }
-    var bitsPerSecond: Int { counters.bitsPerSecond.load(ordering: .relaxed) }
+    var bitsPerSecond: Int { measuredBitsPerSecond.load(ordering: .relaxed) }
 
     func addSubscriber(_ subscription: Subscription) { subscribers.withLock { $0.append(subscription) } }
     func removeSubscriber(_ subscription: Subscription) {
@@ -231,8 +239,7 @@ final class Hub: @unchecked Sendable {
 
     private func ingest(_ chunk: UnsafeRawBufferPointer) -> Bool {
         guard !isClosed else { return false }
-        counters.bytesIn.add(UInt64(chunk.count), ordering: .relaxed)
-        owner.counters.bytesIn.add(UInt64(chunk.count), ordering: .relaxed)
+        counts.add(.bytesIn, UInt64(chunk.count))
         let before = writeOffset
         do {
             try aligner.feed(chunk) { run in try appendPackets(run) }
@@ -240,7 +247,7 @@ final class Hub: @unchecked Sendable {
             fail(HubFailure(status: 503, code: "relay_storage", message: "cannot store the stream: \(error)", retryAfter: 10))
             return false
         }
-        counters.discardedBytes.store(aligner.discardedBytes, ordering: .relaxed)
+        discardedBytes.store(aligner.discardedBytes, ordering: .relaxed)
         if writeOffset > before {
             // Silence means no packets: an engine sending only garbage is as good as quiet.
             lastDataAt = now
@@ -266,8 +273,10 @@ final class Hub: @unchecked Sendable {
     private func publish() {
         history.publish(upTo: writeOffset)
         let errors = inspector.continuityErrors
-        let before = counters.continuityErrors.exchange(errors, ordering: .relaxed)
-        if errors > before { owner.counters.continuityErrors.add(errors - before, ordering: .relaxed) }
+        if errors > countedContinuityErrors {
+            counts.add(.continuityErrors, errors - countedContinuityErrors)
+            countedContinuityErrors = errors
+        }
         if writeOffset - notifiedOffset >= UInt64(configuration.sendBlockBytes) {
             flushTimer.cancel()
             notifySubscribers()
@@ -368,8 +377,7 @@ final class Hub: @unchecked Sendable {
         guard case .live = state else { return }
         logger.warning("engine stream interrupted; reconnecting", metadata: ["relay.reason": "\(reason)"])
         events.publish(.hubReconnecting(id, reason: reason))
-        counters.reconnects.add(1, ordering: .relaxed)
-        owner.counters.reconnects.add(1, ordering: .relaxed)
+        counts.add(.reconnects)
         cancelTransfers()
         state = .reconnecting(since: now, step: .reopenPlayback, attemptStarted: now, excluded: [])
         updateSummary { $0.state = "reconnecting" }
@@ -402,8 +410,7 @@ final class Hub: @unchecked Sendable {
             if quiet >= 1, now - lastKeepaliveAt >= 1 {
                 if !inStall {
                     inStall = true
-                    counters.stalls.add(1, ordering: .relaxed)
-                    owner.counters.stalls.add(1, ordering: .relaxed)
+                    counts.add(.stalls)
                     events.publish(.hubStalled(id))
                 }
                 appendKeepalive()
@@ -421,7 +428,7 @@ final class Hub: @unchecked Sendable {
         case .closed:
             return
         }
-        counters.bitsPerSecond.store(inspector.bitsPerSecond, ordering: .relaxed)
+        measuredBitsPerSecond.store(inspector.bitsPerSecond, ordering: .relaxed)
         history.retain(bytes: retentionBytes)
         if now - lastMeasuredAt >= 1 {
             lastMeasuredAt = now
@@ -432,9 +439,9 @@ final class Hub: @unchecked Sendable {
     private func measurement() -> HubMeasurement {
         HubMeasurement(
             hub: id, bitsPerSecond: inspector.bitsPerSecond,
-            continuityErrors: counters.continuityErrors.load(ordering: .relaxed),
-            bytesIn: counters.bytesIn.load(ordering: .relaxed),
-            bytesOut: counters.bytesOut.load(ordering: .relaxed),
+            continuityErrors: counters[.continuityErrors],
+            bytesIn: counters[.bytesIn],
+            bytesOut: counters[.bytesOut],
             players: clientCount.load(ordering: .relaxed),
             joinPoints: history.joinPointCount)
     }
@@ -558,20 +565,20 @@ final class Hub: @unchecked Sendable {
             state: s.state == "live" && players == 0 ? "draining" : s.state,
             engine: s.engine, playbackSessionID: s.playbackSessionID, infohash: s.infohash,
             players: players, startedAt: createdAt, idleSince: players == 0 ? s.idleSince : nil,
-            bytesIn: counters.bytesIn.load(ordering: .relaxed),
-            bytesOut: counters.bytesOut.load(ordering: .relaxed),
-            bitsPerSecond: counters.bitsPerSecond.load(ordering: .relaxed),
-            continuityErrors: counters.continuityErrors.load(ordering: .relaxed),
-            discardedBytes: counters.discardedBytes.load(ordering: .relaxed),
-            reconnects: counters.reconnects.load(ordering: .relaxed),
-            stalls: counters.stalls.load(ordering: .relaxed),
-            skips: counters.skips.load(ordering: .relaxed),
-            drops: counters.drops.load(ordering: .relaxed),
+            bytesIn: counters[.bytesIn],
+            bytesOut: counters[.bytesOut],
+            bitsPerSecond: bitsPerSecond,
+            continuityErrors: counters[.continuityErrors],
+            discardedBytes: discardedBytes.load(ordering: .relaxed),
+            reconnects: counters[.reconnects],
+            stalls: counters[.stalls],
+            skips: counters[.skips],
+            drops: counters[.drops],
             historyBytes: history.residentBytes,
             firstByteMillisecondsAverage: {
-                let count = counters.firstBytes.load(ordering: .relaxed)
+                let count = counters[.firstBytes]
                 guard count > 0 else { return nil }
-                return Double(counters.firstByteMicroseconds.load(ordering: .relaxed)) / Double(count) / 1_000
+                return Double(counters[.firstByteMicroseconds]) / Double(count) / 1_000
             }())
     }
 }

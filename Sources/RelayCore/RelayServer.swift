@@ -127,14 +127,14 @@ public final class RelayServer: @unchecked Sendable {
         var totals = RelayTotals()
         for worker in workers {
             let c = worker.counters
-            totals.bytesIn += c.bytesIn.load(ordering: .relaxed)
-            totals.bytesOut += c.bytesOut.load(ordering: .relaxed)
-            totals.skips += c.skips.load(ordering: .relaxed)
-            totals.drops += c.drops.load(ordering: .relaxed)
-            totals.continuityErrors += c.continuityErrors.load(ordering: .relaxed)
-            totals.reconnects += c.reconnects.load(ordering: .relaxed)
-            totals.playersServed += c.playersServed.load(ordering: .relaxed)
-            totals.stalls += c.stalls.load(ordering: .relaxed)
+            totals.bytesIn += c[.bytesIn]
+            totals.bytesOut += c[.bytesOut]
+            totals.skips += c[.skips]
+            totals.drops += c[.drops]
+            totals.continuityErrors += c[.continuityErrors]
+            totals.reconnects += c[.reconnects]
+            totals.playersServed += c[.playersServed]
+            totals.stalls += c[.stalls]
             totals.players += worker.connections.withLock { $0.values.filter { $0.isPlayer }.count }
         }
         totals.hubs = registry.all.count
