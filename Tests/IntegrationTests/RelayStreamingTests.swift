@@ -143,6 +143,40 @@ import Testing
         #expect(harness.simulator.counters(for: id).playbackConnections == 1)
     }
 
+    @Test func observersHearAHubsLifeInOrder() throws {
+        let harness = try RelayHarness { relay in relay.gracePeriod = 1 }
+        defer { harness.stop() }
+        let id = RelayHarness.contentID(40)
+        var player: TestPlayer? = try harness.player(id)
+        #expect(try player?.readHead().status == 200)
+        #expect(player?.readBody(count: 188 * 100).count == 188 * 100)
+        #expect(harness.waitForEvent(timeout: 10) { event in
+            if case .hubMeasured(let m) = event { return m.bytesIn > 0 && m.players == 1 && m.joinPoints > 0 }
+            return false
+        }, "a measurement of the live hub")
+        player = nil
+        #expect(harness.waitForEvent(timeout: 10) { event in
+            if case .hubClosed(_, .idle) = event { return true }
+            return false
+        }, "the hub closes after its grace period")
+        let names = harness.publishedEvents.filter { $0.hub?.content.value == id || $0.hub == nil }.compactMap { event -> String? in
+            switch event {
+            case .hubStarted: "hubStarted"
+            case .playerJoined: "playerJoined"
+            case .hubLive: "hubLive"
+            case .streamStarted: "streamStarted"
+            case .firstByte: "firstByte"
+            case .playerLeft: "playerLeft"
+            case .streamEnded: "streamEnded"
+            case .hubClosed: "hubClosed"
+            default: nil
+            }
+        }
+        #expect(names == ["hubStarted", "playerJoined", "streamStarted", "hubLive", "firstByte", "playerLeft", "streamEnded", "hubClosed"])
+        let serials = Set(harness.publishedEvents.compactMap { $0.hub?.serial })
+        #expect(serials.count == 1, "one hub, one id")
+    }
+
     @Test func statusReportsHubsAndPlayers() throws {
         let harness = try RelayHarness()
         defer { harness.stop() }
