@@ -177,6 +177,26 @@ import Testing
         #expect(serials.count == 1, "one hub, one id")
     }
 
+    @Test func anObserverStuckInItsHandlerNeverHoldsUpThePlayers() throws {
+        let harness = try RelayHarness()
+        defer { harness.stop() }
+        let stuck = DispatchSemaphore(value: 0)
+        let observer = harness.relay.events.subscribe("stuck") { _ in stuck.wait() }
+        defer {
+            // Cancelled first, so the released handler is not handed another event to sit on.
+            observer.cancel()
+            stuck.signal()
+        }
+        let id = RelayHarness.contentID(41)
+        let players = try (0..<3).map { _ in try harness.player(id) }
+        for player in players {
+            #expect(try player.readHead().status == 200)
+            #expect(player.readBody(count: 1 << 20, timeout: 15).count == 1 << 20)
+        }
+        // The harness's own observer kept up while this one sat on its first event.
+        #expect(harness.waitForEvent(timeout: 5) { if case .hubMeasured = $0 { true } else { false } })
+    }
+
     @Test func statusReportsHubsAndPlayers() throws {
         let harness = try RelayHarness()
         defer { harness.stop() }

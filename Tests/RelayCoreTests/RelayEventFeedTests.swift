@@ -93,8 +93,8 @@ private final class Received: Sendable {
             stuck.wait()
         }
         defer {
-            stuck.signal()
             subscription.cancel()
+            stuck.signal()
         }
         let id = hub(2)
         feed.publish(lifecycle(id, 0))
