@@ -123,7 +123,7 @@ let package = Package(
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
         .testTarget(
             name: "ControlAPIRouterTests",
-            dependencies: ["ControlAPI", "EngineFleet", "Store", "RelayCore",
+            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log")]
         ),

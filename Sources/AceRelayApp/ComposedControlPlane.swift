@@ -72,8 +72,10 @@ final class ComposedControlPlane: Sendable {
             refused.yield((content, refusal))
         }
         let metrics = MetricsExporter()
-        let relay = RelayServer(configuration: settings.relay, selector: fleet, streamEvents: recorder, contentGate: loops,
-                                firstByteObserver: metrics.firstByteObserver, logger: logger)
+        let events = RelayEventFeed()
+        events.subscribe("recorder", recorder)
+        events.subscribe("metrics", metrics)
+        let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops, logger: logger)
         self.relay = relay
         let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)

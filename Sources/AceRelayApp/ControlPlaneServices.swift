@@ -123,7 +123,7 @@ struct LoopEnforcementService: Service, CustomStringConvertible {
 }
 
 /// Writes the relay's engine sessions to the store as orchestrator streams.
-struct StoreStreamRecorder: StreamEventSink {
+struct StoreStreamRecorder: RelayObserver {
     let store: Store
     let containerName: @Sendable (String) -> String?
     let logger: Logger
@@ -131,6 +131,14 @@ struct StoreStreamRecorder: StreamEventSink {
     /// The store's stream id for a relay session, built where every stream id is.
     static func id(of stream: StreamSessionInfo) -> String {
         StreamRecord.streamID(key: stream.content.value, playbackSessionID: stream.session.playbackSessionID)
+    }
+
+    func observe(_ event: RelayEvent) {
+        switch event {
+        case .streamStarted(let stream): streamStarted(stream)
+        case .streamEnded(let stream, let reason): streamEnded(stream, reason: reason)
+        default: break
+        }
     }
 
     func streamStarted(_ stream: StreamSessionInfo) {

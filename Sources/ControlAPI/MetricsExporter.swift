@@ -11,7 +11,7 @@ import Synchronization
 /// nothing on the relay's path touches a metric except the time-to-first-byte
 /// histogram, once per player. Labels come only from bounded sets (health
 /// states, results), never from an address, a URL or a content id.
-public final class MetricsExporter: Sendable {
+public final class MetricsExporter: RelayObserver {
     private let registry: PrometheusCollectorRegistry
     private let firstByte: ValueHistogram
     private let scrape = Mutex<[String: UInt64]>([:])
@@ -74,9 +74,9 @@ public final class MetricsExporter: Sendable {
         loopDetections = registry.makeCounter(name: "acerelay_streams_loop_detections_total", help: "Looping broadcasts found and stopped.")
     }
 
-    /// For the relay: records one player's time to first byte.
-    public var firstByteObserver: @Sendable (Double) -> Void {
-        { [firstByte] seconds in firstByte.record(seconds) }
+    /// Hears the relay's events: records each player's time to first byte.
+    public func observe(_ event: RelayEvent) {
+        if case .firstByte(_, let seconds) = event { firstByte.record(seconds) }
     }
 
     /// The exposition text, after bringing every metric up to date.

@@ -24,7 +24,10 @@ final class ClientConnection: @unchecked Sendable {
     private var state: State = .readingRequest
     private var parser: HTTPRequestParser
     private var io: IOWatcher!
-    private var timer: TimerWatcher!
+    /// One timer, armed for one meaning at a time, which the state tells apart:
+    /// the request-head deadline (reading), the early head (waiting for the hub)
+    /// and the lag check of a player blocked on a full socket (streaming).
+    private var deadline: TimerWatcher!
     /// Head or complete response still to write, and how much of it is written.
     private var outgoing: [UInt8] = []
     private var outgoingSent = 0
@@ -44,6 +47,8 @@ final class ClientConnection: @unchecked Sendable {
     let offset = Atomic<UInt64>(0)
 
     private var configuration: RelayConfiguration { worker.server.configuration }
+    /// Counts of this player: its hub's and its worker's.
+    private func counts(_ hub: Hub) -> CounterScope { CounterScope(hub: hub.counters, worker: worker.counters) }
 
     init(fd: Int32, worker: Worker) {
         self.fd = fd
@@ -60,9 +65,9 @@ final class ClientConnection: @unchecked Sendable {
             if revents & IOWatcher.read != 0 { readable() }
             if revents & IOWatcher.write != 0, !isClosed { writable() }
         }
-        timer = TimerWatcher(loop: worker.loop) { [unowned self] in timerFired() }
+        deadline = TimerWatcher(loop: worker.loop) { [unowned self] in deadlinePassed() }
         io.start()
-        timer.schedule(after: configuration.requestTimeout)
+        deadline.schedule(after: configuration.requestTimeout)
     }
 
     // MARK: Events
@@ -97,7 +102,7 @@ final class ClientConnection: @unchecked Sendable {
 
     private func writable() {
         blockedOnWrite = false
-        timer.cancel()
+        deadline.cancel()
         io.watch(IOWatcher.read)
         switch state {
         case .responding: flushResponse()
@@ -105,60 +110,51 @@ final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    private func timerFired() {
+    private func deadlinePassed() {
         switch state {
-        case .readingRequest:
-            respond(HTTPResponse.error(status: 408, code: "request_timeout", message: "request head not received within \(Int(configuration.requestTimeout)) s"))
-        case .waitingForHub(let subscription):
-            // The engine is slow (provisioning, prebuffering): answer now and keep the
-            // player connected with null packets rather than let it time out.
-            startStreaming(subscription)
-        case .streaming(let subscription):
-            // Still blocked on a full socket: a player that stopped reading is never
-            // pumped, so its lag is enforced here.
-            guard blockedOnWrite else { return }
-            // Each period it stays blocked behind the lag limit counts as another skip,
-            // so a player that stopped reading is dropped after `clientSkipLimit` periods.
-            let hub = subscription.hub
-            if isLagging(hub) {
-                guard requestSkip(hub) else { return }
-            }
-            timer.schedule(after: configuration.clientMaxLagSeconds / 2)
-        case .responding, .closed:
-            break
+        case .readingRequest: requestHeadTimedOut()
+        case .waitingForHub(let subscription): earlyHeadDue(subscription)
+        case .streaming(let subscription): blockedLagCheckDue(subscription)
+        case .responding, .closed: break
         }
     }
+
+    private func requestHeadTimedOut() {
+        respond(HTTPResponse.error(status: 408, code: "request_timeout", message: "request head not received within \(Int(configuration.requestTimeout)) s"))
+    }
+
+    /// The engine is slow (provisioning, prebuffering): answer now and keep the
+    /// player connected with null packets rather than let it time out.
+    private func earlyHeadDue(_ subscription: Subscription) {
+        startStreaming(subscription)
+    }
+
+    /// A player that stopped reading is never pumped, so while its socket stays
+    /// full its lag is enforced here: each period behind the lag limit counts as
+    /// another skip, and it is dropped after `clientSkipLimit` periods.
+    private func blockedLagCheckDue(_ subscription: Subscription) {
+        guard blockedOnWrite else { return }
+        guard enforceLag(subscription.hub) else { return }
+        armBlockedLagCheck()
+    }
+
+    private func armBlockedLagCheck() { deadline.schedule(after: configuration.clientMaxLagSeconds / 2) }
 
     // MARK: Routing
 
     private func route(_ head: HTTPRequestHead) {
-        timer.cancel()
+        deadline.cancel()
         info.withLock { $0.userAgent = head.header("user-agent") }
-        let isHead = head.method == "HEAD"
-        guard head.method == "GET" || isHead else {
-            respond(HTTPResponse.error(status: 405, code: "method_not_allowed", message: "only GET and HEAD are supported", extraHeaders: [("Allow", "GET, HEAD")]))
-            return
-        }
-        var path = head.path
-        if path.count > 1, path.hasSuffix("/") { path.removeLast() }
-        switch path {
-        case "/ace/getstream":
-            switch StreamRequest.parse(head) {
-            case .failure(let problem):
-                respond(HTTPResponse.error(status: 400, code: "bad_content_id", message: problem.message, includeBody: !isHead))
-            case .success(let key):
-                if isHead {
-                    // Playlist checkers probe with HEAD: answer as a stream would, without an engine session.
-                    respond(HTTPResponse.streamHead)
-                } else {
-                    join(key)
-                }
-            }
-        case "/ace/status":
-            let body = worker.server.statusJSON()
-            respond(HTTPResponse.make(status: 200, contentType: "application/json", body: body, includeBody: !isHead))
-        default:
-            respond(HTTPResponse.error(status: 404, code: "not_found", message: "no such path: \(path); players use /ace/getstream?id=<content id>", includeBody: !isHead))
+        switch StreamRouter.standard.route(head) {
+        case .play(let key):
+            join(key)
+        case .probeStream:
+            respond(HTTPResponse.streamHead)
+        case .status(let includeBody):
+            respond(HTTPResponse.make(status: 200, contentType: "application/json", body: worker.server.statusJSON(), includeBody: includeBody))
+        case .refuse(let status, let code, let message, let includeBody, let allow):
+            respond(HTTPResponse.error(status: status, code: code, message: message,
+                                       extraHeaders: allow ? [("Allow", "GET, HEAD")] : [], includeBody: includeBody))
         }
     }
 
@@ -183,12 +179,12 @@ final class ClientConnection: @unchecked Sendable {
         info.withLock { $0.content = key }
         let subscription = worker.subscription(to: hub)
         subscription.add(self)
-        hub.counters.playersServed.add(1, ordering: .relaxed)
-        worker.counters.playersServed.add(1, ordering: .relaxed)
+        counts(hub).add(.playersServed)
         state = .waitingForHub(subscription)
+        server.events.publish(.playerJoined(hub.id))
         if attached.created { hub.start() }
         guard !isClosed else { return }
-        timer.schedule(after: configuration.earlyHeadAfter)
+        deadline.schedule(after: configuration.earlyHeadAfter)
         pump()
     }
 
@@ -216,7 +212,7 @@ final class ClientConnection: @unchecked Sendable {
     }
 
     private func startStreaming(_ subscription: Subscription) {
-        timer.cancel()
+        deadline.cancel()
         let hub = subscription.hub
         readOffset = joinOffset(hub)
         outgoing = HTTPResponse.streamHead
@@ -225,18 +221,19 @@ final class ClientConnection: @unchecked Sendable {
         send(subscription)
     }
 
-    /// Where a player starts (or skips to): the newest join point, unless it is too
-    /// far behind or already trimmed, then the live edge.
+    private var lagPolicy: LagPolicy {
+        LagPolicy(maxLagSeconds: configuration.clientMaxLagSeconds, skipLimit: configuration.clientSkipLimit)
+    }
+
+    /// Where a player starts (or skips to).
     private func joinOffset(_ hub: Hub) -> UInt64 {
         let history = hub.history
-        let end = history.end
-        guard let point = hub.latestJoinPoint, point >= history.oldestReadable, end - point <= maxLag(hub) else { return end }
-        return point
+        return lagPolicy.skipTarget(joinPoint: hub.latestJoinPoint, oldestReadable: history.oldestReadable,
+                                    end: history.end, maxLag: maxLag(hub))
     }
 
     private func maxLag(_ hub: Hub) -> UInt64 {
-        let rate = hub.bitsPerSecond > 0 ? hub.bitsPerSecond : 8_000_000
-        return min(UInt64(configuration.clientMaxLagSeconds * Double(rate) / 8), hub.history.retainedBytes / 2)
+        lagPolicy.maxLagBytes(bitsPerSecond: hub.bitsPerSecond, retainedBytes: hub.history.retainedBytes)
     }
 
     private func send(_ subscription: Subscription) {
@@ -254,8 +251,8 @@ final class ClientConnection: @unchecked Sendable {
                 guard try writeOutgoing() else { return }
             }
             let history = hub.history
-            if !skipPending, isLagging(hub) {
-                guard requestSkip(hub) else { return }
+            if !skipPending {
+                guard enforceLag(hub) else { return }
             }
             if skipPending {
                 guard try finishPartialPacket(history) else { return }
@@ -269,13 +266,12 @@ final class ClientConnection: @unchecked Sendable {
                 if sent > 0 {
                     if bytesSent.load(ordering: .relaxed) == 0 {
                         let wait = max(worker.loop.now - acceptedAt, 0)
-                        hub.counters.firstBytes.add(1, ordering: .relaxed)
-                        hub.counters.firstByteMicroseconds.add(UInt64(wait * 1_000_000), ordering: .relaxed)
-                        worker.server.firstByteObserver?(wait)
+                        counts(hub).add(.firstBytes)
+                        counts(hub).add(.firstByteMicroseconds, UInt64(wait * 1_000_000))
+                        worker.server.events.publish(.firstByte(hub.id, seconds: wait))
                     }
                     bytesSent.add(sent, ordering: .relaxed)
-                    hub.counters.bytesOut.add(sent, ordering: .relaxed)
-                    worker.counters.bytesOut.add(sent, ordering: .relaxed)
+                    counts(hub).add(.bytesOut, sent)
                     offset.store(readOffset, ordering: .relaxed)
                 }
             }
@@ -297,26 +293,31 @@ final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    private func isLagging(_ hub: Hub) -> Bool {
+    /// Applies the lag policy: marks a lagging player to skip forward to a join
+    /// point, or drops it when it keeps lagging. Returns false when dropped.
+    private func enforceLag(_ hub: Hub) -> Bool {
         let history = hub.history
-        return readOffset < history.oldestReadable || history.end - readOffset > maxLag(hub)
-    }
-
-    /// Marks a lagging player to skip forward to a join point, or drops it when it
-    /// keeps lagging. Returns false when dropped.
-    private func requestSkip(_ hub: Hub) -> Bool {
+        let policy = lagPolicy
+        let (oldest, end, limit) = (history.oldestReadable, history.end, maxLag(hub))
+        // Most sends are not behind: settle that before touching the skip history.
+        guard policy.isLagging(readOffset: readOffset, oldestReadable: oldest, end: end, maxLag: limit) else { return true }
         let now = worker.loop.now
         skipTimes.removeAll { now - $0 > configuration.skipWindow }
-        if skipTimes.count >= configuration.clientSkipLimit {
-            hub.counters.drops.add(1, ordering: .relaxed)
-            worker.counters.drops.add(1, ordering: .relaxed)
+        switch policy.decide(readOffset: readOffset, oldestReadable: oldest, end: end, maxLag: limit, recentSkips: skipTimes.count) {
+        case .keep:
+            return true
+        case .skip:
+            break
+        case .drop:
+            counts(hub).add(.drops)
             worker.logger.info("dropping a player that keeps falling behind", metadata: ["relay.content": "\(hub.key)"])
+            worker.server.events.publish(.playerDropped(hub.id))
             close()
             return false
         }
         skipTimes.append(now)
-        hub.counters.skips.add(1, ordering: .relaxed)
-        worker.counters.skips.add(1, ordering: .relaxed)
+        counts(hub).add(.skips)
+        worker.server.events.publish(.playerSkipped(hub.id))
         skipPending = true
         return true
     }
@@ -357,14 +358,14 @@ final class ClientConnection: @unchecked Sendable {
     private func waitForWritable() {
         blockedOnWrite = true
         io.watch(IOWatcher.read | IOWatcher.write)
-        if case .streaming = state, !timer.isActive { timer.schedule(after: configuration.clientMaxLagSeconds / 2) }
+        if case .streaming = state, !deadline.isActive { armBlockedLagCheck() }
     }
 
     // MARK: Fixed responses
 
     private func respond(_ bytes: [UInt8]) {
         leaveHub()
-        timer.cancel()
+        deadline.cancel()
         outgoing = bytes
         outgoingSent = 0
         state = .responding
@@ -388,6 +389,7 @@ final class ClientConnection: @unchecked Sendable {
         case .waitingForHub(let subscription), .streaming(let subscription):
             subscription.remove(self)
             worker.server.registry.detach(subscription.hub)
+            worker.server.events.publish(.playerLeft(subscription.hub.id))
         case .readingRequest, .responding, .closed:
             break
         }
@@ -399,7 +401,7 @@ final class ClientConnection: @unchecked Sendable {
         leaveHub()
         state = .closed
         io?.stop()
-        timer?.cancel()
+        deadline?.cancel()
         Syscall.close(fd)
         worker.connectionClosed(self)
     }

@@ -29,9 +29,8 @@ public struct EngineUnavailable: Error, Sendable, Equatable {
     }
 }
 
-/// The one interface through which hubs get engines. The relay's static list
-/// implements it now; the control plane's fleet (provisioning, health, load)
-/// implements it later without the relay changing.
+/// The one interface through which hubs get engines: a static list
+/// (`StaticEngineSelector`) or the control plane's fleet (provisioning, health, load).
 ///
 /// Every call may come from any relay loop; implementations are thread-safe
 /// and never block a loop (a slow answer goes through `completion` later).

@@ -25,9 +25,6 @@ final class EventLoop: @unchecked Sendable {
 
     /// The loop's cached time of the current iteration, in seconds.
     var now: Double { ev_now(raw) }
-
-    /// Refreshes the cached time; needed after long work inside one callback.
-    func updateNow() { ev_now_update(raw) }
 }
 
 /// Watches one file descriptor for readability and/or writability.

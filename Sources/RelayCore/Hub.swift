@@ -9,31 +9,17 @@ import Synchronization
 /// timers and ingest run on that worker's loop. Players on any worker read its
 /// history; the hub flags their subscriptions after it publishes bytes.
 ///
-/// Lifecycle: starting (reserve an engine, `getstream`, open playback) → live →
-/// reconnecting (same playback URL, then a new session, then another engine) →
-/// live … and, once no player is left for the grace period, closed with
-/// `command_url?method=stop`. A start or reconnect that runs out of time fails
-/// the hub: its players get an error or a close, never a silent connection.
+/// The hub carries out what its `HubStateMachine` decides: the engine side is an
+/// `UpstreamSession`, the bytes go through an `IngestPipeline`. A start or
+/// reconnect that runs out of time fails the hub: its players get an error or a
+/// close, never a silent connection.
 final class Hub: @unchecked Sendable {
-    private enum State {
-        case starting(excluded: Set<EngineEndpoint>)
-        case live
-        case reconnecting(since: Double, step: ReconnectStep, attemptStarted: Double, excluded: Set<EngineEndpoint>)
-        case closed
-    }
-
-    /// Reconnects escalate: an engine's response may end while its session lives
-    /// on, so the same playback URL is tried first.
-    private enum ReconnectStep {
-        case reopenPlayback
-        case newSession
-        case otherEngine
-    }
-
     let key: ContentKey
+    /// This hub in events.
+    let id: HubID
     let owner: Worker
     let history: StreamHistory
-    let counters = HubCounters()
+    let counters = RelayCounters()
     /// Players attached, counted by the registry under its lock.
     let clientCount = Atomic<Int>(0)
     let createdAt = Date()
@@ -41,101 +27,96 @@ final class Hub: @unchecked Sendable {
     // Shared with players on other threads.
     private let phaseValue = Atomic<UInt8>(HubPhase.starting.rawValue)
     private let failureValue = Mutex<HubFailure?>(nil)
-    private let joinPoint = Atomic<UInt64>(.max)
-    private let subscribers = Mutex<[Subscription]>([])
     private let summary = Mutex<HubSummary>(HubSummary())
+    /// Measured bitrate, for players' lag limits and status pages.
+    private let measuredBitsPerSecond = Atomic<Int>(0)
+    /// Bytes the aligner threw away (garbage between packets).
+    private let discardedBytes = Atomic<UInt64>(0)
 
     // Owned by `owner`'s loop.
-    private var state: State = .starting(excluded: [])
-    private let aligner = TSAligner()
-    private let inspector = TSInspector()
-    private var writeOffset: UInt64 = 0
-    private var notifiedOffset: UInt64 = 0
+    private var machine: HubStateMachine
+    private let ingest: IngestPipeline
+    private let upstream: UpstreamSession
     private var engine: EngineEndpoint?
-    private var session: EngineSession?
-    private var request: CurlTransfer?
-    private var playback: CurlTransfer?
+    /// Stream packets since the current playback opened.
     private var packetsSinceOpen: UInt64 = 0
-    private var lastDataAt: Double = 0
-    private var lastKeepaliveAt: Double = 0
-    private var inStall = false
+    /// Continuity errors already counted, so each ingest adds only the new ones.
+    private var countedContinuityErrors: UInt64 = 0
+    private var lastMeasuredAt: Double = 0
+    /// The engine the hub last streamed from, to tell a switch from a reconnect.
+    private var lastLiveEngine: EngineEndpoint?
     /// Why the last engine attempt failed; told to players when no engine is left to try.
     private var lastAttemptError: String?
-    /// The session reported to the stream sink as started and not yet as ended.
+    /// The session reported as started and not yet as ended.
     private var reportedStream: StreamSessionInfo?
-    /// Engine requests answer asynchronously; a stale answer carries an old generation.
-    private var generation = 0
-    private let pid: String
+    /// Engine reservations answer asynchronously; a stale answer carries an old generation.
+    private var reservation = 0
     private var startDeadline: TimerWatcher!
     private var graceTimer: TimerWatcher!
+    /// Housekeeping twice a second: keepalives, silence, attempt deadlines, measurements.
     private var tickTimer: TimerWatcher!
-    private var flushTimer: TimerWatcher!
     private var retryTimer: TimerWatcher!
     private let logger: Logger
 
     private var configuration: RelayConfiguration { owner.server.configuration }
     private var selector: any EngineSelector { owner.server.selector }
     private var now: Double { owner.loop.now }
+    private var events: RelayEventFeed { owner.server.events }
+    /// This hub's counts, added to its owner's totals as well.
+    private var counts: CounterScope { CounterScope(hub: counters, worker: owner.counters) }
 
     init(key: ContentKey, owner: Worker) throws {
         self.key = key
         self.owner = owner
+        id = HubID(content: key, serial: owner.server.nextHubSerial())
         var logger = owner.logger
         logger[metadataKey: "relay.content"] = "\(key)"
         self.logger = logger
         let config = owner.server.configuration
         history = try StreamHistory(name: "acerelay-\(key.value.prefix(8))", retainedBytes: config.historyMaxBytes)
-        // The engine serves one player per content: the relay is that player, under its own id.
-        pid = "acerelay-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        machine = HubStateMachine(timing: HubStateMachine.Timing(config))
+        ingest = IngestPipeline(history: history, loop: owner.loop, configuration: config)
+        upstream = UpstreamSession(curl: owner.curl, configuration: config)
         startDeadline = TimerWatcher(loop: owner.loop) { [unowned self] in self.startTimedOut() }
         graceTimer = TimerWatcher(loop: owner.loop) { [unowned self] in self.graceExpired() }
         tickTimer = TimerWatcher(loop: owner.loop) { [unowned self] in self.tick() }
-        flushTimer = TimerWatcher(loop: owner.loop) { [unowned self] in self.notifySubscribers() }
         retryTimer = TimerWatcher(loop: owner.loop) { [unowned self] in self.retry() }
+        // Here rather than in `start()`, so it precedes the first player's `playerJoined`.
+        owner.server.events.publish(.hubStarted(id))
     }
 
     // MARK: Read by players, any thread
 
     var phase: HubPhase { HubPhase(rawValue: phaseValue.load(ordering: .acquiring)) ?? .closed }
     var failure: HubFailure? { failureValue.withLock { $0 } }
-    var latestJoinPoint: UInt64? {
-        let value = joinPoint.load(ordering: .acquiring)
-        return value == .max ? nil : value
-    }
-    var bitsPerSecond: Int { counters.bitsPerSecond.load(ordering: .relaxed) }
+    var latestJoinPoint: UInt64? { history.latestJoinPoint?.offset }
+    var bitsPerSecond: Int { measuredBitsPerSecond.load(ordering: .relaxed) }
 
-    func addSubscriber(_ subscription: Subscription) { subscribers.withLock { $0.append(subscription) } }
-    func removeSubscriber(_ subscription: Subscription) {
-        subscribers.withLock { list in list.removeAll { $0 === subscription } }
-    }
-
-    private func notifySubscribers() {
-        notifiedOffset = writeOffset
-        let list = subscribers.withLock { $0 }
-        for subscription in list { subscription.notify() }
-    }
+    func addSubscriber(_ subscription: Subscription) { ingest.addSubscriber(subscription) }
+    func removeSubscriber(_ subscription: Subscription) { ingest.removeSubscriber(subscription) }
 
     // MARK: Starting
 
     /// Begins the engine session. On the owner's loop, right after creation.
     func start() {
         logger.info("opening engine session")
-        lastDataAt = now
+        machine.started(at: now)
+        lastMeasuredAt = now
         startDeadline.schedule(after: configuration.startTimeout)
         tickTimer.schedule(after: 0.5, every: 0.5)
         reserveEngine(excluding: [])
     }
 
     private func reserveEngine(excluding excluded: Set<EngineEndpoint>) {
-        generation += 1
-        let expected = generation
+        reservation += 1
+        let expected = reservation
         selector.reserveEngine(for: key, excluding: excluded) { [self] result in
-            owner.execute { [self] in engineReserved(result, generation: expected) }
+            owner.execute { [self] in engineReserved(result, reservation: expected) }
         }
     }
 
-    private func engineReserved(_ result: Result<EngineEndpoint, EngineUnavailable>, generation expected: Int) {
-        guard expected == generation, !isClosed else {
+    private func engineReserved(_ result: Result<EngineEndpoint, EngineUnavailable>, reservation expected: Int) {
+        guard expected == reservation, !machine.isClosed else {
             if case .success(let engine) = result { selector.releaseEngine(engine, for: key) }
             return
         }
@@ -145,72 +126,36 @@ final class Hub: @unchecked Sendable {
             updateSummary { $0.engine = chosen.baseURL }
             openSession()
         case .failure(let unavailable):
-            if case .reconnecting(let since, _, _, _) = state {
-                // Every engine failed this hub once; keep trying them all until the deadline.
-                state = .reconnecting(since: since, step: .otherEngine, attemptStarted: now, excluded: [])
-                retryTimer.schedule(after: 2)
-                return
-            }
-            if case .starting(let excluded) = state, !excluded.isEmpty, let lastAttemptError {
-                // Every engine was tried: the engines' own reason says more than "none left".
-                fail(HubFailure(status: 503, code: "engine_error", message: lastAttemptError, retryAfter: unavailable.retryAfterSeconds))
-                return
-            }
-            fail(HubFailure(status: 503, code: unavailable.code, message: unavailable.message, retryAfter: unavailable.retryAfterSeconds))
+            carryOut(machine.engineUnavailable(unavailable, lastAttemptError: lastAttemptError, at: now), reason: unavailable.message)
         }
     }
 
-    /// Asks the engine for a session (`getstream?format=json`).
+    /// Asks the engine for a session, then plays it.
     private func openSession() {
         guard let engine else { return }
-        cancelTransfers()
-        generation += 1
-        let expected = generation
-        let transfer = CurlTransfer(
-            url: EngineAPI.getstreamURL(engine: engine, content: key, pid: pid),
-            connectTimeout: min(configuration.engineRequestTimeout, 5),
-            timeout: configuration.engineRequestTimeout,
-            userAgent: configuration.engineUserAgent)
-        request = transfer
-        owner.curl.start(transfer) { [self] outcome in
-            guard expected == generation, !isClosed else { return }
-            request = nil
-            guard outcome.succeeded else {
-                attemptFailed("getstream failed: \(outcome.message)")
-                return
-            }
-            do throws(EngineAPIError) {
-                let granted = try EngineAPI.parseSession(transfer.body, engine: engine)
-                session = granted
+        upstream.requestSession(engine: engine, content: key) { [self] result in
+            guard !machine.isClosed else { return }
+            switch result {
+            case .success(let granted):
                 updateSummary { $0.playbackSessionID = granted.playbackSessionID; $0.infohash = granted.infohash }
                 openPlayback()
-            } catch {
+            case .failure(let error):
                 attemptFailed(error.message)
             }
         }
     }
 
-    /// Reads the session's playback URL, feeding every chunk to the aligner.
+    /// Reads the session's playback URL, feeding every chunk to the ingest pipeline.
     private func openPlayback() {
-        guard let session else { return }
-        if let old = playback { owner.curl.cancel(old); playback = nil }
-        generation += 1
-        let expected = generation
-        let transfer = CurlTransfer(
-            url: session.playbackURL,
-            connectTimeout: min(configuration.engineRequestTimeout, 5),
-            timeout: 0,
-            userAgent: configuration.engineUserAgent)
-        playback = transfer
+        // Set before any chunk can arrive: transfers answer on a later loop iteration.
         packetsSinceOpen = 0
-        owner.curl.start(transfer, onData: { [unowned self] chunk in
-            expected == generation ? ingest(chunk) : false
-        }, onComplete: { [self] outcome in
-            guard expected == generation, !isClosed else { return }
-            playback = nil
-            flushAligner()
-            let reason = outcome.succeeded ? "engine ended the stream" : "playback failed: \(outcome.message)"
-            if case .live = state {
+        upstream.openPlayback(onData: { [unowned self] chunk in
+            received(chunk)
+        }, onEnd: { [self] reason in
+            guard !machine.isClosed else { return }
+            ingest.finish()
+            countContinuity()
+            if machine.isLive {
                 beginReconnect(reason)
             } else {
                 attemptFailed(reason)
@@ -220,83 +165,62 @@ final class Hub: @unchecked Sendable {
 
     // MARK: Ingest
 
-    private func ingest(_ chunk: UnsafeRawBufferPointer) -> Bool {
-        guard !isClosed else { return false }
-        counters.bytesIn.add(UInt64(chunk.count), ordering: .relaxed)
-        owner.counters.bytesIn.add(UInt64(chunk.count), ordering: .relaxed)
-        let before = writeOffset
+    private func received(_ chunk: UnsafeRawBufferPointer) -> Bool {
+        guard !machine.isClosed else { return false }
+        counts.add(.bytesIn, UInt64(chunk.count))
+        let packets: UInt64
         do {
-            try aligner.feed(chunk) { run in try appendPackets(run) }
+            packets = try ingest.ingest(chunk)
         } catch {
             fail(HubFailure(status: 503, code: "relay_storage", message: "cannot store the stream: \(error)", retryAfter: 10))
             return false
         }
-        counters.discardedBytes.store(aligner.discardedBytes, ordering: .relaxed)
-        if writeOffset > before {
+        discardedBytes.store(ingest.discardedBytes, ordering: .relaxed)
+        if packets > 0 {
             // Silence means no packets: an engine sending only garbage is as good as quiet.
-            lastDataAt = now
-            packetsSinceOpen += (writeOffset - before) / UInt64(TSPacket.size)
-            if inStall { inStall = false }
-            publish()
-            if !isLive { becameLive() }
+            machine.dataArrived(at: now)
+            packetsSinceOpen += packets
+            countContinuity()
+            if !machine.isLive { becameLive() }
         }
         return true
     }
 
-    private func appendPackets(_ run: UnsafeRawBufferPointer) throws {
-        inspector.inspect(run, at: writeOffset)
-        try history.append(run, at: writeOffset)
-        writeOffset += UInt64(run.count)
-    }
-
-    private func flushAligner() {
-        try? aligner.finish { run in try appendPackets(run) }
-        publish()
-    }
-
-    private func publish() {
-        history.publish(upTo: writeOffset)
-        if let point = inspector.latestJoinPoint { joinPoint.store(point, ordering: .releasing) }
-        let errors = inspector.continuityErrors
-        let before = counters.continuityErrors.exchange(errors, ordering: .relaxed)
-        if errors > before { owner.counters.continuityErrors.add(errors - before, ordering: .relaxed) }
-        if writeOffset - notifiedOffset >= UInt64(configuration.sendBlockBytes) {
-            flushTimer.cancel()
-            notifySubscribers()
-        } else if writeOffset > notifiedOffset, !flushTimer.isActive {
-            flushTimer.schedule(after: configuration.sendFlushInterval)
+    private func countContinuity() {
+        let errors = ingest.inspector.continuityErrors
+        if errors > countedContinuityErrors {
+            counts.add(.continuityErrors, errors - countedContinuityErrors)
+            countedContinuityErrors = errors
         }
     }
 
-    /// A null packet into the history: players stay connected while the engine is quiet.
     private func appendKeepalive() {
-        lastKeepaliveAt = now
-        do {
-            try TSPacket.null.withUnsafeBytes { try appendPackets($0) }
-        } catch {
-            return
-        }
-        history.publish(upTo: writeOffset)
-        notifySubscribers()
+        machine.keepaliveWritten(at: now)
+        ingest.appendKeepalive()
     }
 
     private func becameLive() {
+        guard let resumed = machine.becameLive(at: now) else { return }
         reportStreamStarted()
-        switch state {
-        case .starting:
+        switch resumed {
+        case .started:
             startDeadline.cancel()
             if let engine { selector.engineStarted(engine, for: key) }
             logger.info("engine session live", metadata: ["relay.engine": "\(engine?.baseURL ?? "-")"])
-        case .reconnecting(let since, _, _, _):
+        case .recovered(let seconds):
             if let engine { selector.engineStarted(engine, for: key) }
-            logger.info("engine stream back", metadata: ["relay.reconnect_s": "\(Int(now - since))"])
-        case .live, .closed:
-            return
+            logger.info("engine stream back", metadata: ["relay.reconnect_s": "\(Int(seconds))"])
         }
-        state = .live
+        if let engine {
+            events.publish(.hubLive(id, engine: engine))
+            if let previous = lastLiveEngine, previous != engine {
+                events.publish(.engineSwitched(id, from: previous, to: engine))
+            }
+            lastLiveEngine = engine
+        }
         updateSummary { $0.state = "live" }
         if phaseValue.exchange(HubPhase.streaming.rawValue, ordering: .acquiringAndReleasing) != HubPhase.streaming.rawValue {
-            notifySubscribers()
+            ingest.notifySubscribers()
         }
     }
 
@@ -304,60 +228,50 @@ final class Hub: @unchecked Sendable {
 
     /// The current start or reconnect attempt did not work; escalate or give up.
     private func attemptFailed(_ reason: String) {
-        cancelTransfers()
+        upstream.cancel()
         lastAttemptError = reason
-        switch state {
-        case .starting(var excluded):
-            logger.warning("engine could not start the stream", metadata: ["relay.reason": "\(reason)"])
-            if let engine {
-                abandonEngine(engine, reason: reason)
-                excluded.insert(engine)
-            }
-            state = .starting(excluded: excluded)
+        switch machine.state {
+        case .starting: logger.warning("engine could not start the stream", metadata: ["relay.reason": "\(reason)"])
+        case .reconnecting: logger.warning("reconnect attempt failed", metadata: ["relay.reason": "\(reason)"])
+        case .live, .closed: break
+        }
+        carryOut(machine.attemptFailed(engine: engine, reason: reason, at: now), reason: reason)
+    }
+
+    private func carryOut(_ decision: HubStateMachine.AfterFailure, reason: String) {
+        switch decision {
+        case .tryAnotherEngine(let abandon, let excluded):
+            if let abandon { abandonEngine(abandon, reason: reason) }
             reserveEngine(excluding: excluded)
-        case .reconnecting(let since, let step, _, var excluded):
-            logger.warning("reconnect attempt failed", metadata: ["relay.reason": "\(reason)"])
-            if now - since >= configuration.reconnectTimeout {
-                fail(HubFailure(status: 503, code: "engine_lost", message: "lost the engine stream and could not get it back: \(reason)", retryAfter: 10))
-                return
-            }
-            switch step {
-            case .reopenPlayback:
-                state = .reconnecting(since: since, step: .newSession, attemptStarted: now, excluded: excluded)
-            case .newSession, .otherEngine:
-                if let engine {
-                    abandonEngine(engine, reason: reason)
-                    excluded.insert(engine)
-                }
-                state = .reconnecting(since: since, step: .otherEngine, attemptStarted: now, excluded: excluded)
-            }
-            retryTimer.schedule(after: step == .reopenPlayback ? 0.5 : 1)
-        case .live:
+        case .retryLater(let delay, let abandon):
+            if let abandon { abandonEngine(abandon, reason: reason) }
+            retryTimer.schedule(after: delay)
+        case .reconnect:
             beginReconnect(reason)
-        case .closed:
+        case .fail(let failure):
+            fail(failure)
+        case .nothing:
             return
         }
     }
 
     private func retry() {
-        guard case .reconnecting(let since, let step, _, let excluded) = state else { return }
-        state = .reconnecting(since: since, step: step, attemptStarted: now, excluded: excluded)
-        switch step {
-        case .reopenPlayback: openPlayback()
-        case .newSession: openSession()
-        case .otherEngine: reserveEngine(excluding: excluded)
+        switch machine.retryDue(at: now) {
+        case .openPlayback: openPlayback()
+        case .openSession: openSession()
+        case .reserveEngine(let excluded): reserveEngine(excluding: excluded)
+        case nil: return
         }
     }
 
     private func beginReconnect(_ reason: String) {
-        guard case .live = state else { return }
+        guard machine.beginReconnect(at: now) else { return }
         logger.warning("engine stream interrupted; reconnecting", metadata: ["relay.reason": "\(reason)"])
-        counters.reconnects.add(1, ordering: .relaxed)
-        owner.counters.reconnects.add(1, ordering: .relaxed)
-        cancelTransfers()
-        state = .reconnecting(since: now, step: .reopenPlayback, attemptStarted: now, excluded: [])
+        events.publish(.hubReconnecting(id, reason: reason))
+        counts.add(.reconnects)
+        upstream.cancel()
         updateSummary { $0.state = "reconnecting" }
-        inspector.resetContinuity()
+        ingest.inspector.resetContinuity()
         openPlayback()
     }
 
@@ -370,65 +284,59 @@ final class Hub: @unchecked Sendable {
     }
 
     private func startTimedOut() {
-        guard case .starting = state else { return }
-        let seconds = Int(configuration.startTimeout)
-        if let engine { selector.engineFailed(engine, reason: "no stream within \(seconds) s") }
-        fail(HubFailure(status: 503, code: "engine_timeout", message: "no engine started the stream within \(seconds) s", retryAfter: 10))
+        guard let failure = machine.startDeadlinePassed() else { return }
+        if let engine { selector.engineFailed(engine, reason: "no stream within \(Int(configuration.startTimeout)) s") }
+        fail(failure)
     }
 
-    /// Housekeeping twice a second: keepalives, silence, attempt deadlines.
     private func tick() {
-        let quiet = now - lastDataAt
-        switch state {
-        case .starting:
-            if now - lastKeepaliveAt >= 1 { appendKeepalive() }
-        case .live:
-            if quiet >= 1, now - lastKeepaliveAt >= 1 {
-                if !inStall {
-                    inStall = true
-                    counters.stalls.add(1, ordering: .relaxed)
-                    owner.counters.stalls.add(1, ordering: .relaxed)
-                }
-                appendKeepalive()
-            }
-            if quiet >= configuration.silenceTimeout {
-                beginReconnect("no data from the engine for \(Int(quiet)) s")
-            }
-        case .reconnecting(let since, _, let attemptStarted, _):
-            if now - lastKeepaliveAt >= 1 { appendKeepalive() }
-            if now - since >= configuration.reconnectTimeout {
-                fail(HubFailure(status: 503, code: "engine_lost", message: "lost the engine stream for \(Int(now - since)) s", retryAfter: 10))
-            } else if !retryTimer.isActive, now - attemptStarted >= min(configuration.silenceTimeout, 10), packetsSinceOpen == 0 {
-                attemptFailed("no data within \(Int(now - attemptStarted)) s of reconnecting")
-            }
-        case .closed:
-            return
+        let decision = machine.tick(at: now, packetsSinceOpen: packetsSinceOpen, retryPending: retryTimer.isActive)
+        if decision.stallBegan {
+            counts.add(.stalls)
+            events.publish(.hubStalled(id))
         }
-        counters.bitsPerSecond.store(inspector.bitsPerSecond, ordering: .relaxed)
-        history.retain(bytes: retentionBytes)
+        if decision.keepalive { appendKeepalive() }
+        switch decision.outcome {
+        case .nothing: break
+        case .reconnect(let reason): beginReconnect(reason)
+        case .attemptFailed(let reason): attemptFailed(reason)
+        case .fail(let failure): fail(failure)
+        }
+        guard !machine.isClosed else { return }
+        measuredBitsPerSecond.store(ingest.inspector.bitsPerSecond, ordering: .relaxed)
+        ingest.retain(seconds: configuration.historySeconds, maxBytes: configuration.historyMaxBytes)
+        if now - lastMeasuredAt >= 1 {
+            lastMeasuredAt = now
+            events.publish(.hubMeasured(measurement()))
+        }
     }
 
-    /// History to keep: `historySeconds` of the measured bitrate, within the byte cap.
-    private var retentionBytes: UInt64 {
-        let rate = inspector.bitsPerSecond > 0 ? inspector.bitsPerSecond : 8_000_000
-        let wanted = UInt64(configuration.historySeconds * Double(rate) / 8)
-        return min(max(wanted, 8 << 20), configuration.historyMaxBytes)
+    private func measurement() -> HubMeasurement {
+        HubMeasurement(
+            hub: id, bitsPerSecond: ingest.inspector.bitsPerSecond,
+            continuityErrors: counters[.continuityErrors],
+            bytesIn: counters[.bytesIn],
+            bytesOut: counters[.bytesOut],
+            players: clientCount.load(ordering: .relaxed),
+            joinPoints: history.joinPointCount)
     }
 
     // MARK: Closing
 
     /// The last player left; keep the session for the grace period.
     func lastClientLeft() {
-        guard !isClosed, clientCount.load(ordering: .relaxed) == 0 else { return }
+        guard !machine.isClosed, clientCount.load(ordering: .relaxed) == 0 else { return }
+        machine.lastPlayerLeft(at: now)
         updateSummary { $0.idleSince = Date() }
         graceTimer.schedule(after: configuration.gracePeriod)
     }
 
     private func graceExpired() {
-        guard !isClosed else { return }
+        guard machine.graceExpired(at: now) else { return }
         if owner.server.registry.removeIfIdle(self) {
-            close(reason: "no players for \(Int(configuration.gracePeriod)) s", phase: .closed)
+            close(.idle, log: "no players for \(Int(configuration.gracePeriod)) s")
         } else {
+            machine.playerArrived()
             updateSummary { $0.idleSince = nil }
         }
     }
@@ -436,7 +344,7 @@ final class Hub: @unchecked Sendable {
     /// Closes the hub because the relay is stopping. On the owner's loop.
     func shutdown() {
         owner.server.registry.remove(self)
-        close(reason: "relay stopping", phase: .closed)
+        close(.relayStopping, log: "relay stopping")
     }
 
     /// Ends the hub on the control plane's word (a looping broadcast, an operator's
@@ -444,70 +352,50 @@ final class Hub: @unchecked Sendable {
     func terminate(_ failure: HubFailure) { fail(failure) }
 
     private func fail(_ failure: HubFailure) {
+        guard !machine.isClosed else { return }
         logger.error("hub failed", metadata: ["relay.code": "\(failure.code)", "relay.reason": "\(failure.message)"])
         failureValue.withLock { $0 = failure }
         owner.server.registry.remove(self)
-        close(reason: failure.message, phase: .failed)
+        close(.failed(code: failure.code, message: failure.message), log: failure.message)
     }
 
-    private func close(reason: String, phase: HubPhase) {
-        guard !isClosed else { return }
+    private func close(_ why: HubCloseReason, log reason: String) {
+        guard !machine.isClosed else { return }
+        let phase: HubPhase = if case .failed = why { .failed } else { .closed }
         logger.info("closing hub", metadata: ["relay.reason": "\(reason)"])
         reportStreamEnded(reason: reason)
-        state = .closed
+        machine.closed()
         updateSummary { $0.state = phase == .failed ? "failed" : "closed" }
-        cancelTransfers()
-        for timer in [startDeadline, graceTimer, tickTimer, flushTimer, retryTimer] { timer?.cancel() }
+        upstream.cancel()
+        ingest.stop()
+        for timer in [startDeadline, graceTimer, tickTimer, retryTimer] { timer?.cancel() }
         stopSession()
         if let engine { selector.releaseEngine(engine, for: key) }
         engine = nil
         phaseValue.store(phase.rawValue, ordering: .releasing)
-        notifySubscribers()
+        ingest.notifySubscribers()
+        events.publish(.hubClosed(id, reason: why))
     }
 
     private func reportStreamStarted() {
-        guard let engine, let session, reportedStream?.session != session else { return }
+        guard let engine, let session = upstream.session, reportedStream?.session != session else { return }
         reportStreamEnded(reason: "engine session replaced")
         let info = StreamSessionInfo(content: key, engine: engine, session: session)
         reportedStream = info
-        owner.server.streamEvents?.streamStarted(info)
+        events.publish(.streamStarted(info))
     }
 
     private func reportStreamEnded(reason: String) {
         guard let reported = reportedStream else { return }
         reportedStream = nil
-        owner.server.streamEvents?.streamEnded(reported, reason: reason)
+        events.publish(.streamEnded(reported, reason: reason))
     }
 
-    /// Sends `command_url?method=stop`, best effort, bounded in time.
+    /// Ends the engine session (`stop`), reporting the stream as ended first.
     private func stopSession() {
         reportStreamEnded(reason: "stopped")
-        guard let session, !session.commandURL.isEmpty else { self.session = nil; return }
-        self.session = nil
-        let transfer = CurlTransfer(
-            url: EngineAPI.stopURL(commandURL: session.commandURL),
-            connectTimeout: 2, timeout: min(configuration.engineRequestTimeout, 5),
-            userAgent: configuration.engineUserAgent)
-        let server = owner.server
-        server.pendingStops.add(1, ordering: .relaxed)
-        let logger = logger
-        owner.curl.start(transfer) { outcome in
-            server.pendingStops.subtract(1, ordering: .relaxed)
-            if !outcome.succeeded {
-                logger.warning("engine did not confirm stop", metadata: ["relay.reason": "\(outcome.message)"])
-            }
-        }
+        upstream.stop(countedBy: owner.server, logger: logger)
     }
-
-    private func cancelTransfers() {
-        if let request { owner.curl.cancel(request) }
-        if let playback { owner.curl.cancel(playback) }
-        request = nil
-        playback = nil
-    }
-
-    private var isClosed: Bool { if case .closed = state { return true } else { return false } }
-    private var isLive: Bool { if case .live = state { return true } else { return false } }
 
     // MARK: Status
 
@@ -525,20 +413,20 @@ final class Hub: @unchecked Sendable {
             state: s.state == "live" && players == 0 ? "draining" : s.state,
             engine: s.engine, playbackSessionID: s.playbackSessionID, infohash: s.infohash,
             players: players, startedAt: createdAt, idleSince: players == 0 ? s.idleSince : nil,
-            bytesIn: counters.bytesIn.load(ordering: .relaxed),
-            bytesOut: counters.bytesOut.load(ordering: .relaxed),
-            bitsPerSecond: counters.bitsPerSecond.load(ordering: .relaxed),
-            continuityErrors: counters.continuityErrors.load(ordering: .relaxed),
-            discardedBytes: counters.discardedBytes.load(ordering: .relaxed),
-            reconnects: counters.reconnects.load(ordering: .relaxed),
-            stalls: counters.stalls.load(ordering: .relaxed),
-            skips: counters.skips.load(ordering: .relaxed),
-            drops: counters.drops.load(ordering: .relaxed),
+            bytesIn: counters[.bytesIn],
+            bytesOut: counters[.bytesOut],
+            bitsPerSecond: bitsPerSecond,
+            continuityErrors: counters[.continuityErrors],
+            discardedBytes: discardedBytes.load(ordering: .relaxed),
+            reconnects: counters[.reconnects],
+            stalls: counters[.stalls],
+            skips: counters[.skips],
+            drops: counters[.drops],
             historyBytes: history.residentBytes,
             firstByteMillisecondsAverage: {
-                let count = counters.firstBytes.load(ordering: .relaxed)
+                let count = counters[.firstBytes]
                 guard count > 0 else { return nil }
-                return Double(counters.firstByteMicroseconds.load(ordering: .relaxed)) / Double(count) / 1_000
+                return Double(counters[.firstByteMicroseconds]) / Double(count) / 1_000
             }())
     }
 }

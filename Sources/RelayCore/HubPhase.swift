@@ -11,7 +11,7 @@ enum HubPhase: UInt8, Sendable {
 }
 
 /// Why a hub gave up, as a player will be told.
-struct HubFailure: Sendable {
+struct HubFailure: Sendable, Equatable {
     /// HTTP status for a player that has not had its head yet.
     let status: Int
     /// Machine-readable code for the JSON body.

@@ -9,7 +9,9 @@ final class ListeningSocket {
     private(set) var fd: Int32
     let port: UInt16
 
-    init(host: String, port: UInt16, backlog: Int32 = 4096) throws {
+    /// - Parameter exclusive: refuse (`RelayError.portInUse`) when any other socket
+    ///   listens on the port already; the first of the workers' sockets checks.
+    init(host: String, port: UInt16, exclusive: Bool = false, backlog: Int32 = 4096) throws {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -20,6 +22,10 @@ final class ListeningSocket {
             throw RelayError.invalidListenAddress("\(host): \(String(cString: gai_strerror(status)))")
         }
         defer { freeaddrinfo(result) }
+        if exclusive {
+            try PortProbe.ensureFree(info.pointee.ai_addr, length: info.pointee.ai_addrlen, family: info.pointee.ai_family,
+                                     host: host, port: port)
+        }
         let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket") }
         var one: Int32 = 1
@@ -73,11 +79,16 @@ final class ListeningSocket {
 public enum RelayError: Error, CustomStringConvertible, Sendable {
     case invalidListenAddress(String)
     case listenFailed(String)
+    /// Another socket already listens on the stream port (`holder` names its process when /proc shows it).
+    case portInUse(address: String, holder: String?)
 
     public var description: String {
         switch self {
         case .invalidListenAddress(let detail): return "invalid listen address \(detail)"
         case .listenFailed(let detail): return "cannot listen: \(detail)"
+        case .portInUse(let address, let holder):
+            let who = holder.map { " by \($0)" } ?? ""
+            return "cannot listen on \(address): the port is already in use\(who); stop the other relay or choose another port"
         }
     }
 }

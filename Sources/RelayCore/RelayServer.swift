@@ -16,12 +16,10 @@ public final class RelayServer: @unchecked Sendable {
 
     public let configuration: RelayConfiguration
     public let selector: any EngineSelector
-    /// Told when engine sessions start and end; nil when nobody records streams.
-    public let streamEvents: (any StreamEventSink)?
+    /// Where the relay publishes what it does; observers subscribe to it.
+    public let events: RelayEventFeed
     /// Refuses contents before a hub opens (e.g. looping broadcasts); nil lets all through.
     public let contentGate: (any ContentGate)?
-    /// Hears each player's time to first byte, in seconds (a metrics histogram).
-    let firstByteObserver: (@Sendable (Double) -> Void)?
     let registry = HubRegistry()
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
@@ -29,6 +27,10 @@ public final class RelayServer: @unchecked Sendable {
     private var workers: [Worker] = []
     private let lifecycle = Mutex<Lifecycle>(.idle)
     private let accepting = Atomic<Bool>(true)
+    private let hubSerial = Atomic<UInt64>(0)
+
+    /// A serial number for a new hub's `HubID`.
+    func nextHubSerial() -> UInt64 { hubSerial.add(1, ordering: .relaxed).newValue }
 
     /// False once shutdown began: new connections are closed, new hubs refused.
     var isAccepting: Bool { accepting.load(ordering: .relaxed) }
@@ -39,13 +41,11 @@ public final class RelayServer: @unchecked Sendable {
     public private(set) var port: UInt16 = 0
 
     public init(configuration: RelayConfiguration, selector: any EngineSelector,
-                streamEvents: (any StreamEventSink)? = nil, contentGate: (any ContentGate)? = nil,
-                firstByteObserver: (@Sendable (Double) -> Void)? = nil, logger: Logger) {
+                events: RelayEventFeed = RelayEventFeed(), contentGate: (any ContentGate)? = nil, logger: Logger) {
         self.configuration = configuration
         self.selector = selector
-        self.streamEvents = streamEvents
+        self.events = events
         self.contentGate = contentGate
-        self.firstByteObserver = firstByteObserver
         self.logger = logger
     }
 
@@ -57,11 +57,14 @@ public final class RelayServer: @unchecked Sendable {
             signal(SIGPIPE, SIG_IGN)
             var sockets: [ListeningSocket] = []
             do {
-                let first = try ListeningSocket(host: configuration.listenHost, port: configuration.listenPort)
+                let first = try ListeningSocket(host: configuration.listenHost, port: configuration.listenPort, exclusive: true)
                 sockets.append(first)
                 for _ in 1..<max(configuration.workers, 1) {
                     sockets.append(try ListeningSocket(host: configuration.listenHost, port: first.port))
                 }
+            } catch let error as RelayError {
+                for socket in sockets { socket.close() }
+                throw error
             } catch {
                 for socket in sockets { socket.close() }
                 throw RelayError.listenFailed("\(configuration.listenHost):\(configuration.listenPort): \(error)")
@@ -124,14 +127,14 @@ public final class RelayServer: @unchecked Sendable {
         var totals = RelayTotals()
         for worker in workers {
             let c = worker.counters
-            totals.bytesIn += c.bytesIn.load(ordering: .relaxed)
-            totals.bytesOut += c.bytesOut.load(ordering: .relaxed)
-            totals.skips += c.skips.load(ordering: .relaxed)
-            totals.drops += c.drops.load(ordering: .relaxed)
-            totals.continuityErrors += c.continuityErrors.load(ordering: .relaxed)
-            totals.reconnects += c.reconnects.load(ordering: .relaxed)
-            totals.playersServed += c.playersServed.load(ordering: .relaxed)
-            totals.stalls += c.stalls.load(ordering: .relaxed)
+            totals.bytesIn += c[.bytesIn]
+            totals.bytesOut += c[.bytesOut]
+            totals.skips += c[.skips]
+            totals.drops += c[.drops]
+            totals.continuityErrors += c[.continuityErrors]
+            totals.reconnects += c[.reconnects]
+            totals.playersServed += c[.playersServed]
+            totals.stalls += c[.stalls]
             totals.players += worker.connections.withLock { $0.values.filter { $0.isPlayer }.count }
         }
         totals.hubs = registry.all.count

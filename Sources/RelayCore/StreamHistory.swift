@@ -16,6 +16,10 @@ import Glibc
 /// Threads: one writer (the hub's loop) appends and trims; readers on any loop
 /// load `end` and `oldestReadable` and read the file through its descriptor,
 /// holding a reference to the history while they do.
+///
+/// The history also indexes its recent join points, dropped as the readable
+/// window moves past them, so a player (or, later, an HLS segment as a byte
+/// range between two of them) can find where to start.
 public final class StreamHistory: Sendable {
     /// Punches happen in blocks of this size, aligned to it, so no punch ever
     /// touches part of a page (or of a huge page).
@@ -27,13 +31,18 @@ public final class StreamHistory: Sendable {
     private let published = Atomic<UInt64>(0)
     private let readableFrom = Atomic<UInt64>(0)
     private let punchedUpTo = Atomic<UInt64>(0)
+    /// Guarded: written by the hub's loop, read by players on any loop when they
+    /// join or skip (never per packet).
+    private let joinPointIndex: Mutex<JoinPointIndex>
 
     /// - Parameter retainedBytes: how much history to keep for joining and lagging players.
-    public init(name: String, retainedBytes: UInt64) throws {
+    /// - Parameter joinPointCapacity: join points kept at most; the oldest go first.
+    public init(name: String, retainedBytes: UInt64, joinPointCapacity: Int = 1024) throws {
         let fd = csupport_memfd_create(name)
         guard fd >= 0 else { throw SystemError("memfd_create") }
         self.fd = fd
         retained = Atomic(max(retainedBytes, 2 * StreamHistory.punchBlock))
+        joinPointIndex = Mutex(JoinPointIndex(capacity: joinPointCapacity))
     }
 
     /// Bytes kept behind the live edge; older bytes may be punched.
@@ -67,6 +76,7 @@ public final class StreamHistory: Sendable {
         guard newEnd > keep else { return }
         let floor = newEnd - keep
         readableFrom.store(floor, ordering: .releasing)
+        joinPointIndex.withLock { $0.prune(before: floor) }
         // Readers are kept well ahead of `floor` (they skip at a smaller lag), so
         // punching one more block behind it cannot race a sendfile in progress.
         let punchLimit = floor > StreamHistory.punchBlock ? (floor - StreamHistory.punchBlock) / StreamHistory.punchBlock * StreamHistory.punchBlock : 0
@@ -77,6 +87,38 @@ public final class StreamHistory: Sendable {
             }
         }
     }
+
+    /// Records a join point of bytes appended (not necessarily published yet).
+    /// Writer only; offsets must grow, an older one is ignored.
+    public func recordJoinPoint(_ point: JoinPoint) {
+        joinPointIndex.withLock { $0.record(point) }
+    }
+
+    /// The newest join point readers may start at, if any is published and still readable.
+    public var latestJoinPoint: JoinPoint? {
+        let end = end
+        let floor = oldestReadable
+        return joinPointIndex.withLock { index in
+            var i = index.count - 1
+            while i >= 0 {
+                let point = index[i]
+                if point.offset < floor { return nil }
+                if point.offset < end { return point }
+                i -= 1
+            }
+            return nil
+        }
+    }
+
+    /// Readable, published join points with offsets in `range`, oldest first.
+    public func joinPoints(in range: Range<UInt64>) -> [JoinPoint] {
+        let readable = oldestReadable..<max(end, oldestReadable)
+        let wanted = max(range.lowerBound, readable.lowerBound)..<max(min(range.upperBound, readable.upperBound), max(range.lowerBound, readable.lowerBound))
+        return joinPointIndex.withLock { $0.points(in: wanted) }
+    }
+
+    /// Join points the index holds now (including any not yet published).
+    public var joinPointCount: Int { joinPointIndex.withLock { $0.count } }
 
     /// Bytes of memory the history holds now (appended minus punched).
     public var residentBytes: UInt64 { end - punchedUpTo.load(ordering: .relaxed) }

@@ -84,9 +84,4 @@ enum Syscall {
         // Linux releases the descriptor even when close reports EINTR: never retry.
         _ = Glibc.close(fd)
     }
-
-    static func setNonBlocking(_ fd: Int32) throws {
-        let flags = fcntl(fd, F_GETFL)
-        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) >= 0 else { throw SystemError("fcntl") }
-    }
 }

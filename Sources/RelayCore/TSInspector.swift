@@ -26,6 +26,11 @@ public final class TSInspector {
     public private(set) var latestJoinPoint: UInt64?
     /// Packets inspected.
     public private(set) var packets: UInt64 = 0
+    /// The newest PCR (27 MHz units) on the PCR PID, if any.
+    public private(set) var lastPCR: UInt64?
+    /// Called with the offset of each join point as it is found; set once, before
+    /// the first `inspect`.
+    public var joinPointFound: ((UInt64) -> Void)?
 
     public init() {}
 
@@ -90,6 +95,7 @@ public final class TSInspector {
             parsePAT(p, payloadStart: payloadStart)
             if !sawRandomAccess {
                 latestJoinPoint = offset
+                joinPointFound?(offset)
                 return true
             }
         } else if pid == pmtPID {
@@ -104,6 +110,7 @@ public final class TSInspector {
             } else {
                 latestJoinPoint = offset
             }
+            if let latestJoinPoint { joinPointFound?(latestJoinPoint) }
             return true
         }
         return false
@@ -153,6 +160,7 @@ public final class TSInspector {
     }
 
     private func observePCR(_ pcr: UInt64, at offset: UInt64, discontinuity: Bool) {
+        lastPCR = pcr
         guard let start = window, !discontinuity, pcr > start.pcr else {
             window = (pcr, offset)
             return

@@ -21,13 +21,13 @@ final class Worker: @unchecked Sendable {
     /// This worker's players per hub; loop-confined.
     private var subscriptions: [ObjectIdentifier: Subscription] = [:]
     /// This worker's totals; written only on this worker's thread.
-    let counters = WorkerCounters()
+    let counters = RelayCounters()
     /// Every open connection, for status pages on other threads.
     let connections = Mutex<[ObjectIdentifier: ClientConnection]>([:])
     /// Reused for every read of a request head: no allocation per read.
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
     private let finished = DispatchSemaphore(value: 0)
-    /// Updated each loop iteration by a prepare-free timer tick; read by the watchdog.
+    /// Wall-clock seconds of the loop's last heartbeat (each second); read by the watchdog.
     let lastBeat = Atomic<Int64>(0)
     private var heartbeat: TimerWatcher!
     private var acceptPause: TimerWatcher!

@@ -117,6 +117,14 @@ import Testing
         let serving = harness.engines.first { $0.counters(for: id).sessionsStarted == 1 }!
         let other = harness.engines.first { $0 !== serving }!
         serving.setFault(.die)
+        // Bytes alone prove nothing: the relay's history serves them for a while
+        // before it notices the engine is dead. Wait for the switch itself.
+        #expect(harness.waitForEvent(timeout: 20) { event in
+            if case .engineSwitched(_, let from, let to) = event {
+                return from.baseURL.hasSuffix(":\(serving.port)") && to.baseURL.hasSuffix(":\(other.port)")
+            }
+            return false
+        }, "the hub moved to the other engine")
         let after = player.readBody(count: 188 * 3000, timeout: 20)
         #expect(after.count == 188 * 3000)
         #expect(!player.peerClosed)

@@ -9,6 +9,32 @@ import Testing
         return (head, player.readShortBody())
     }
 
+    @Test func aSecondRelayOnTheSamePortRefusesToStartAndNamesTheHolder() throws {
+        let harness = try RelayHarness()
+        defer { harness.stop() }
+        var configuration = RelayConfiguration()
+        configuration.listenHost = "127.0.0.1"
+        configuration.listenPort = harness.port
+        configuration.workers = 2
+        let second = RelayServer(configuration: configuration, selector: StaticEngineSelector(engines: []), logger: RelayHarness.logger)
+        var refusal: RelayError?
+        do {
+            try second.start()
+            second.shutdown(timeout: 1)
+        } catch let error as RelayError {
+            refusal = error
+        }
+        guard case .portInUse(let address, let holder) = refusal else {
+            Issue.record("a second relay on port \(harness.port) started (the kernel would split players between them)")
+            return
+        }
+        #expect(address == "127.0.0.1:\(harness.port)")
+        #expect(holder?.hasPrefix("pid \(getpid()) ") == true, "the holder is this test process: \(holder ?? "nil")")
+        let message = "\(refusal!)"
+        #expect(!message.contains("\n"))
+        #expect(message.contains("127.0.0.1:\(harness.port)"))
+    }
+
     @Test func badContentIdsAre400WithAJSONBody() throws {
         let harness = try RelayHarness()
         defer { harness.stop() }

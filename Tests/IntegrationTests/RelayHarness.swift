@@ -2,11 +2,15 @@ import EngineSimulator
 import Foundation
 import Logging
 @testable import RelayCore
+import Synchronization
 
 /// A relay on 127.0.0.1 (port 0) in front of one or more engine simulators, in process.
 final class RelayHarness: @unchecked Sendable {
     let engines: [EngineSimulator]
     let relay: RelayServer
+    /// Every event the relay published, in order.
+    private let events = EventLog()
+    private var eventSubscription: RelayEventSubscription?
     var simulator: EngineSimulator { engines[0] }
     var port: UInt16 { relay.port }
 
@@ -43,11 +47,21 @@ final class RelayHarness: @unchecked Sendable {
         configuration.earlyHeadAfter = 10
         configureRelay(&configuration)
         let endpoints = noEngines ? [] : simulators.map { EngineEndpoint(id: "sim-\($0.port)", baseURL: "http://127.0.0.1:\($0.port)") }
-        relay = RelayServer(configuration: configuration, selector: StaticEngineSelector(engines: endpoints), logger: Self.logger)
+        let feed = RelayEventFeed()
+        relay = RelayServer(configuration: configuration, selector: StaticEngineSelector(engines: endpoints), events: feed, logger: Self.logger)
+        eventSubscription = feed.subscribe("harness") { [events] event in events.append(event) }
         try relay.start()
     }
 
+    /// Waits until the relay has published an event `matches` accepts.
+    func waitForEvent(timeout: Double, _ matches: @escaping (RelayEvent) -> Bool) -> Bool {
+        eventually(timeout: timeout) { events.all.contains(where: matches) }
+    }
+
+    var publishedEvents: [RelayEvent] { events.all }
+
     func stop() {
+        eventSubscription?.cancel()
         relay.shutdown(timeout: 3)
         for engine in engines { engine.shutdown() }
     }
@@ -65,6 +79,13 @@ final class RelayHarness: @unchecked Sendable {
     }
 
     func hub(_ id: String) -> HubSnapshot? { relay.status().hubs.first { $0.contentKey == id } }
+}
+
+/// The relay's events as a test saw them.
+final class EventLog: Sendable {
+    private let events = Mutex<[RelayEvent]>([])
+    func append(_ event: RelayEvent) { events.withLock { $0.append(event) } }
+    var all: [RelayEvent] { events.withLock { $0 } }
 }
 
 /// Polls `condition` until it holds or `timeout` passes.

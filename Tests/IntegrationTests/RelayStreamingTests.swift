@@ -143,6 +143,60 @@ import Testing
         #expect(harness.simulator.counters(for: id).playbackConnections == 1)
     }
 
+    @Test func observersHearAHubsLifeInOrder() throws {
+        let harness = try RelayHarness { relay in relay.gracePeriod = 1 }
+        defer { harness.stop() }
+        let id = RelayHarness.contentID(40)
+        var player: TestPlayer? = try harness.player(id)
+        #expect(try player?.readHead().status == 200)
+        #expect(player?.readBody(count: 188 * 100).count == 188 * 100)
+        #expect(harness.waitForEvent(timeout: 10) { event in
+            if case .hubMeasured(let m) = event { return m.bytesIn > 0 && m.players == 1 && m.joinPoints > 0 }
+            return false
+        }, "a measurement of the live hub")
+        player = nil
+        #expect(harness.waitForEvent(timeout: 10) { event in
+            if case .hubClosed(_, .idle) = event { return true }
+            return false
+        }, "the hub closes after its grace period")
+        let names = harness.publishedEvents.filter { $0.hub?.content.value == id || $0.hub == nil }.compactMap { event -> String? in
+            switch event {
+            case .hubStarted: "hubStarted"
+            case .playerJoined: "playerJoined"
+            case .hubLive: "hubLive"
+            case .streamStarted: "streamStarted"
+            case .firstByte: "firstByte"
+            case .playerLeft: "playerLeft"
+            case .streamEnded: "streamEnded"
+            case .hubClosed: "hubClosed"
+            default: nil
+            }
+        }
+        #expect(names == ["hubStarted", "playerJoined", "streamStarted", "hubLive", "firstByte", "playerLeft", "streamEnded", "hubClosed"])
+        let serials = Set(harness.publishedEvents.compactMap { $0.hub?.serial })
+        #expect(serials.count == 1, "one hub, one id")
+    }
+
+    @Test func anObserverStuckInItsHandlerNeverHoldsUpThePlayers() throws {
+        let harness = try RelayHarness()
+        defer { harness.stop() }
+        let stuck = DispatchSemaphore(value: 0)
+        let observer = harness.relay.events.subscribe("stuck") { _ in stuck.wait() }
+        defer {
+            // Cancelled first, so the released handler is not handed another event to sit on.
+            observer.cancel()
+            stuck.signal()
+        }
+        let id = RelayHarness.contentID(41)
+        let players = try (0..<3).map { _ in try harness.player(id) }
+        for player in players {
+            #expect(try player.readHead().status == 200)
+            #expect(player.readBody(count: 1 << 20, timeout: 15).count == 1 << 20)
+        }
+        // The harness's own observer kept up while this one sat on its first event.
+        #expect(harness.waitForEvent(timeout: 5) { if case .hubMeasured = $0 { true } else { false } })
+    }
+
     @Test func statusReportsHubsAndPlayers() throws {
         let harness = try RelayHarness()
         defer { harness.stop() }

@@ -1,0 +1,51 @@
+/// What a request on the stream port asks for, decided from its head alone.
+enum StreamRoute: Equatable {
+    /// `GET /ace/getstream`: attach a player to the content's hub.
+    case play(ContentKey)
+    /// `HEAD /ace/getstream`: answer as a stream would, without an engine session
+    /// (playlist checkers probe this way).
+    case probeStream
+    /// `/ace/status`: the relay's status as JSON.
+    case status(includeBody: Bool)
+    /// A fixed error response.
+    case refuse(status: Int, code: String, message: String, includeBody: Bool, allow: Bool)
+}
+
+/// The stream port's paths, each with the handler that turns a request head into
+/// a route. New paths (an HLS manifest, a channel, a health check) are entries
+/// here; `ClientConnection` only carries out the route.
+struct StreamRouter {
+    /// Turns the head of a request for this path into a route; `isHead` for HEAD.
+    typealias Handler = @Sendable (_ head: HTTPRequestHead, _ isHead: Bool) -> StreamRoute
+
+    private let handlers: [String: Handler]
+
+    init(_ handlers: [String: Handler]) { self.handlers = handlers }
+
+    /// The paths acerelay serves on the stream port today.
+    static let standard = StreamRouter([
+        "/ace/getstream": { head, isHead in
+            switch StreamRequest.parse(head) {
+            case .failure(let problem):
+                return .refuse(status: 400, code: "bad_content_id", message: problem.message, includeBody: !isHead, allow: false)
+            case .success(let key):
+                return isHead ? .probeStream : .play(key)
+            }
+        },
+        "/ace/status": { _, isHead in .status(includeBody: !isHead) },
+    ])
+
+    func route(_ head: HTTPRequestHead) -> StreamRoute {
+        let isHead = head.method == "HEAD"
+        guard head.method == "GET" || isHead else {
+            return .refuse(status: 405, code: "method_not_allowed", message: "only GET and HEAD are supported", includeBody: true, allow: true)
+        }
+        var path = head.path
+        if path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        guard let handler = handlers[path] else {
+            return .refuse(status: 404, code: "not_found", message: "no such path: \(path); players use /ace/getstream?id=<content id>",
+                           includeBody: !isHead, allow: false)
+        }
+        return handler(head, isHead)
+    }
+}
