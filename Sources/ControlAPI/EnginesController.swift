@@ -1,4 +1,5 @@
 import EngineFleet
+import Streams
 import Foundation
 import Hummingbird
 import Store
