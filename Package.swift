@@ -78,6 +78,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING) without libsystemd,
+        // the relay-loop watchdog gate, and journald-style log lines.
+        .target(name: "SystemdNotify", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // PROXY protocol v1/v2 header parsing for connections arriving through HAProxy.
+        .target(name: "ProxyProtocol"),
         .executableTarget(name: "acerelay", dependencies: ["AceRelayApp"]),
         .executableTarget(
             name: "EngineSimulatorTool",
@@ -103,6 +108,11 @@ let package = Package(
             name: "EngineFleetTests",
             dependencies: ["EngineFleet", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]
         ),
+        .testTarget(
+            name: "SystemdNotifyTests",
+            dependencies: ["SystemdNotify", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator"]
