@@ -27,11 +27,18 @@ final class ProxyProtocolParserTests: XCTestCase {
 
     func testV1LongestHeaderIs107Bytes() {
         let max = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
-        let header = Array("PROXY TCP6 \(max) \(max) 65535 65535\r\n".utf8)
-        XCTAssertEqual(header.count, 107)
-        XCTAssertEqual(ProxyProtocolParser.parse(header + request),
+        let tcp6 = Array("PROXY TCP6 \(max) \(max) 65535 65535\r\n".utf8)
+        XCTAssertEqual(ProxyProtocolParser.parse(tcp6 + request),
                        .header(.proxied(source: ProxyEndpoint(host: max, port: 65535), destination: ProxyEndpoint(host: max, port: 65535)),
-                               consumed: 107))
+                               consumed: tcp6.count))
+        // The spec's worst case is UNKNOWN with the longest addresses: exactly 107 bytes.
+        let unknown = Array("PROXY UNKNOWN \(max) \(max) 65535 65535\r\n".utf8)
+        XCTAssertEqual(unknown.count, 107)
+        XCTAssertEqual(ProxyProtocolParser.parse(unknown + request), .header(.local, consumed: 107))
+        // One byte longer is over the limit.
+        guard case .invalid = ProxyProtocolParser.parse(Array("PROXY UNKNOWN \(max) \(max) 65535 655350\r\n".utf8)) else {
+            return XCTFail("a 108-byte v1 header must be invalid")
+        }
     }
 
     func testV1Unknown() {

@@ -25,7 +25,7 @@ final class NotifySocket {
 
     private init(name: String, abstract: Bool, directory: String?) throws {
         self.directory = directory
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         var storage = sockaddr_un()
         storage.sun_family = sa_family_t(AF_UNIX)
@@ -40,6 +40,7 @@ final class NotifySocket {
             close(fd)
             throw POSIXError(.init(rawValue: errno) ?? .EIO)
         }
+        self.fd = fd
         address = abstract ? "@" + name : name
     }
 
