@@ -80,7 +80,7 @@ Comment:
  libev, libcurl and SQLite are linked dynamically from Debian.
 
 Files: *
-Copyright: the acerelay authors
+Copyright: 2026 the acerelay authors
 License: acerelay
  No license has been chosen yet for acerelay; until one is, all rights are
  reserved by its authors.
@@ -99,7 +99,7 @@ Version: $version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $installed_size
-Depends: $shlibs, adduser | passwd
+Depends: $shlibs, adduser
 Section: net
 Priority: optional
 Description: zero-copy MPEG-TS relay and orchestrator for AceStream engines
@@ -121,22 +121,12 @@ set -e
 
 if [ "$1" = "configure" ]; then
     if ! getent passwd acerelay >/dev/null; then
-        if command -v adduser >/dev/null; then
-            adduser --system --group --quiet --home /var/lib/acerelay acerelay
-        else
-            groupadd --system acerelay 2>/dev/null || true
-            useradd --system --gid acerelay --home-dir /var/lib/acerelay --create-home \
-                --shell /usr/sbin/nologin acerelay
-        fi
+        adduser --system --group --quiet --home /var/lib/acerelay acerelay
     fi
     # The Docker socket is group docker: join it only where it exists (a unit
     # naming a missing group in SupplementaryGroups= would not start).
     if getent group docker >/dev/null && ! id -nG acerelay | tr ' ' '\n' | grep -qx docker; then
-        if command -v adduser >/dev/null; then
-            adduser --quiet acerelay docker
-        else
-            usermod --append --groups docker acerelay
-        fi
+        adduser --quiet acerelay docker
     fi
     mkdir -p /var/lib/acerelay
     chown acerelay:acerelay /var/lib/acerelay
