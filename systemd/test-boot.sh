@@ -44,6 +44,11 @@ if [ "${ACERELAY_BOOT_NOTIFY:-0}" != 1 ]; then
     mkdir -p "$root/etc/systemd/system/acerelay.service.d"
     printf '[Service]\nType=simple\nWatchdogSec=0\n' > "$root/etc/systemd/system/acerelay.service.d/sandbox-only.conf"
 fi
+# Extra unit lines to try, e.g. ACERELAY_BOOT_DROPIN='Nice=0'.
+if [ -n "${ACERELAY_BOOT_DROPIN:-}" ]; then
+    mkdir -p "$root/etc/systemd/system/acerelay.service.d"
+    printf '[Service]\n%s\n' "$ACERELAY_BOOT_DROPIN" > "$root/etc/systemd/system/acerelay.service.d/extra.conf"
+fi
 # No engines, no Docker: the relay and the API serve anyway.
 printf 'ACERELAY_PROVISION=off\nACERELAY_WORKERS=2\n' >> "$root/etc/default/acerelay"
 
@@ -53,10 +58,21 @@ cat > "$root/usr/local/sbin/acerelay-check" <<'EOF'
 exec > /check.txt 2>&1
 systemctl start acerelay.service
 for _ in $(seq 1 50); do
-    exec 3<>/dev/tcp/127.0.0.1/8080 2>/dev/null && break
+    { exec 3<>/dev/tcp/127.0.0.1/8080; } 2>/dev/null && break
     sleep 0.2
 done
-printf 'GET /ace/status HTTP/1.0\r\n\r\n' >&3 && { head -c 400 <&3; echo; }
+printf 'GET /ace/status HTTP/1.0\r\n\r\n' >&3 && { timeout 3 head -c 400 <&3; echo; }
+exec 3<&-
+# Some control-plane work for a while: the API and the status page, every 0.5 s for ${ACERELAY_BOOT_SECONDS:-5} s.
+for _ in $(seq 1 $(( ${ACERELAY_BOOT_SECONDS:-5} * 2 ))); do
+    for port in 8000 8080; do
+        { exec 4<>/dev/tcp/127.0.0.1/$port; } 2>/dev/null || continue
+        printf 'GET /%s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' "$([ $port = 8000 ] && echo engines || echo ace/status)" >&4
+        timeout 3 cat <&4 >/dev/null
+        exec 4<&-
+    done
+    sleep 0.5
+done
 echo "active: $(systemctl is-active acerelay.service)"
 pid=$(systemctl show -p MainPID --value acerelay.service)
 echo "user: $(ps -o user= -p "$pid" 2>/dev/null || stat -c %U /proc/$pid)"
@@ -64,9 +80,11 @@ for task in /proc/$pid/task/*; do
     # comm, then field 19 of stat (nice), counted after the parenthesised comm.
     echo "thread $(cat $task/comm) nice $(sed 's/.*) //' $task/stat | cut -d' ' -f17)"
 done | sort | uniq -c
-journalctl -u acerelay.service --no-pager -o cat | tail -n 15
+echo "libdispatch priority messages: $(journalctl -u acerelay.service -o cat | grep -c 'Failed to set thread priority')"
+journalctl -u acerelay.service --no-pager -o cat | grep -v 'Failed to set thread priority' | tail -n 15
 systemctl poweroff
 EOF
+sed -i "s/ACERELAY_BOOT_SECONDS:-5/ACERELAY_BOOT_SECONDS:-${ACERELAY_BOOT_SECONDS:-5}/g" "$root/usr/local/sbin/acerelay-check"
 chmod 755 "$root/usr/local/sbin/acerelay-check"
 cat > "$root/etc/systemd/system/acerelay-check.service" <<'EOF'
 [Unit]
