@@ -24,6 +24,8 @@ mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '
 [ -n "$mirror" ] || { echo "FAIL: no bookworm mirror in /etc/apt/sources.list*" >&2; exit 1; }
 
 root=$(mktemp -d /var/tmp/acerelay-boot-root.XXXXXX)
+# mktemp makes it 0700: the root of a system others log into must be 0755.
+chmod 0755 "$root"
 trap 'umount "$root/proc" 2>/dev/null || true; rm -rf "$root"' EXIT
 start=$(date +%s)
 if [ -n "${ACERELAY_ROOTFS_CACHE:-}" ] && [ -f "$ACERELAY_ROOTFS_CACHE" ]; then

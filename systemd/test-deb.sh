@@ -32,6 +32,8 @@ fi
 [ -n "$mirror" ] || { echo "FAIL: no bookworm mirror in /etc/apt/sources.list*" >&2; exit 1; }
 
 root=$(mktemp -d /var/tmp/acerelay-deb-root.XXXXXX)
+# mktemp makes it 0700: the root of a system others log into must be 0755.
+chmod 0755 "$root"
 demo_pid=
 cleanup() {
     [ -n "$demo_pid" ] && kill "$demo_pid" 2>/dev/null || true
