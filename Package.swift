@@ -97,6 +97,11 @@ let package = Package(
         .target(name: "StreamFacts"),
         // M3U playlists in and out: parsing, AceStream references, grouping into channels, rewriting.
         .target(name: "Channels", dependencies: ["StreamFacts"]),
+        // systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING) without libsystemd,
+        // the relay-loop watchdog gate, and journald-style log lines.
+        .target(name: "SystemdNotify", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        // PROXY protocol v1/v2 header parsing for connections arriving through HAProxy.
+        .target(name: "ProxyProtocol"),
         .executableTarget(name: "acerelay", dependencies: ["AceRelayApp"]),
         .executableTarget(
             name: "EngineSimulatorTool",
@@ -138,6 +143,11 @@ let package = Package(
         ),
         // The HTTP layer against loopback servers the tests start.
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CSupport"]),
+        .testTarget(
+            name: "SystemdNotifyTests",
+            dependencies: ["SystemdNotify", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator"]
