@@ -109,10 +109,13 @@ final class FakeDispatcharr: Sendable {
                 return Self.json(401, ["detail": .string("Given token not valid for any token type"), "code": .string("token_not_valid")])
             }
             let parts = request.path.split(separator: "/").map(String.init)
-            switch (request.method, parts) {
-            case ("GET", ["api", "channels", "groups"]):
+            guard parts.count >= 3, parts.count <= 4, parts[0] == "api", parts[1] == "channels" else { return Self.notFound }
+            let route = parts.count == 4 ? "\(parts[2])/id" : parts[2]
+            let id = parts.count == 4 ? parts[3] : ""
+            switch (request.method, route) {
+            case ("GET", "groups"):
                 return Self.list(state.groups.map { .object(["id": .int($0.id), "name": .string($0.name)]) })
-            case ("GET", ["api", "channels", "channels"]):
+            case ("GET", "channels"):
                 let all = state.channels.map(Self.encode)
                 guard let size = Self.queryValue(request.query, "page_size").flatMap(Int.init) else { return Self.list(all) }
                 let page = Self.queryValue(request.query, "page").flatMap(Int.init) ?? 1
@@ -121,24 +124,24 @@ final class FakeDispatcharr: Sendable {
                 let next: JSONValue = page * size < all.count
                     ? .string("http://dispatcharr.internal:9191/api/channels/channels/?page=\(page + 1)&page_size=\(size)") : .null
                 return Self.json(200, ["count": .int(all.count), "next": next, "previous": .null, "results": .array(slice)])
-            case ("GET", ["api", "channels", "channels", let id]):
+            case ("GET", "channels/id"):
                 guard let channel = state.channels.first(where: { String($0.id) == id }) else { return Self.notFound }
                 return Self.json(200, Self.encode(channel))
-            case ("PATCH", ["api", "channels", "channels", let id]):
+            case ("PATCH", "channels/id"):
                 guard let index = state.channels.firstIndex(where: { String($0.id) == id }) else { return Self.notFound }
                 let ids = body?["streams"]?.arrayValue?.compactMap(\.intValue) ?? []
                 guard Set(ids).count == ids.count else { return .respond(status: 500, headers: ["Content-Type: text/html"], body: "<h1>Server Error (500)</h1>") }
                 state.channels[index].streams = ids
                 return Self.json(200, Self.encode(state.channels[index]))
-            case ("GET", ["api", "channels", "streams"]):
+            case ("GET", "streams"):
                 let ids = Set((Self.queryValue(request.query, "ids") ?? "").split(separator: ",").compactMap { Int($0) })
                 let found = state.streams.filter { ids.contains($0.id) }
                 guard !found.isEmpty else { return Self.notFound }
                 return Self.list(found.map(Self.encode))
-            case ("GET", ["api", "channels", "streams", let id]):
+            case ("GET", "streams/id"):
                 guard let stream = state.streams.first(where: { String($0.id) == id }) else { return Self.notFound }
                 return Self.json(200, Self.encode(stream))
-            case ("PATCH", ["api", "channels", "streams", let id]):
+            case ("PATCH", "streams/id"):
                 guard let index = state.streams.firstIndex(where: { String($0.id) == id }) else { return Self.notFound }
                 if let stats = body?["stream_stats"] { state.streams[index].stats = stats }
                 return Self.json(200, Self.encode(state.streams[index]))

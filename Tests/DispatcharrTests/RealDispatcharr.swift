@@ -53,7 +53,7 @@ final class RealDispatcharr: Sendable {
         process.environment = environment
         let output = Pipe()
         process.standardOutput = output
-        FileManager.default.createFile(atPath: directory.appendingPathComponent("start.log").path, contents: nil)
+        _ = FileManager.default.createFile(atPath: directory.appendingPathComponent("start.log").path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: directory.appendingPathComponent("start.log"))
         let started = ContinuousClock.now
         try process.run()
@@ -211,25 +211,17 @@ final class RealDispatcharr: Sendable {
     // MARK: Start-up helpers
 
     private static func readyLine(_ handle: FileHandle, limit: Duration) async throws -> String? {
-        let found = Mutex<(done: Bool, continuation: CheckedContinuation<String?, Never>?)>((false, nil))
+        let once = OnceContinuation()
         return await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-            found.withLock { $0.continuation = continuation }
-            func finish(_ line: String?) {
-                let waiting = found.withLock { state -> CheckedContinuation<String?, Never>? in
-                    guard !state.done else { return nil }
-                    state.done = true
-                    return state.continuation
-                }
-                waiting?.resume(returning: line)
-            }
+            once.set(continuation)
             Thread {
                 var buffer = ""
                 while true {
                     let data = handle.availableData
-                    if data.isEmpty { finish(nil); return }
+                    if data.isEmpty { once.finish(nil); return }
                     buffer += String(decoding: data, as: UTF8.self)
                     if let line = buffer.split(separator: "\n").first(where: { $0.hasPrefix("READY ") }) {
-                        finish(String(line))
+                        once.finish(String(line))
                         // Keep draining so start.sh never blocks on a full pipe.
                         while !handle.availableData.isEmpty {}
                         return
@@ -238,7 +230,7 @@ final class RealDispatcharr: Sendable {
             }.start()
             Task {
                 try? await Task.sleep(for: limit)
-                finish(nil)
+                once.finish(nil)
             }
         }
     }
@@ -284,4 +276,22 @@ struct RealDispatcharrScope: SuiteTrait, TestScoping {
 extension Trait where Self == RealDispatcharrScope {
     /// One real Dispatcharr for the whole suite.
     static var realDispatcharr: RealDispatcharrScope { RealDispatcharrScope() }
+}
+
+/// A continuation resumed by whichever comes first: the READY line, EOF, or the time limit.
+private final class OnceContinuation: Sendable {
+    private let state = Mutex<(done: Bool, continuation: CheckedContinuation<String?, Never>?)>((false, nil))
+
+    func set(_ continuation: CheckedContinuation<String?, Never>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    func finish(_ line: String?) {
+        let waiting = state.withLock { state -> CheckedContinuation<String?, Never>? in
+            guard !state.done else { return nil }
+            state.done = true
+            return state.continuation
+        }
+        waiting?.resume(returning: line)
+    }
 }
