@@ -332,7 +332,7 @@ public final class DispatcharrSync: Sendable {
             let retrying = error.isRetryable && attempt < retry.maxAttempts
             var wait = retry.delay(afterAttempt: attempt)
             if case .throttled(let retryAfter) = error { wait = max(wait, retryAfter) }
-            noteFailure(error, context: "\(Self.describe(pending.write)) (attempt \(attempt) of \(retry.maxAttempts)\(retrying ? ", retrying in \(DispatcharrError.seconds(wait)) s" : ", giving up"))")
+            noteFailure(error, context: "\(Self.describe(pending.write)) (attempt \(attempt) of \(retry.maxAttempts)\(retrying ? ", retrying in \(Self.seconds(wait)) s" : ", giving up"))")
             state.withLock { state in
                 state.inFlight = nil
                 if retrying, state.pending[key] == nil {
@@ -422,6 +422,12 @@ public final class DispatcharrSync: Sendable {
         channel.sources.sort { (position[$0.streamID] ?? .max) < (position[$1.streamID] ?? .max) }
         channel.otherStreamIDs.sort { (position[$0] ?? .max) < (position[$1] ?? .max) }
         return channel
+    }
+
+    /// `duration` in seconds with one decimal, for logs: "0.2", "30.0".
+    private static func seconds(_ duration: Duration) -> String {
+        let tenths = Int(duration / .milliseconds(100))
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     private static func describe(_ write: Write) -> String {

@@ -161,5 +161,13 @@ import Testing
         #expect(value["b"]?["c"] == .int(-3))
         #expect(JSONValue.parse(value.encoded()) == value)
         #expect(JSONValue.parse(Array("<html>".utf8)) == nil)
+        let written = JSONValue.object(["fps": .double(25), "kbps": .int(3500), "s": .string("a\"b\\c\n\u{1}é"), "x": .double(0.5)])
+        #expect(String(decoding: written.encoded(), as: UTF8.self) == #"{"fps":25.0,"kbps":3500,"s":"a\"b\\c\n\u0001é","x":0.5}"#)
+        #expect(JSONValue.parse(written.encoded()) == written)
+        #expect(JSONValue.parse(Array(#" "\u00e9\ud83d\ude00\/" "#.utf8)) == .string("é😀/"))
+        #expect(JSONValue.parse(Array("[1,]".utf8)) == nil)
+        #expect(JSONValue.parse(Array("{} x".utf8)) == nil)
+        #expect(JSONValue.parse(Array(String(repeating: "[", count: 500).utf8)) == nil)
+        #expect(JSONValue.parse(Array("-0.5e2".utf8)) == .double(-50))
     }
 }

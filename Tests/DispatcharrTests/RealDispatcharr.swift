@@ -17,6 +17,13 @@ final class RealDispatcharr: Sendable {
     @TaskLocal static var current: RealDispatcharr?
 
     static let accessTokenSeconds = 4
+    private static let unblockAndExec = """
+        import os, signal, sys
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGQUIT):
+            signal.signal(s, signal.SIG_DFL)
+        os.execv(sys.argv[1], sys.argv[1:])
+        """
     let baseURL: String
     let user: String
     let password: String
@@ -44,8 +51,11 @@ final class RealDispatcharr: Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let port = try freePortTriple()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [tool.appendingPathComponent("start.sh").path, directory.appendingPathComponent("state").path, String(port)]
+        // The test process blocks most signals on its threads and children inherit the mask;
+        // start.sh (and what it starts) must see SIGTERM, so a tiny exec wrapper clears it.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", Self.unblockAndExec, "/bin/bash", tool.appendingPathComponent("start.sh").path,
+                             directory.appendingPathComponent("state").path, String(port)]
         var environment = ProcessInfo.processInfo.environment
         environment["DISPATCHARR_ACCESS_TOKEN_SECONDS"] = String(accessTokenSeconds)
         environment.removeValue(forKey: "DISPATCHARR_LOGIN_THROTTLE")
@@ -106,9 +116,11 @@ final class RealDispatcharr: Sendable {
     /// SIGTERM to start.sh, which stops daphne, Redis and PostgreSQL; then the directory goes.
     func stop() async {
         process.terminate()
-        let deadline = ContinuousClock.now + .seconds(30)
+        let stopping = ContinuousClock.now
+        let deadline = stopping + .seconds(30)
         while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        print("real Dispatcharr stopped in \(ContinuousClock.now - stopping)")
         http.shutdown()
         try? FileManager.default.removeItem(at: directory)
     }
@@ -144,7 +156,7 @@ final class RealDispatcharr: Sendable {
         var body: [String: JSONValue] = ["name": .string(name), "url": .string(url)]
         if let group { body["channel_group"] = .int(group) }
         let (status, json) = try await call(.post, "/api/channels/streams/", .object(body))
-        guard status == 201, let id = json?["id"]?.intValue else { throw StandInError("stream creation answered \(status)") }
+        guard status == 201, let id = json?["id"]?.intValue else { throw StandInError("stream creation answered \(status): \(json ?? .null)") }
         return id
     }
 
@@ -191,7 +203,7 @@ final class RealDispatcharr: Sendable {
     func requests(_ method: String, _ path: String, status: Int? = nil, since mark: Int) async throws -> Int {
         let end = try await logMark()
         return accessLog()[mark..<(end - 1)].filter { line in
-            line.method == method && (line.target == path || line.target.hasPrefix(path + "?"))
+            !line.target.contains("acerelay_mark=") && line.method == method && (line.target == path || line.target.hasPrefix(path + "?"))
                 && (status == nil || line.status == status)
         }.count
     }

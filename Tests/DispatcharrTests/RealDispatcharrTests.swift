@@ -34,7 +34,7 @@ struct RealDispatcharrTests {
         let other = "other-\(UUID().uuidString.prefix(8))"
         let group = try await server.createGroup(other)
         let plain = try await server.createStream(name: "plain", url: "http://127.0.0.1:9/live/plain.ts", group: group)
-        let ace = try await server.createStream(name: "ace", url: "acestream://\(String(repeating: "ab", count: 20))", group: group)
+        let ace = try await server.createStream(name: "ace", url: "http://127.0.0.1:6878/ace/getstream?infohash=\(String(repeating: "ab", count: 20))", group: group)
         let mixed = try await server.createChannel(name: "Mixed", group: group, streams: [plain, ace])
         let plainOnly = try await server.createChannel(name: "Plain only", group: group, streams: [plain])
 
@@ -74,7 +74,7 @@ struct RealDispatcharrTests {
         let group = try await server.createGroup(name)
         let ids = (0..<3).map { String(repeating: String(format: "%x", $0 + 1), count: 40) }
         let a = try await server.createStream(name: "a", url: "http://127.0.0.1:6878/ace/getstream?id=\(ids[0])", group: group)
-        let b = try await server.createStream(name: "b", url: "acestream://\(ids[1])", group: group)
+        let b = try await server.createStream(name: "b", url: "http://127.0.0.1:6878/ace/getstream?content_id=\(ids[1])", group: group)
         let c = try await server.createStream(name: "c", url: "http://127.0.0.1:6878/ace/manifest.m3u8?id=\(ids[2])", group: group)
         let o1 = try await server.createStream(name: "o1", url: "http://127.0.0.1:9/o1.ts", group: group)
         let o2 = try await server.createStream(name: "o2", url: "http://127.0.0.1:9/o2.ts", group: group)
