@@ -94,8 +94,11 @@ public final class DispatcharrSync: Sendable {
         /// Queued writes by key, and the order they were first queued in.
         var pending: [WriteKey: Pending] = [:]
         var queue: [WriteKey] = []
-        var inFlight: WriteKey?
+        /// Writes being sent (a stopped writer may still finish one while a new one runs).
+        var inFlight = 0
         var writer: Task<Void, Never>?
+        /// Which writer owns the queue; `stop()` moves it on.
+        var writerGeneration = 0
         /// The writer's wait for the next due retry, cancelled by a push so it looks again.
         var sleeper: Task<Void, Never>?
         /// The `stream_stats` fields last written (or recorded) per stream.
@@ -103,7 +106,7 @@ public final class DispatcharrSync: Sendable {
         var recent: [Write] = []
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
 
-        var pendingCount: Int { pending.count + (inFlight == nil ? 0 : 1) }
+        var pendingCount: Int { pending.count + inFlight }
     }
 
     /// A sync for `configuration` through `client`; nothing happens until a sync or a push.
@@ -268,6 +271,21 @@ public final class DispatcharrSync: Sendable {
         }
     }
 
+    /// Drops every queued write and stops the writer (at shutdown); a write in flight
+    /// finishes or fails on its own. Later pushes queue and write again.
+    public func stop() {
+        state.withLock { state in
+            state.pending = [:]
+            state.queue = []
+            state.sleeper?.cancel()
+            state.sleeper = nil
+            state.writer?.cancel()
+            state.writer = nil
+            state.writerGeneration += 1
+            Self.resumeIdleWaiters(in: &state)
+        }
+    }
+
     // MARK: - Writing
 
     private func enqueue(_ pending: Pending, key: WriteKey, in state: inout State) {
@@ -275,44 +293,56 @@ public final class DispatcharrSync: Sendable {
         state.pending[key] = pending
         state.sleeper?.cancel()
         if state.writer == nil {
-            state.writer = Task { [self] in await drain() }
+            let generation = state.writerGeneration
+            state.writer = Task { [self] in await drain(generation: generation) }
         }
     }
 
-    private func drain() async {
+    private enum Step {
+        case send(WriteKey, Pending)
+        case wait(Task<Void, Never>)
+        case done
+    }
+
+    private func drain(generation: Int) async {
         while true {
-            let next: (WriteKey, Pending)? = state.withLock { state in
+            let step: Step = state.withLock { state in
+                // A writer replaced after `stop()` leaves the queue to the newer one.
+                guard state.writerGeneration == generation else { return .done }
                 let now = ContinuousClock.now
-                guard let index = state.queue.firstIndex(where: { state.pending[$0]!.notBefore <= now }) else { return nil }
-                let key = state.queue.remove(at: index)
-                let pending = state.pending.removeValue(forKey: key)!
-                state.inFlight = key
-                return (key, pending)
-            }
-            guard let (key, pending) = next else {
-                // Nothing due: stop when the queue is empty, else wait for the earliest retry or a push.
-                let sleeper: Task<Void, Never>? = state.withLock { state in
-                    guard let due = state.queue.compactMap({ state.pending[$0]?.notBefore }).min() else {
-                        state.writer = nil
-                        state.sleeper = nil
-                        let waiters = state.idleWaiters
-                        state.idleWaiters = []
-                        waiters.forEach { $0.resume() }
-                        return nil
-                    }
-                    let task = Task { _ = try? await Task.sleep(until: due) }
-                    state.sleeper = task
-                    return task
+                if let index = state.queue.firstIndex(where: { state.pending[$0]!.notBefore <= now }) {
+                    let key = state.queue.remove(at: index)
+                    let pending = state.pending.removeValue(forKey: key)!
+                    state.inFlight += 1
+                    return .send(key, pending)
                 }
-                guard let sleeper else { return }
-                await sleeper.value
-                continue
+                guard let due = state.queue.compactMap({ state.pending[$0]?.notBefore }).min() else {
+                    state.writer = nil
+                    state.sleeper = nil
+                    Self.resumeIdleWaiters(in: &state)
+                    return .done
+                }
+                // Nothing due: wait for the earliest retry, or a push (which cancels the wait).
+                let task = Task { _ = try? await Task.sleep(until: due) }
+                state.sleeper = task
+                return .wait(task)
             }
-            await send(pending, key: key)
+            switch step {
+            case .send(let key, let pending): await send(pending, key: key, generation: generation)
+            case .wait(let sleeper): await sleeper.value
+            case .done: return
+            }
         }
     }
 
-    private func send(_ pending: Pending, key: WriteKey) async {
+    private static func resumeIdleWaiters(in state: inout State) {
+        guard state.pendingCount == 0 else { return }
+        let waiters = state.idleWaiters
+        state.idleWaiters = []
+        waiters.forEach { $0.resume() }
+    }
+
+    private func send(_ pending: Pending, key: WriteKey, generation: Int) async {
         do throws(DispatcharrError) {
             switch pending.write {
             case .channelStreams(let channelID, _):
@@ -326,7 +356,10 @@ public final class DispatcharrSync: Sendable {
                     Self.record(pending.write, in: &state)
                 }
             }
-            finish(key)
+            state.withLock { state in
+                state.inFlight -= 1
+                if state.writer == nil { Self.resumeIdleWaiters(in: &state) }
+            }
         } catch {
             let attempt = pending.attempts + 1
             let retrying = error.isRetryable && attempt < retry.maxAttempts
@@ -334,7 +367,11 @@ public final class DispatcharrSync: Sendable {
             if case .throttled(let retryAfter) = error { wait = max(wait, retryAfter) }
             noteFailure(error, context: "\(Self.describe(pending.write)) (attempt \(attempt) of \(retry.maxAttempts)\(retrying ? ", retrying in \(Self.seconds(wait)) s" : ", giving up"))")
             state.withLock { state in
-                state.inFlight = nil
+                state.inFlight -= 1
+                guard state.writerGeneration == generation else {
+                    if state.writer == nil { Self.resumeIdleWaiters(in: &state) }
+                    return
+                }
                 if retrying, state.pending[key] == nil {
                     var again = pending
                     again.attempts = attempt
@@ -346,10 +383,6 @@ public final class DispatcharrSync: Sendable {
                 }
             }
         }
-    }
-
-    private func finish(_ key: WriteKey) {
-        state.withLock { $0.inFlight = nil }
     }
 
     /// Reads the channel, plans its order against what Dispatcharr holds now, and writes it if it differs.

@@ -111,6 +111,32 @@ struct StandInTests {
         #expect(fake.server.requests("POST", "/api/accounts/token/").count == 2)
     }
 
+    @Test func aReadyTokenIsUsedAndWithoutAPasswordARefusalIsFinal() async throws {
+        let fake = try FakeDispatcharr.seeded()
+        defer { fake.stop() }
+        let dispatcharr = client(fake.url, .jwt(token: "not-issued-by-the-fake", user: nil, password: nil))
+        await #expect {
+            try await dispatcharr.groups()
+        } throws: { error in
+            guard let error = error as? DispatcharrError, case .unauthorized = error else { return false }
+            return true
+        }
+        #expect(fake.server.requests.count == 1)
+        #expect(fake.server.requests.first?.header("Authorization") == "Bearer not-issued-by-the-fake")
+    }
+
+    @Test func concurrentRequestsShareOneLogin() async throws {
+        let fake = try FakeDispatcharr.seeded()
+        defer { fake.stop() }
+        let dispatcharr = client(fake.url, Self.password)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 { group.addTask { _ = try await dispatcharr.groups() } }
+            try await group.waitForAll()
+        }
+        #expect(fake.server.requests("POST", "/api/accounts/token/").count == 1)
+        #expect(fake.server.requests("GET", "/api/channels/groups/").count == 4)
+    }
+
     @Test func aWrongPasswordCostsOneLoginAttemptNotOnePerRequest() async throws {
         let fake = try FakeDispatcharr.seeded()
         defer { fake.stop() }
@@ -236,6 +262,27 @@ struct StandInTests {
         #expect(fake.server.requests("PATCH", "/api/channels/channels/2/").count == 3)
         #expect(sync.status.writesDone == 1)
         #expect(sync.pushOrder(channelID: 2, rankedContentIDs: [FakeDispatcharr.contentID(1, 1)], failedContentIDs: [FakeDispatcharr.contentID(1, 0)]) == .unchanged)
+    }
+
+    @Test func stopDropsQueuedRetries() async throws {
+        let fake = try FakeDispatcharr.seeded()
+        defer { fake.stop() }
+        fake.setFault { $0.method == "PATCH" ? .respond(status: 500, body: "{}") : nil }
+        let sync = sync(fake.url, retry: .init(initialDelay: .seconds(30), maxDelay: .seconds(30), maxAttempts: 5))
+        try await sync.syncOnce()
+        #expect(sync.pushOrder(channelID: 1, rankedContentIDs: [FakeDispatcharr.contentID(0, 1)], failedContentIDs: []) == .queued)
+        // The first attempt fails and waits 30 s for its retry; stop() ends that wait.
+        while fake.server.requests("PATCH", "/api/channels/channels/1/").isEmpty || sync.status.lastError == nil {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        sync.stop()
+        await sync.waitForWrites()
+        #expect(sync.status.pendingWrites == 0)
+        #expect(fake.server.requests("PATCH", "/api/channels/channels/1/").count == 1)
+        fake.setFault(nil)
+        #expect(sync.pushOrder(channelID: 1, rankedContentIDs: [FakeDispatcharr.contentID(0, 1)], failedContentIDs: []) == .queued)
+        await sync.waitForWrites()
+        #expect(fake.channel(1)?.streams == [2, 1, 3])
     }
 
     @Test func reorderOffWritesNothingButRecordsWhatItWould() async throws {
