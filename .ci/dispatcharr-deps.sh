@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
-apt-get install -y -q postgresql redis-server python3 python3-venv curl ca-certificates
+apt-get install -y -q --no-upgrade postgresql redis-server python3 python3-venv curl ca-certificates
 
 if [ "${1:-}" = "--warm" ]; then
   tool=""
@@ -22,6 +22,7 @@ if [ "${1:-}" = "--warm" ]; then
   done
   [ -n "$tool" ] || { echo "dispatcharr-deps: real-dispatcharr not found beside the repository" >&2; exit 1; }
   state="$(mktemp -d)"
+  chmod 755 "$state"   # start.sh runs PostgreSQL as user postgres, which must reach its data directory
   out="$state/out"
   "$tool/start.sh" "$state/dir" "${WARM_PORT:-19391}" >"$out" 2>"$state/err" &
   pid=$!

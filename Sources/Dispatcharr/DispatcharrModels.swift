@@ -2,9 +2,11 @@
 public struct DispatcharrChannel: Sendable, Equatable {
     /// Dispatcharr's channel id (the `{id}` in `/api/channels/channels/{id}/`).
     public var id: Int
+    /// The channel's display name.
     public var name: String
     /// `channel_group_id` (or `channel_group`); nil for a channel in no group.
     public var groupID: Int?
+    /// The EPG id (`tvg_id`), when set.
     public var tvgID: String?
     /// The channel's stream ids; the position is the failover priority.
     public var streamIDs: [Int]
@@ -32,7 +34,9 @@ public struct DispatcharrChannel: Sendable, Equatable {
 
 /// A channel group: Dispatcharr's id and name.
 public struct DispatcharrGroup: Sendable, Equatable {
+    /// Dispatcharr's group id.
     public var id: Int
+    /// The group's name, which DISPATCHARR_CHANNEL_GROUPS matches.
     public var name: String
 
     /// A group as given.
@@ -49,7 +53,9 @@ public struct DispatcharrGroup: Sendable, Equatable {
 
 /// A stream as Dispatcharr lists it: only what acerelay uses.
 public struct DispatcharrStream: Sendable, Equatable {
+    /// Dispatcharr's stream id.
     public var id: Int
+    /// The stream's name.
     public var name: String
     /// The stream's URL; AceStream ones carry a content id (see `AceStreamURL`).
     public var url: String
@@ -75,7 +81,9 @@ public struct DispatcharrStream: Sendable, Equatable {
 /// `stream_stats` holds it (StreamFlow's field names). Nil fields are not written,
 /// so a value another tool wrote stays.
 public struct DispatcharrStreamFacts: Sendable, Equatable {
+    /// Picture width in pixels; written with `height` as `resolution`.
     public var width: Int?
+    /// Picture height in pixels.
     public var height: Int?
     /// Frames per second, written as `source_fps`.
     public var fps: Double?
@@ -83,6 +91,7 @@ public struct DispatcharrStreamFacts: Sendable, Equatable {
     public var videoCodec: String?
     /// Lowercase codec name: `aac`, `ac3`, `eac3`, `mp2`.
     public var audioCodec: String?
+    /// Channels of the first audio track, written as `audio_channels`.
     public var audioChannels: Int?
     /// Written as `ffmpeg_output_bitrate`, in kbit/s.
     public var bitrateKbps: Int?

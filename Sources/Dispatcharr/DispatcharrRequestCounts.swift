@@ -3,12 +3,17 @@ import Synchronization
 /// The outcome label of one exchange with Dispatcharr, for
 /// `acerelay_dispatcharr_requests_total{result}`: a bounded set, no ids or URLs.
 public enum DispatcharrRequestResult: String, Sendable, CaseIterable {
+    /// A 2xx answer.
     case ok
+    /// Any error status other than 401 and 429.
     case httpError = "http_error"
+    /// A 401, or a login refused locally after a refused password.
     case unauthorized
+    /// A 429, or a login held back until Retry-After has passed.
     case throttled
     /// Also counts time-outs: for an operator both mean "Dispatcharr did not answer".
     case unreachable
+    /// An answer that is not the documented JSON, or too large.
     case badResponse = "bad_response"
 }
 

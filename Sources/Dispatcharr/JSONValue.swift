@@ -3,16 +3,23 @@ import Foundation
 /// Any JSON document, kept as it was read so that what other tools wrote into a
 /// Dispatcharr field (`stream_stats` holds any JSON) can be written back unchanged.
 public enum JSONValue: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
     /// A number written without a fraction or exponent that fits an `Int`.
     case int(Int)
+    /// Any other number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// A list.
     case array([JSONValue])
+    /// An object; member order is not kept (written sorted).
     case object([String: JSONValue])
 
-    /// Decodes any JSON value.
+    /// Decodes any JSON value through a `Decoder`; JSONDecoder reads `25.0` as an int
+    /// here, so answers from Dispatcharr go through `parse(_:)`, which keeps the difference.
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {

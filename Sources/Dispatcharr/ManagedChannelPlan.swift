@@ -16,10 +16,13 @@ public struct ManagedChannel: Sendable, Equatable {
 
     /// Dispatcharr's channel id.
     public var id: Int
+    /// The channel's display name.
     public var name: String
+    /// The channel's group id, when it has one.
     public var groupID: Int?
     /// The group's name, when the group is known.
     public var groupName: String?
+    /// The EPG id (`tvg_id`), when set.
     public var tvgID: String?
     /// The AceStream streams, in the channel's current order.
     public var sources: [Source]
