@@ -60,6 +60,12 @@ let package = Package(
             name: "Streams",
             dependencies: ["RelayCore", "Store", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
         ),
+        // Dispatcharr's REST API (channels, stream order, stream_stats) and the sync that
+        // reads its channels and writes back acerelay's orders and stream facts.
+        .target(
+            name: "Dispatcharr",
+            dependencies: ["CurlHTTP", .product(name: "Logging", package: "swift-log")]
+        ),
         // The control port: the orchestrator-compatible REST API.
         .target(
             name: "ControlAPI",
@@ -143,6 +149,11 @@ let package = Package(
         ),
         // The HTTP layer against loopback servers the tests start.
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CSupport"]),
+        // Against the real Dispatcharr backend (shared/tools/real-dispatcharr) and a stand-in for faults.
+        .testTarget(
+            name: "DispatcharrTests",
+            dependencies: ["Dispatcharr", "CurlHTTP", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "SystemdNotifyTests",
             dependencies: ["SystemdNotify", .product(name: "Logging", package: "swift-log")]
