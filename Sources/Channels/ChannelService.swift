@@ -109,7 +109,7 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
     /// Creates a channel; its id is the slug of its name, made unique with `-2`, `-3`, ...
     public func create(_ draft: ChannelDraft) async throws -> ChannelSnapshot {
         let name = draft.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty else { throw ChannelError.emptyName }
+        guard !name.isEmpty else { throw ChannelValidationError.emptyName }
         let sources = try Self.normalized(draft.sources)
         _ = try await loaded()
         let at = now()
@@ -127,7 +127,7 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
         guard let index = cache?.channels.firstIndex(where: { $0.channel.id == id }), var stored = cache?.channels[index] else { return nil }
         if let name = patch.name {
             let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !trimmed.isEmpty else { throw ChannelError.emptyName }
+            guard !trimmed.isEmpty else { throw ChannelValidationError.emptyName }
             stored.channel.name = trimmed
         }
         if let group = patch.groupTitle { stored.channel.groupTitle = Self.nonEmpty(group) }
@@ -249,11 +249,12 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
         if !changes.isEmpty { counters.withLock { $0.reorders += UInt64(changes.count) } }
 
         let record = Self.record(contentID: contentID, measurement: measurement, status: status)
+        let orders = changes.map { (channelID: $0.channelID, contentIDs: $0.working + $0.failed) }
         await persist { [store, logger] in
             do {
                 try await store.recordMeasurement(record)
-                for change in changes {
-                    try await store.replaceSourceOrder(channelID: change.channelID, contentIDs: change.working + change.failed)
+                for order in orders {
+                    try await store.replaceSourceOrder(channelID: order.channelID, contentIDs: order.contentIDs)
                 }
             } catch {
                 logger.warning("cannot store a source's score; it stays in memory", metadata: ["channels.reason": "\(error)"])
@@ -318,7 +319,7 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
     }
 
     /// Content ids checked and lower-cased, the first of each kept.
-    public static func normalized(_ sources: [ChannelSourceRecord]) throws(ChannelError) -> [ChannelSourceRecord] {
+    public static func normalized(_ sources: [ChannelSourceRecord]) throws(ChannelValidationError) -> [ChannelSourceRecord] {
         var seen: Set<String> = []
         var result: [ChannelSourceRecord] = []
         for source in sources {

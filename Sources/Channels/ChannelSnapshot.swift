@@ -118,7 +118,7 @@ public struct ChannelPatch: Sendable, Equatable {
 }
 
 /// Why a channel could not be created or changed, in one line for the caller.
-public enum ChannelError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum ChannelValidationError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A source that is not 40 hex digits; carries what was given.
     case invalidContentID(String)
     /// A channel needs a name.

@@ -79,7 +79,7 @@ struct ChannelsController: APIController {
             let channel = try await channels.create(ChannelDraft(name: name, groupTitle: body.group, tvgID: body.tvgID, logo: body.logo,
                                                                  origin: .api, sources: body.sourceRecords ?? []))
             return ChannelJSON.response(ChannelJSON.channel(channel), status: .created)
-        } catch let error as ChannelError {
+        } catch let error as ChannelValidationError {
             throw APIError.badRequest(error.description)
         }
     }
@@ -91,7 +91,7 @@ struct ChannelsController: APIController {
             let patch = ChannelPatch(name: body.name, groupTitle: body.group, tvgID: body.tvgID, logo: body.logo, sources: body.sourceRecords)
             guard let channel = try await channels.update(id: id, patch) else { throw APIError.notFound("no channel with id \(id)") }
             return ChannelJSON.response(ChannelJSON.channel(channel))
-        } catch let error as ChannelError {
+        } catch let error as ChannelValidationError {
             throw APIError.badRequest(error.description)
         }
     }
