@@ -305,9 +305,11 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
 
     private func matching(_ entry: M3UImport.Channel) -> StoredChannel? {
         guard let channels = cache?.channels else { return nil }
-        if let tvgID = entry.tvgID?.lowercased(), !tvgID.isEmpty {
-            return channels.first { $0.channel.tvgID?.lowercased() == tvgID }
+        if let tvgID = entry.tvgID?.lowercased(), !tvgID.isEmpty,
+           let found = channels.first(where: { $0.channel.tvgID?.lowercased() == tvgID }) {
+            return found
         }
+        // A channel made without a tvg-id is the same channel when the names agree.
         let name = entry.name.lowercased()
         return channels.first { $0.channel.tvgID == nil && $0.channel.name.lowercased() == name }
     }
