@@ -136,8 +136,10 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
         if let sources = patch.sources { stored.sources = try Self.normalized(sources) }
         stored.channel.updatedAt = now()
         guard try await store.updateChannel(stored.channel, sources: patch.sources == nil ? nil : stored.sources) else { return nil }
-        // Re-find it: another call may have changed the list while the store wrote.
-        guard let current = cache?.channels.firstIndex(where: { $0.channel.id == id }) else { return nil }
+        // Re-find it: another call may have changed the list while the store wrote,
+        // and a measurement meanwhile may have reordered the sources this patch left alone.
+        guard let current = cache?.channels.firstIndex(where: { $0.channel.id == id }), let latest = cache?.channels[current] else { return nil }
+        if patch.sources == nil { stored.sources = latest.sources }
         cache?.channels[current] = stored
         return snapshot(stored, cache!)
     }

@@ -15,6 +15,11 @@ struct PlaylistController: APIController {
 
     func register(open: RouterGroup<APIContext>, protected: RouterGroup<APIContext>) {
         open.get("channels.m3u") { request, _ in try await channelsPlaylist(request) }
+        // Players and playlist tools send HEAD first; answer it with the same headers.
+        open.head("channels.m3u") { request, _ in
+            let full = try await channelsPlaylist(request)
+            return Response(status: full.status, headers: full.headers)
+        }
         open.get("modify_m3u") { request, _ in try await modify(request) }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 
-/// How a channel came to acerelay; an import never takes over a channel another way owns.
+/// How a channel came to acerelay. An M3U import adds sources to `api` and `m3u`
+/// channels but never changes a `dispatcharr` one: Dispatcharr owns its streams.
 public enum ChannelOrigin: String, Codable, Sendable, CaseIterable {
     /// Created through `POST /channels`.
     case api

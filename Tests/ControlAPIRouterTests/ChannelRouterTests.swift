@@ -257,6 +257,10 @@ import Testing
             #expect(entry.tvgID == "s1.tv")
             #expect(entry.groupTitle == "Sport")
             #expect(entry.tvgLogo == "http://logo.example/s1.png")
+            let head = try await client.execute(uri: "/channels.m3u", method: .head)
+            #expect(head.status == .ok)
+            #expect(head.headers[.contentType] == "audio/x-mpegurl")
+            #expect(head.body.readableBytes == 0)
         }
     }
 
