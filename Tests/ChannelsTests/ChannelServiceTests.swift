@@ -92,6 +92,24 @@ import Testing
         #expect(first.facts == Self.hd)
     }
 
+    @Test func concurrentMeasurementsLeaveTheStoredOrderEqualToTheServedOne() async throws {
+        let rig = try Rig()
+        defer { rig.cleanUp() }
+        let id = try await rig.channel("Busy", [Self.a, Self.b, Self.c])
+        await withTaskGroup(of: Void.self) { group in
+            for round in 0..<30 {
+                let (content, measurement) = [(Self.a, Self.weak), (Self.b, Self.strong()), (Self.c, SourceMeasurement(failure: .looping))][round % 3]
+                group.addTask { await rig.service.record(contentID: content, measurement: measurement) }
+            }
+        }
+        #expect(try await rig.order(id) == [Self.b, Self.a, Self.c])
+        #expect(try await rig.storedOrder(id) == [Self.b, Self.a, Self.c])
+        // c failing where it already is (last) changes no order, so the last report may predate it.
+        #expect(rig.heard.orders.withLock { $0.last.map { $0.working + $0.failed } } == [Self.b, Self.a, Self.c])
+        #expect(UInt64(rig.heard.orderCount) == rig.service.counts.reorders)
+        #expect(try await rig.store.measurements(contentIDs: [Self.a, Self.b, Self.c], since: nil).count == 30)
+    }
+
     @Test func aChallengerWithinTheMarginDoesNotSwap() async throws {
         let rig = try Rig(margin: 10)
         defer { rig.cleanUp() }
