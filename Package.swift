@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "EngineFleet", "Streams", "Store", "RelayCore",
+                "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -94,6 +94,7 @@ let package = Package(
                 "ControlAPI",
                 "Store",
                 "DockerEngine",
+                "Channels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -101,8 +102,9 @@ let package = Package(
         ),
         // Stream facts (codecs, picture size, frame rate, audio layout) read from TS packets, no ffmpeg.
         .target(name: "StreamFacts"),
-        // M3U playlists in and out: parsing, AceStream references, grouping into channels, rewriting.
-        .target(name: "Channels", dependencies: ["StreamFacts"]),
+        // Channels: M3U playlists in and out, source scoring and ordering, and the
+        // channel service over the store.
+        .target(name: "Channels", dependencies: ["StreamFacts", "Store", .product(name: "Logging", package: "swift-log")]),
         // systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING) without libsystemd,
         // the relay-loop watchdog gate, and journald-style log lines.
         .target(name: "SystemdNotify", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -130,11 +132,12 @@ let package = Package(
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
-        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts"]),
+        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store",
+                                                        .product(name: "Logging", package: "swift-log")]),
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
         .testTarget(
             name: "ControlAPIRouterTests",
-            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore",
+            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log")]
         ),

@@ -1,6 +1,7 @@
 import ControlAPI
 import DockerEngine
 import EngineFleet
+import Channels
 import Foundation
 import Logging
 import RelayCore
@@ -26,6 +27,9 @@ final class ComposedControlPlane: Sendable {
     private let progress: GroupProgress
     private let store: Store
     private let logger: Logger
+    /// Channels and their sources' scores: give it to the prober (`SourceMeasurementSink`,
+    /// `SourceCatalog`) and set its hooks for Dispatcharr.
+    let channels: ChannelService
 
     /// How long the control plane's services may take to stop gracefully before they are cancelled.
     static let gracefulShutdownLimit: Duration = .seconds(3)
@@ -79,9 +83,13 @@ final class ComposedControlPlane: Sendable {
         self.relay = relay
         let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
+        let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
+        self.channels = channels
         let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
-                                 version: RelayServer.version, streamPort: { relay.port })
+                                 version: RelayServer.version, streamPort: { relay.port }, channels: channels,
+                                 playlists: PlaylistSettings(publicURL: settings.publicURL,
+                                                             fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))))
         let progress = GroupProgress()
         self.progress = progress
         let (apiHost, apiPort) = settings.apiAddress

@@ -23,6 +23,12 @@ struct ServeSettings {
     var statsRetention: Double
     /// Loop detection as the environment sets it; API changes stored later win.
     var loopDetection: LoopDetectionConfig
+    /// `CHANNEL_REORDER_MARGIN`: points a source must beat a channel's first by to take its place.
+    var channelReorderMargin: Int
+    /// `ACERELAY_PUBLIC_URL`: the origin `/channels.m3u` points players at; nil uses the request's host.
+    var publicURL: String?
+    /// `M3U_TIMEOUT`: seconds allowed for fetching a playlist.
+    var m3uTimeout: Double
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
@@ -46,6 +52,9 @@ struct ServeSettings {
             thresholdSeconds: try read.int(nil, option: "STREAM_LOOP_DETECTION_THRESHOLD_S", env: "STREAM_LOOP_DETECTION_THRESHOLD_S", default: 3_600, range: 1...31_536_000),
             checkIntervalSeconds: try read.int(nil, option: "STREAM_LOOP_CHECK_INTERVAL_S", env: "STREAM_LOOP_CHECK_INTERVAL_S", default: 10, range: 1...86_400),
             retentionMinutes: try read.int(nil, option: "STREAM_LOOP_RETENTION_MINUTES", env: "STREAM_LOOP_RETENTION_MINUTES", default: 0, range: 0...5_256_000))
+        channelReorderMargin = try read.int(nil, option: "CHANNEL_REORDER_MARGIN", env: "CHANNEL_REORDER_MARGIN", default: 10, range: 0...100)
+        m3uTimeout = try read.double(nil, option: "M3U_TIMEOUT", env: "M3U_TIMEOUT", default: 15, range: 1...600)
+        publicURL = try read.publicURL(env: "ACERELAY_PUBLIC_URL")
         statsRetention = 60 * (try read.double(nil, option: "ACERELAY_STATS_RETENTION_MIN", env: "ACERELAY_STATS_RETENTION_MIN", default: 60, range: 1...100_000))
     }
 }

@@ -52,6 +52,18 @@ struct SettingReader {
         return (host, port)
     }
 
+    /// An origin players can reach, `http(s)://host[:port]`, without a path; nil when unset.
+    func publicURL(env: String) throws(SettingError) -> String? {
+        guard var text = raw(nil, env: env)?.trimmingCharacters(in: .whitespaces) else { return nil }
+        while text.hasSuffix("/") { text.removeLast() }
+        let parts = URLComponents(string: text)
+        guard let scheme = parts?.scheme?.lowercased(), scheme == "http" || scheme == "https", parts?.host?.isEmpty == false,
+              parts?.path.isEmpty == true, parts?.query == nil else {
+            throw SettingError(option: env, environment: nil, value: text, expected: "an origin players reach, like http://tv.example:8080")
+        }
+        return text
+    }
+
     /// Engine URLs: repeated flags, or a comma-separated environment variable.
     func engineURLs(_ flags: [String], option: String, env: String) throws(SettingError) -> [String] {
         let values = !flags.isEmpty ? flags : (environment[env] ?? "").split(separator: ",").map { String($0) }

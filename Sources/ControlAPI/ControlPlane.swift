@@ -1,3 +1,4 @@
+import Channels
 import EngineFleet
 import Streams
 import Foundation
@@ -21,9 +22,16 @@ public struct ControlPlane: Sendable {
     public var version: String
     /// Stream port players use, for the `/ace/getstream` redirect.
     public var streamPort: @Sendable () -> UInt16
+    /// Channels and their scored sources; nil serves no `/channels` routes.
+    public var channels: ChannelService?
+    /// `ACERELAY_PUBLIC_URL` and `M3U_TIMEOUT`, for the playlist routes.
+    public var playlists: PlaylistSettings
 
     public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
-                metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16) {
+                metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16,
+                channels: ChannelService? = nil, playlists: PlaylistSettings = PlaylistSettings()) {
+        self.channels = channels
+        self.playlists = playlists
         self.fleet = fleet
         self.loops = loops
         self.metrics = metrics

@@ -41,6 +41,8 @@ public enum ControlServer {
             OrchestratorController(plane: plane),
             MetricsController(plane: plane),
             AceRedirectController(plane: plane),
+            ChannelsController(plane: plane),
+            PlaylistController(plane: plane),
         ]
         let check = APIKeyCheck(key: plane.apiKey)
         for prefix in prefixes {

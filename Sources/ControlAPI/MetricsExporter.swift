@@ -32,6 +32,8 @@ public final class MetricsExporter: RelayObserver {
     private let downloadSpeed: Gauge
     private let uploadSpeed: Gauge
     private let loopDetections: Counter
+    // Channels.
+    private let channelMetrics: ChannelMetrics
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -72,6 +74,7 @@ public final class MetricsExporter: RelayObserver {
         downloadSpeed = registry.makeGauge(name: "acerelay_streams_download_bytes_per_second", help: "Engines' download speed over all active streams.")
         uploadSpeed = registry.makeGauge(name: "acerelay_streams_upload_bytes_per_second", help: "Engines' upload speed over all active streams.")
         loopDetections = registry.makeCounter(name: "acerelay_streams_loop_detections_total", help: "Looping broadcasts found and stopped.")
+        channelMetrics = ChannelMetrics(registry: registry)
     }
 
     /// Hears the relay's events: records each player's time to first byte.
@@ -84,6 +87,7 @@ public final class MetricsExporter: RelayObserver {
         let started = (try? await plane.store.streams(status: .started)) ?? []
         let latest = (try? await plane.store.latestSamples(streamIDs: started.map(\.id), as: StatSample.self)) ?? [:]
         let fleetEngines = plane.fleet.engines
+        if let channels = plane.channels { channelMetrics.update(gauges: await channels.gauges(), counts: channels.counts) }
         scrape.withLock { last in
             if let relay = plane.relay {
                 let totals = relay.totals()

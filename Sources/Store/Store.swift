@@ -31,7 +31,8 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 public final class Store: Sendable {
     /// The database file.
     public let path: String
-    private let pool: DatabasePool
+    /// Internal so the store's extensions (one file per table family) share it.
+    let pool: DatabasePool
 
     /// Opens (creating if needed) `acerelay.sqlite` in `directory`.
     public init(directory: String) throws {
@@ -119,6 +120,7 @@ public final class Store: Sendable {
             }
             try db.create(index: "stat_samples_by_time", on: "stat_samples", columns: ["at"])
         }
+        migrator.registerMigration("v4-channels", migrate: createChannelTables)
         return migrator
     }
 
@@ -300,11 +302,13 @@ public final class Store: Sendable {
 
     /// One retention pass, for a periodic service: deletes samples and events
     /// older than `retention` allows at `now`; returns how many of each went.
+    /// Channel score history goes with the samples' retention.
     @discardableResult
-    public func prune(_ retention: Retention, now: Date = Date()) async throws -> (samples: Int, events: Int) {
+    public func prune(_ retention: Retention, now: Date = Date()) async throws -> (samples: Int, events: Int, measurements: Int) {
         let samples = try await pruneSamples(before: now.addingTimeInterval(-retention.samples))
         let events = try await pruneEvents(before: now.addingTimeInterval(-retention.events))
-        return (samples, events)
+        let measurements = try await pruneMeasurements(before: now.addingTimeInterval(-retention.samples))
+        return (samples, events, measurements)
     }
 
     // MARK: Settings

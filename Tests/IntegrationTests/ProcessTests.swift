@@ -83,6 +83,8 @@ import Testing
         let metrics = try TestPlayer(port: apiPort, request: "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(try metrics.readHead().status == 200)
         #expect(metrics.readShortBody().contains("acerelay_relay_players 1"))
+        let channels = try TestPlayer(port: apiPort, request: "GET /channels HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        #expect(try channels.readHead().status == 200, "the channel service is wired")
         let started = Date()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
@@ -95,6 +97,9 @@ import Testing
             (["serve", "--listen", "nowhere"], [:], "--listen"),
             (["serve"], ["ACERELAY_GRACE_PERIOD_S": "-4"], "ACERELAY_GRACE_PERIOD_S"),
             (["serve", "--engine", "http://a b"], [:], "--engine"),
+            (["serve"], ["CHANNEL_REORDER_MARGIN": "-1"], "CHANNEL_REORDER_MARGIN"),
+            (["serve"], ["M3U_TIMEOUT": "0"], "M3U_TIMEOUT"),
+            (["serve"], ["ACERELAY_PUBLIC_URL": "ftp://tv.example"], "ACERELAY_PUBLIC_URL"),
         ] {
             let (process, errors) = try run(arguments, environment: environment)
             process.waitUntilExit()
