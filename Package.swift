@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP",
+                "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP", "Dispatcharr",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -95,6 +95,9 @@ let package = Package(
                 "Store",
                 "DockerEngine",
                 "Channels",
+                "Dispatcharr",
+                "CurlHTTP",
+                "StreamFacts",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

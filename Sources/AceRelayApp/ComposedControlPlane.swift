@@ -1,4 +1,5 @@
 import ControlAPI
+import Dispatcharr
 import DockerEngine
 import EngineFleet
 import Channels
@@ -85,11 +86,13 @@ final class ComposedControlPlane: Sendable {
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
         self.channels = channels
+        let dispatcharr = settings.dispatcharr.map { DispatcharrBridge(configuration: $0, channels: channels, logger: logger) }
         let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port }, channels: channels,
                                  playlists: PlaylistSettings(publicURL: settings.publicURL,
-                                                             fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))))
+                                                             fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))),
+                                 dispatcharr: dispatcharr?.sync)
         let progress = GroupProgress()
         self.progress = progress
         let (apiHost, apiPort) = settings.apiAddress
@@ -125,6 +128,14 @@ final class ComposedControlPlane: Sendable {
                     logger.info("fleet reconciled", metadata: ["fleet.adopted": "\(changes.adopted)", "fleet.lost": "\(changes.lost)",
                                                                "fleet.provisioned": "\(changes.provisioned)", "fleet.removed": "\(changes.removed)"])
                 }
+            }))
+        }
+        if let dispatcharr, let configuration = settings.dispatcharr {
+            let interval = Double(configuration.syncInterval.components.seconds)
+            services.append(ServicePolicy.auxiliary(PeriodicService(description: "Dispatcharr sync", interval: interval,
+                                                                    failure: "cannot read channels from Dispatcharr; measuring and playback go on",
+                                                                    logger: logger) {
+                try await dispatcharr.syncOnce()
             }))
         }
         services.append(ServicePolicy.shutdownWatch(ShutdownWatchService(progress: progress)))

@@ -1,3 +1,4 @@
+import Dispatcharr
 import EngineFleet
 import Foundation
 import RelayCore
@@ -27,6 +28,8 @@ struct ServeSettings {
     var channelReorderMargin: Int
     /// `ACERELAY_PUBLIC_URL`: the origin `/channels.m3u` points players at; nil uses the request's host.
     var publicURL: String?
+    /// `DISPATCHARR_BASE_URL` and its credentials; nil when Dispatcharr is not used.
+    var dispatcharr: DispatcharrConfiguration?
     /// `M3U_TIMEOUT`: seconds allowed for fetching a playlist.
     var m3uTimeout: Double
 
@@ -53,6 +56,12 @@ struct ServeSettings {
             checkIntervalSeconds: try read.int(nil, option: "STREAM_LOOP_CHECK_INTERVAL_S", env: "STREAM_LOOP_CHECK_INTERVAL_S", default: 10, range: 1...86_400),
             retentionMinutes: try read.int(nil, option: "STREAM_LOOP_RETENTION_MINUTES", env: "STREAM_LOOP_RETENTION_MINUTES", default: 0, range: 0...5_256_000))
         channelReorderMargin = try read.int(nil, option: "CHANNEL_REORDER_MARGIN", env: "CHANNEL_REORDER_MARGIN", default: 10, range: 0...100)
+        switch DispatcharrConfiguration.fromEnvironment(environment) {
+        case .success(let configuration): dispatcharr = configuration
+        case .failure(let error):
+            throw SettingError(option: "the Dispatcharr settings", environment: nil, value: "DISPATCHARR_*",
+                               expected: error.problems.joined(separator: "; "))
+        }
         m3uTimeout = try read.double(nil, option: "M3U_TIMEOUT", env: "M3U_TIMEOUT", default: 15, range: 1...600)
         publicURL = try read.publicURL(env: "ACERELAY_PUBLIC_URL")
         statsRetention = 60 * (try read.double(nil, option: "ACERELAY_STATS_RETENTION_MIN", env: "ACERELAY_STATS_RETENTION_MIN", default: 60, range: 1...100_000))

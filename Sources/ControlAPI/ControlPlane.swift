@@ -1,4 +1,5 @@
 import Channels
+import Dispatcharr
 import EngineFleet
 import Streams
 import Foundation
@@ -26,11 +27,16 @@ public struct ControlPlane: Sendable {
     public var channels: ChannelService?
     /// `ACERELAY_PUBLIC_URL` and `M3U_TIMEOUT`, for the playlist routes.
     public var playlists: PlaylistSettings
+    /// The Dispatcharr sync, when `DISPATCHARR_BASE_URL` is set: its status in
+    /// `/orchestrator/status`, its request counts in `/metrics`.
+    public var dispatcharr: DispatcharrSync?
 
     public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
                 metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16,
-                channels: ChannelService? = nil, playlists: PlaylistSettings = PlaylistSettings()) {
+                channels: ChannelService? = nil, playlists: PlaylistSettings = PlaylistSettings(),
+                dispatcharr: DispatcharrSync? = nil) {
         self.channels = channels
+        self.dispatcharr = dispatcharr
         self.playlists = playlists
         self.fleet = fleet
         self.loops = loops

@@ -1,4 +1,5 @@
 import EngineFleet
+import Dispatcharr
 import Foundation
 import Prometheus
 import RelayCore
@@ -34,6 +35,9 @@ public final class MetricsExporter: RelayObserver {
     private let loopDetections: Counter
     // Channels.
     private let channelMetrics: ChannelMetrics
+    private let dispatcharrRequests: [DispatcharrRequestResult: Counter]
+    /// What the Dispatcharr counters were last advanced to.
+    private let dispatcharrSeen = Mutex<[DispatcharrRequestResult: Int]>([:])
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -75,6 +79,12 @@ public final class MetricsExporter: RelayObserver {
         uploadSpeed = registry.makeGauge(name: "acerelay_streams_upload_bytes_per_second", help: "Engines' upload speed over all active streams.")
         loopDetections = registry.makeCounter(name: "acerelay_streams_loop_detections_total", help: "Looping broadcasts found and stopped.")
         channelMetrics = ChannelMetrics(registry: registry)
+        var dispatcharrRequests: [DispatcharrRequestResult: Counter] = [:]
+        for result in DispatcharrRequestResult.allCases {
+            dispatcharrRequests[result] = registry.makeCounter(name: "acerelay_dispatcharr_requests_total", labels: [("result", result.rawValue)],
+                                                               help: "Requests to Dispatcharr's API, by result.")
+        }
+        self.dispatcharrRequests = dispatcharrRequests
     }
 
     /// Hears the relay's events: records each player's time to first byte.
@@ -88,6 +98,15 @@ public final class MetricsExporter: RelayObserver {
         let latest = (try? await plane.store.latestSamples(streamIDs: started.map(\.id), as: StatSample.self)) ?? [:]
         let fleetEngines = plane.fleet.engines
         if let channels = plane.channels { channelMetrics.update(gauges: await channels.gauges(), counts: channels.counts) }
+        if let dispatcharr = plane.dispatcharr {
+            let snapshot = dispatcharr.client.counts.snapshot()
+            dispatcharrSeen.withLock { seen in
+                for (result, count) in snapshot where count > seen[result, default: 0] {
+                    dispatcharrRequests[result]?.increment(by: Int64(count - seen[result, default: 0]))
+                    seen[result] = count
+                }
+            }
+        }
         scrape.withLock { last in
             if let relay = plane.relay {
                 let totals = relay.totals()

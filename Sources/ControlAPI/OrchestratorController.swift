@@ -1,5 +1,6 @@
 import EngineFleet
 import Streams
+import Dispatcharr
 import Foundation
 import Hummingbird
 
@@ -62,8 +63,21 @@ struct OrchestratorController: APIController {
                 "blocked_reason": blocked?.message ?? NSNull(),
                 "blocked_reason_details": blocked.map { APIError.structured($0) } ?? NSNull(),
             ],
+            "dispatcharr": dispatcharrStatus(),
             "timestamp": ISO8601DateFormatter().string(from: Date()),
         ]
         return .rawJSON(body)
+    }
+
+    /// The Dispatcharr sync's state as plain JSON values (ISO 8601 times, like every other timestamp here).
+    private func dispatcharrStatus() -> [String: Any] {
+        let status = plane.dispatcharr?.status ?? .notConfigured
+        return [
+            "configured": status.configured, "reachable": status.reachable, "reorder": status.reorder,
+            "last_sync_at": status.lastSyncAt.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull(),
+            "last_error": status.lastError ?? NSNull(),
+            "managed_channels": status.managedChannels, "pending_writes": status.pendingWrites,
+            "writes_done": status.writesDone, "writes_failed": status.writesFailed,
+        ]
     }
 }
