@@ -36,6 +36,7 @@ let package = Package(
             dependencies: [
                 "CSupport",
                 "CurlHTTP",
+                "ProxyProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -88,6 +89,7 @@ let package = Package(
                 "ControlAPI",
                 "Store",
                 "DockerEngine",
+                "SystemdNotify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +152,7 @@ let package = Package(
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator"]
+            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol"]
         ),
     ]
 )

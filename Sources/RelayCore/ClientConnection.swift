@@ -152,6 +152,13 @@ final class ClientConnection: @unchecked Sendable {
             respond(HTTPResponse.streamHead)
         case .status(let includeBody):
             respond(HTTPResponse.make(status: 200, contentType: "application/json", body: worker.server.statusJSON(), includeBody: includeBody))
+        case .health(let includeBody):
+            let server = worker.server
+            // A draining node must look down to the load balancer at once, while its players keep streaming.
+            let serving = server.isAccepting && !server.isDraining
+            respond(HTTPResponse.make(status: serving ? 200 : 503, contentType: "application/json",
+                                      body: Array((serving ? #"{"status":"ok"}"# : #"{"status":"draining"}"#).utf8),
+                                      extraHeaders: [("Cache-Control", "no-store")], includeBody: includeBody))
         case .refuse(let status, let code, let message, let includeBody, let allow):
             respond(HTTPResponse.error(status: status, code: code, message: message,
                                        extraHeaders: allow ? [("Allow", "GET, HEAD")] : [], includeBody: includeBody))
@@ -162,6 +169,11 @@ final class ClientConnection: @unchecked Sendable {
         let server = worker.server
         guard server.isAccepting else {
             respond(HTTPResponse.error(status: 503, code: "relay_stopping", message: "the relay is shutting down", retryAfter: 5))
+            return
+        }
+        guard !server.isDraining else {
+            // Retry-After lets a player come back through the load balancer, which now sends it to another node.
+            respond(HTTPResponse.error(status: 503, code: "relay_draining", message: "this relay is draining; retry", retryAfter: 2))
             return
         }
         if let refusal = server.contentGate?.refusal(for: key) {
