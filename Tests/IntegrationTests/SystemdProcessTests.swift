@@ -97,7 +97,7 @@ import Glibc
         #expect(eventually(timeout: 10) { serve.errorLines.contains { $0.contains("control API listening") } })
         let listening = try #require(serve.errorLines.first { $0.contains("relay listening") })
         #expect(!listening.hasPrefix("<"))
-        #expect(listening.range(of: #"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"#, options: .regularExpression) != nil, listening)
+        #expect(listening.range(of: #"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"#, options: .regularExpression) != nil, "\(listening)")
     }
 
     // MARK: Health and drain
