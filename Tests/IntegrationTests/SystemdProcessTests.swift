@@ -249,3 +249,16 @@ final class NotifyListener: @unchecked Sendable {
         return found
     }
 }
+
+extension SystemdProcessTests {
+    @Test func aBadProxyProtocolOrDrainSettingStopsStartUpWithOneLine() throws {
+        for (environment, name) in [(["ACERELAY_PROXY_PROTOCOL": "maybe"], "ACERELAY_PROXY_PROTOCOL"), (["ACERELAY_DRAIN_S": "-1"], "ACERELAY_DRAIN_S")] {
+            let serve = try ServeProcess(["serve", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--provision", "off",
+                                          "--data-dir", ProcessTests.temporaryDirectory()], environment: environment)
+            defer { serve.kill() }
+            try #require(serve.waitForExit(timeout: 10))
+            #expect(serve.status == 2)
+            #expect(serve.errorLines.count == 1 && serve.errorLines[0].contains(name), "\(serve.errorLines)")
+        }
+    }
+}
