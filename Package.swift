@@ -36,6 +36,7 @@ let package = Package(
             dependencies: [
                 "CSupport",
                 "CurlHTTP",
+                "ProxyProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -98,6 +99,7 @@ let package = Package(
                 "Dispatcharr",
                 "CurlHTTP",
                 "StreamFacts",
+                "SystemdNotify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -167,7 +169,7 @@ let package = Package(
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator"]
+            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol"]
         ),
     ]
 )

@@ -3,6 +3,7 @@ import EngineSimulator
 import Foundation
 import Logging
 import RelayCore
+import SystemdNotify
 
 /// `acerelay`: one binary that shares AceStream engine sessions among any
 /// number of players.
@@ -18,10 +19,21 @@ public struct AceRelayCommand: ParsableCommand {
 }
 
 func bootstrapLogging(_ level: LogLevelSetting) -> Logger {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = Logger.Level(rawValue: level.rawValue) ?? .info
-        return handler
+    let logLevel = Logger.Level(rawValue: level.rawValue) ?? .info
+    // Under systemd with stderr to the journal: priority prefixes and no own
+    // timestamps (the journal has them), so `journalctl -p warning` filters.
+    if JournalLogHandler.stderrIsJournal() {
+        LoggingSystem.bootstrap { label in
+            var handler = JournalLogHandler(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+    } else {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
     }
     return Logger(label: "acerelay")
 }

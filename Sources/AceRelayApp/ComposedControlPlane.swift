@@ -10,6 +10,7 @@ import ServiceLifecycle
 import Store
 import Streams
 import Synchronization
+import SystemdNotify
 
 /// The composition root of `serve`: the store, the engine fleet (static and
 /// managed engines), the relay using the fleet as its engine selector, the
@@ -31,6 +32,12 @@ final class ComposedControlPlane: Sendable {
     /// Channels and their sources' scores: give it to the prober (`SourceMeasurementSink`,
     /// `SourceCatalog`) and set its hooks for Dispatcharr.
     let channels: ChannelService
+    /// systemd's notify socket; every call is a no-op without `$NOTIFY_SOCKET`.
+    private let notifier: SystemdNotifier
+    /// `WATCHDOG=1` while every relay loop turns; nil without a systemd watchdog.
+    private let pinger: WatchdogPinger?
+    /// `--drain-seconds`: how long SIGTERM lets connected players keep streaming.
+    private let drainSeconds: Double
 
     /// How long the control plane's services may take to stop gracefully before they are cancelled.
     static let gracefulShutdownLimit: Duration = .seconds(3)
@@ -82,6 +89,15 @@ final class ComposedControlPlane: Sendable {
         events.subscribe("metrics", metrics)
         let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops, logger: logger)
         self.relay = relay
+        let notifier = SystemdNotifier(environment: environment)
+        self.notifier = notifier
+        drainSeconds = settings.drainSeconds
+        // One gate slot per relay loop, fed from that loop's own heartbeat: the
+        // watchdog pings only while every loop turns.
+        let gate = WatchdogGate()
+        let turns = (0..<max(settings.relay.workers, 1)).map { gate.register("relay-\($0)") }
+        relay.loopTurned = { worker in turns[worker].turned() }
+        pinger = WatchdogPinger(notifier: notifier, gate: gate, logger: logger)
         let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
@@ -138,6 +154,12 @@ final class ComposedControlPlane: Sendable {
                 try await dispatcharr.syncOnce()
             }))
         }
+        if notifier.isEnabled {
+            services.append(ServicePolicy.auxiliary(PeriodicService(description: "systemd status", interval: 5, logger: logger) {
+                let totals = relay.totals()
+                notifier.status("\(totals.players) players, \(totals.hubs) hubs\(relay.isDraining ? ", draining" : "")")
+            }))
+        }
         services.append(ServicePolicy.shutdownWatch(ShutdownWatchService(progress: progress)))
         self.services = services
     }
@@ -172,13 +194,36 @@ final class ComposedControlPlane: Sendable {
             do { try await group.run() } catch { failure.withLock { $0 = error } }
             progress.advance(to: .ended)
         }
-        if progress.wait(for: .ready) == .ready { whenReady() }
+        if progress.wait(for: .ready) == .ready {
+            // Both ports accept and the store is open: only now is the service up for systemd.
+            notifier.ready()
+            pinger?.start()
+            whenReady()
+        }
         progress.wait(for: .stopping)
-        if progress.wait(for: .ended, until: .now() + Self.groupShutdownLimit) != .ended {
+        notifier.stopping()
+        let stopBegan = DispatchTime.now()
+        if drainSeconds > 0 { drain() }
+        if progress.wait(for: .ended, until: stopBegan + Self.groupShutdownLimit) != .ended {
             logger.warning("the control plane did not stop within \(Int(Self.groupShutdownLimit)) s; stopping the relay anyway")
         }
+        // The loops stop now on purpose: a withheld ping would only be noise.
+        pinger?.stop()
         relay.shutdown(timeout: Self.relayStopLimit)
         if let error = failure.withLock({ $0 }) { throw (error as? StartFailure) ?? .stopped(error) }
+    }
+
+    /// `--drain-seconds`: `/healthz` turns 503 and new players are refused at
+    /// once, players already connected keep streaming until they all left or
+    /// the time is up. The relay loops keep turning, so the watchdog keeps pinging.
+    private func drain() {
+        relay.beginDrain()
+        let deadline = Date().addingTimeInterval(drainSeconds)
+        let players = relay.totals().players
+        logger.notice("draining: refusing new players", metadata: ["relay.players": "\(players)", "relay.drain_s": "\(drainSeconds.formattedSeconds)"])
+        notifier.status("draining: \(players) players")
+        while Date() < deadline, relay.totals().players > 0 { usleep(100_000) }
+        logger.info("drain over", metadata: ["relay.players": "\(relay.totals().players)"])
     }
 
     /// Marks the previous run's relay streams ended (their engine sessions did

@@ -55,7 +55,29 @@ public struct RelayOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), parsing: .unconditional, help: "trace, debug, info, notice, warning, error or critical. Env ACERELAY_LOG_LEVEL. Default info.")
     var logLevel: String?
 
+    @Option(name: .customLong("drain-seconds"), parsing: .unconditional, help: "On SIGTERM, seconds players already connected may keep streaming while /healthz answers 503 and new players are refused; 0 stops at once. Env ACERELAY_DRAIN_S. Default 0.")
+    var drainSeconds: String?
+
+    @Flag(name: .customLong("proxy-protocol"), help: "Expect a PROXY protocol v1 or v2 header (HAProxy send-proxy) before each request on the stream port; players' addresses are the ones it names. Env ACERELAY_PROXY_PROTOCOL=true. Default off: such a header is a 400.")
+    var proxyProtocol = false
+
     public init() {}
+
+    /// `--drain-seconds`: how long SIGTERM lets connected players finish, 0 for no drain.
+    func drainSeconds(environment: [String: String]) throws(SettingError) -> Double {
+        try SettingReader(environment: environment).double(drainSeconds, option: "--drain-seconds", env: "ACERELAY_DRAIN_S", default: 0, range: 0...86_400)
+    }
+
+    /// `--proxy-protocol`, or `ACERELAY_PROXY_PROTOCOL` when the flag is absent.
+    func proxyProtocolEnabled(environment: [String: String]) throws(SettingError) -> Bool {
+        if proxyProtocol { return true }
+        let text = (environment["ACERELAY_PROXY_PROTOCOL"] ?? "false").lowercased()
+        switch text {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off", "": return false
+        default: throw SettingError(option: "--proxy-protocol", environment: "ACERELAY_PROXY_PROTOCOL", value: text, expected: "true or false")
+        }
+    }
 
     /// The relay configuration these options and `environment` describe.
     func relayConfiguration(environment: [String: String]) throws(SettingError) -> RelayConfiguration {
@@ -75,6 +97,9 @@ public struct RelayOptions: ParsableArguments {
         c.engineRequestTimeout = try read.double(engineTimeout, option: "--engine-timeout", env: "ACERELAY_ENGINE_TIMEOUT_S", default: 10, range: 0.5...120)
         c.requestTimeout = try read.double(requestTimeout, option: "--request-timeout", env: "ACERELAY_REQUEST_TIMEOUT_S", default: 10, range: 0.5...300)
         c.clientMaxLagSeconds = try read.double(clientMaxLag, option: "--client-max-lag", env: "ACERELAY_CLIENT_MAX_LAG_S", default: 10, range: 1...600)
+        c.proxyProtocol = try proxyProtocolEnabled(environment: environment)
+        // Test-only hook, deliberately without an option or help text: see RelayConfiguration.testStallLoopAfter.
+        if let stall = environment["ACERELAY_TEST_STALL_LOOP_AFTER_S"].flatMap(Double.init), stall >= 0 { c.testStallLoopAfter = stall }
         return c
     }
 

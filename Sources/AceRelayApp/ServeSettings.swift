@@ -32,10 +32,13 @@ struct ServeSettings {
     var dispatcharr: DispatcharrConfiguration?
     /// `M3U_TIMEOUT`: seconds allowed for fetching a playlist.
     var m3uTimeout: Double
+    /// `--drain-seconds`: how long SIGTERM lets connected players keep streaming, 0 for none.
+    var drainSeconds: Double
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
         relay = try options.relayConfiguration(environment: environment)
+        drainSeconds = try options.drainSeconds(environment: environment)
         engineURLs = try SettingReader(environment: environment).engineURLs(engines, option: "--engine", env: "ACERELAY_ENGINES")
         apiAddress = try control.apiAddress(environment: environment, relay: relay)
         dataDirectory = control.dataDirectory(environment: environment)

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ProxyProtocol
 import Synchronization
 
 /// One HTTP connection on the stream port: a request head, then either a short
@@ -40,6 +41,12 @@ final class ClientConnection: @unchecked Sendable {
     private var skipTimes: [Double] = []
     /// Loop time the connection was accepted, for time to first byte.
     private var acceptedAt: Double = 0
+    /// Until the first bytes show whether a PROXY header comes first. Checked
+    /// with the flag off too, so such a header is refused rather than parsed as HTTP
+    /// (the v2 signature starts with CRLFs a lenient HTTP parser would skip).
+    private var awaitingProxyHeader = true
+    /// A PROXY header split over several reads, kept until it is complete.
+    private var proxyBytes: [UInt8] = []
 
     // Read by status pages on any thread.
     let info: Mutex<ClientInfo>
@@ -86,8 +93,65 @@ final class ClientConnection: @unchecked Sendable {
             return
         }
         guard case .readingRequest = state else { return }  // players send nothing after the head: ignore it
+        let chunk = UnsafeRawBufferPointer(rebasing: worker.readBuffer[0..<n])
+        if awaitingProxyHeader {
+            takeProxyHeader(chunk)
+        } else {
+            parseRequest(chunk)
+        }
+    }
+
+    /// The start of the connection: a PROXY header (HAProxy's `send-proxy`),
+    /// taken when `--proxy-protocol` is on and refused when it is off, or the
+    /// request itself (a health check or a player reaching the node directly).
+    private func takeProxyHeader(_ chunk: UnsafeRawBufferPointer) {
+        let result: ProxyParseResult
+        if proxyBytes.isEmpty {
+            result = ProxyProtocolParser.parse(chunk)
+        } else {
+            proxyBytes.append(contentsOf: chunk)
+            result = ProxyProtocolParser.parse(proxyBytes)
+        }
+        // The rest of the request after `consumed` bytes of header.
+        func rest(after consumed: Int) -> [UInt8] {
+            proxyBytes.isEmpty ? Array(chunk[consumed...]) : Array(proxyBytes[consumed...])
+        }
+        switch result {
+        case .needMoreData:
+            // Still under the request-head deadline; the parser bounds the header's length.
+            if proxyBytes.isEmpty { proxyBytes = Array(chunk) }
+        case .notProxy:
+            awaitingProxyHeader = false
+            let bytes = rest(after: 0)
+            proxyBytes = []
+            bytes.withUnsafeBytes { parseRequest($0) }
+        case .invalid(let why):
+            respond(HTTPResponse.error(status: 400, code: "bad_proxy_header", message: "malformed PROXY protocol header: \(why)"))
+        case .header(let header, let consumed):
+            guard configuration.proxyProtocol else {
+                respond(HTTPResponse.error(status: 400, code: "proxy_protocol_off",
+                                           message: "a PROXY protocol header, but this relay runs without --proxy-protocol"))
+                return
+            }
+            awaitingProxyHeader = false
+            let bytes = rest(after: consumed)
+            proxyBytes = []
+            if case .proxied(let source, _) = header {
+                let player = "\(source.host):\(source.port)"
+                let proxy = info.withLock { info -> String in
+                    defer { info.address = player }
+                    return info.address
+                }
+                worker.logger.debug("proxied connection", metadata: ["relay.client": "\(player)", "relay.proxy": "\(proxy)"])
+            }
+            // `.local`: the proxy's own connection (a health check); its address stands.
+            if !bytes.isEmpty { bytes.withUnsafeBytes { parseRequest($0) } }
+        }
+    }
+
+    private func parseRequest(_ bytes: UnsafeRawBufferPointer) {
         do throws(HTTPRequestError) {
-            if let head = try parser.append(UnsafeRawBufferPointer(rebasing: worker.readBuffer[0..<n])) {
+            if let head = try parser.append(bytes) {
                 route(head)
             }
         } catch {
@@ -152,6 +216,13 @@ final class ClientConnection: @unchecked Sendable {
             respond(HTTPResponse.streamHead)
         case .status(let includeBody):
             respond(HTTPResponse.make(status: 200, contentType: "application/json", body: worker.server.statusJSON(), includeBody: includeBody))
+        case .health(let includeBody):
+            let server = worker.server
+            // A draining node must look down to the load balancer at once, while its players keep streaming.
+            let serving = server.isAccepting && !server.isDraining
+            respond(HTTPResponse.make(status: serving ? 200 : 503, contentType: "application/json",
+                                      body: Array((serving ? #"{"status":"ok"}"# : #"{"status":"draining"}"#).utf8),
+                                      extraHeaders: [("Cache-Control", "no-store")], includeBody: includeBody))
         case .refuse(let status, let code, let message, let includeBody, let allow):
             respond(HTTPResponse.error(status: status, code: code, message: message,
                                        extraHeaders: allow ? [("Allow", "GET, HEAD")] : [], includeBody: includeBody))
@@ -162,6 +233,11 @@ final class ClientConnection: @unchecked Sendable {
         let server = worker.server
         guard server.isAccepting else {
             respond(HTTPResponse.error(status: 503, code: "relay_stopping", message: "the relay is shutting down", retryAfter: 5))
+            return
+        }
+        guard !server.isDraining else {
+            // Retry-After lets a player come back through the load balancer, which now sends it to another node.
+            respond(HTTPResponse.error(status: 503, code: "relay_draining", message: "this relay is draining; retry", retryAfter: 2))
             return
         }
         if let refusal = server.contentGate?.refusal(for: key) {

@@ -41,5 +41,13 @@ public struct RelayConfiguration: Sendable {
     /// User-Agent sent to engines; engines and proxies in the field expect VLC's.
     public var engineUserAgent = "VLC/3.0.21 LibVLC/3.0.21"
 
+    /// Accept a PROXY protocol v1/v2 header before each request (`--proxy-protocol`):
+    /// the player's address is the one the proxy names. Off, such a header is a 400.
+    public var proxyProtocol = false
+    /// Test-only (`ACERELAY_TEST_STALL_LOOP_AFTER_S`, undocumented for users): after
+    /// this many seconds relay loop 0 blocks for good, so tests can watch the
+    /// systemd watchdog pings stop. Nil in every real configuration.
+    public var testStallLoopAfter: Double?
+
     public init() {}
 }

@@ -169,4 +169,19 @@ public final class RelayServer: @unchecked Sendable {
 
     /// Seconds since each worker's loop last ran its heartbeat; for the systemd watchdog.
     public var workerHeartbeats: [Int64] { workers.map { $0.lastBeat.load(ordering: .relaxed) } }
+
+    /// Called from each relay loop's heartbeat (about once a second) on that
+    /// loop's thread, with the worker's index: the loop turned. Set it before
+    /// `start()`; it must be cheap (the systemd watchdog's gate is one atomic store).
+    public var loopTurned: (@Sendable (_ worker: Int) -> Void)?
+
+    private let draining = Atomic<Bool>(false)
+
+    /// True once `beginDrain()` ran: `/healthz` answers 503 and new players get
+    /// 503 with `Retry-After`, while players already connected keep streaming.
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Starts draining (SIGTERM with `--drain-seconds`): a load balancer's health
+    /// check sees 503 at once and sends new players elsewhere. Safe from any thread.
+    public func beginDrain() { draining.store(true, ordering: .relaxed) }
 }

@@ -7,6 +7,8 @@ enum StreamRoute: Equatable {
     case probeStream
     /// `/ace/status`: the relay's status as JSON.
     case status(includeBody: Bool)
+    /// `/healthz`: 200 while serving, 503 once draining or stopping (load balancers' check).
+    case health(includeBody: Bool)
     /// A fixed error response.
     case refuse(status: Int, code: String, message: String, includeBody: Bool, allow: Bool)
 }
@@ -33,6 +35,7 @@ struct StreamRouter {
             }
         },
         "/ace/status": { _, isHead in .status(includeBody: !isHead) },
+        "/healthz": { _, isHead in .health(includeBody: !isHead) },
     ])
 
     func route(_ head: HTTPRequestHead) -> StreamRoute {

@@ -40,6 +40,7 @@ final class Worker: @unchecked Sendable {
         logger[metadataKey: "relay.worker"] = "\(index)"
         self.logger = logger
         loop = EventLoop()
+        startedAt = loop.now
         curl = CurlMulti(loop: loop)
         wakeup = AsyncWatcher(loop: loop) { [unowned self] in self.drainTasks() }
         acceptWatcher = IOWatcher(loop: loop, fd: listener.fd, events: IOWatcher.read) { [unowned self] _ in
@@ -47,13 +48,26 @@ final class Worker: @unchecked Sendable {
         }
         acceptWatcher?.start()
         acceptPause = TimerWatcher(loop: loop) { [unowned self] in self.acceptWatcher?.start() }
-        heartbeat = TimerWatcher(loop: loop) { [unowned self] in
-            self.lastBeat.store(Int64(Date().timeIntervalSince1970), ordering: .relaxed)
-        }
+        heartbeat = TimerWatcher(loop: loop) { [unowned self] in self.beat() }
         heartbeat.schedule(after: 0, every: 1)
     }
 
     deinit { readBuffer.deallocate() }
+
+    /// Loop time the worker was made; the stall hook counts from it.
+    private let startedAt: Double
+
+    /// The heartbeat: proof, from this loop's own timer, that the loop turns.
+    private func beat() {
+        lastBeat.store(Int64(Date().timeIntervalSince1970), ordering: .relaxed)
+        if let stallAfter = server.configuration.testStallLoopAfter, index == 0, loop.now - startedAt >= stallAfter {
+            // Test-only (ACERELAY_TEST_STALL_LOOP_AFTER_S): a loop wedged for good, as
+            // a stuck syscall would leave it; the watchdog pings must stop.
+            logger.warning("test hook: stalling relay loop 0 for good")
+            while true { sleep(3_600) }
+        }
+        server.loopTurned?(index)
+    }
 
     /// The relay loops' nice value; control-plane threads run at 10.
     static let relayNice: Int32 = -10

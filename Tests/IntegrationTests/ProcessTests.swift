@@ -116,7 +116,7 @@ import Testing
     @Test func aNegativeNumberAfterASpaceIsABadValueOnOneLine() throws {
         let options = ["--workers", "--grace-period", "--history-seconds", "--history-max-mb", "--start-timeout",
                        "--early-head-after", "--silence-timeout", "--reconnect-timeout", "--engine-timeout", "--request-timeout",
-                       "--client-max-lag", "--max-streams-per-engine", "--max-streams-per-static-engine"]
+                       "--client-max-lag", "--max-streams-per-engine", "--max-streams-per-static-engine", "--drain-seconds"]
         var cases = options.map { (["serve", $0, "-5"], $0) }
         cases.append((["demo", "--duration", "-5"], "--duration"))
         cases.append((["serve", "--listen", "-5"], "--listen"))

@@ -176,11 +176,19 @@ import Glibc
 /// fills up and blocks the process once it logs enough.
 final class ServeProcess {
     let process = Process()
-    private let errorsPath: String
+    let errorsPath: String
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    /// - Parameter stderrAsJournal: sets `JOURNAL_STREAM` to the stderr file's
+    ///   `device:inode`, as systemd does when stderr is the journal.
+    init(_ arguments: [String], environment: [String: String] = [:], stderrAsJournal: Bool = false) throws {
         errorsPath = ProcessTests.temporaryDirectory() + ".stderr"
         _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
+        var environment = environment
+        if stderrAsJournal {
+            var info = stat()
+            guard stat(errorsPath, &info) == 0 else { throw TestError("cannot stat \(errorsPath)") }
+            environment["JOURNAL_STREAM"] = "\(info.st_dev):\(info.st_ino)"
+        }
         process.executableURL = ProcessTests.executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment

@@ -18,9 +18,19 @@ final class TestPlayer: @unchecked Sendable {
     private(set) var peerClosed = false
 
     /// - Parameter receiveBuffer: a small SO_RCVBUF makes a non-reading player fill up fast.
-    init(port: UInt16, request: String, receiveBuffer: Int32? = nil) throws {
+    /// - Parameter source: a local address to connect from (e.g. `127.0.0.3`), as a distinct player host.
+    init(port: UInt16, request: String, receiveBuffer: Int32? = nil, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestError("socket failed") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw TestError("bind to \(source) failed: errno \(errno)") }
+        }
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
@@ -37,8 +47,9 @@ final class TestPlayer: @unchecked Sendable {
         if !request.isEmpty { try send(request) }
     }
 
-    convenience init(port: UInt16, path: String, method: String = "GET", receiveBuffer: Int32? = nil) throws {
-        try self.init(port: port, request: "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: TestPlayer/1.0\r\n\r\n", receiveBuffer: receiveBuffer)
+    convenience init(port: UInt16, path: String, method: String = "GET", receiveBuffer: Int32? = nil, source: String? = nil) throws {
+        try self.init(port: port, request: "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: TestPlayer/1.0\r\n\r\n",
+                      receiveBuffer: receiveBuffer, source: source)
     }
 
     deinit { Glibc.close(fd) }
