@@ -75,13 +75,15 @@ final class ComposedControlPlane: Sendable {
         let events = RelayEventFeed()
         events.subscribe("recorder", recorder)
         events.subscribe("metrics", metrics)
+        let live = LiveUpdates()
+        events.subscribe("live", live)
         let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops, logger: logger)
         self.relay = relay
         let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
-                                 version: RelayServer.version, streamPort: { relay.port })
+                                 version: RelayServer.version, streamPort: { relay.port }, live: live)
         let progress = GroupProgress()
         self.progress = progress
         let (apiHost, apiPort) = settings.apiAddress
@@ -109,6 +111,7 @@ final class ComposedControlPlane: Sendable {
                 try await store.prune(Store.Retention(samples: settings.statsRetention))
             }),
         ]
+        services += PanelServices.make(plane: plane, live: live, interval: settings.sseUpdateInterval, logger: logger)
         if let provisioner {
             services.append(ServicePolicy.auxiliary(PeriodicService(description: "fleet reconcile", interval: settings.fleet.reconcileInterval,
                                                                     failure: "cannot reach Docker; static engines keep serving", logger: logger) {

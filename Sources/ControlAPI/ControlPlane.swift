@@ -21,9 +21,13 @@ public struct ControlPlane: Sendable {
     public var version: String
     /// Stream port players use, for the `/ace/getstream` redirect.
     public var streamPort: @Sendable () -> UInt16
+    /// The panel's live updates (`GET /events/live`); nil serves none.
+    public var live: LiveUpdates?
 
     public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
-                metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16) {
+                metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16,
+                live: LiveUpdates? = nil) {
+        self.live = live
         self.fleet = fleet
         self.loops = loops
         self.metrics = metrics

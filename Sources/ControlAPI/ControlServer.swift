@@ -41,6 +41,8 @@ public enum ControlServer {
             OrchestratorController(plane: plane),
             MetricsController(plane: plane),
             AceRedirectController(plane: plane),
+            PanelController(plane: plane),
+            DashboardController(plane: plane),
         ]
         let check = APIKeyCheck(key: plane.apiKey)
         for prefix in prefixes {
