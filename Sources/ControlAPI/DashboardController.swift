@@ -34,7 +34,7 @@ struct DashboardController: APIController {
         let latest = try await plane.store.latestSamples(streamIDs: started.map(\.id), as: StatSample.self)
         let engines = plane.fleet.engines
         let totals = plane.relay?.totals()
-        let rates = plane.live?.rates ?? (0, 0)
+        let rates = plane.live?.rates ?? (ingress: 0, egress: 0)
         // Every step-th sample, the step rounded up so the history never exceeds max_points.
         let step = max(1, (samples.count + maxPoints - 1) / maxPoints)
         let points = stride(from: 0, to: samples.count, by: step).map { samples[$0] }

@@ -21,7 +21,7 @@ public final class DashboardSampler: Sendable {
         let totals = plane.relay?.totals()
         let usage = ProcessUsage.current()
         let (rates, cpuPercent) = previous.withLock { previous in
-            let rates = totals.map { previous.rates.rates(at: now, bytesIn: $0.bytesIn, bytesOut: $0.bytesOut) } ?? (0, 0)
+            let rates = totals.map { previous.rates.rates(at: now, bytesIn: $0.bytesIn, bytesOut: $0.bytesOut) } ?? (ingress: 0, egress: 0)
             var percent = 0.0
             if let last = previous.cpu, now > last.at {
                 percent = max(usage.cpuSeconds - last.seconds, 0) / now.timeIntervalSince(last.at) * 100

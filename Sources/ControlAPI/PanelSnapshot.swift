@@ -30,7 +30,7 @@ struct PanelSnapshot: Encodable {
         let hubs = StreamsController(plane: plane).openHubs()
         let totals = plane.relay?.totals()
         let engines = plane.fleet.engines
-        let rates = live?.rates ?? (0, 0)
+        let rates = live?.rates ?? (ingress: 0, egress: 0)
         let kpis = KPIs(players: totals?.players ?? 0, hubs: totals?.hubs ?? 0, streams: started.count,
                         egress_mbps: megabits(rates.egress), ingress_mbps: megabits(rates.ingress),
                         engines_healthy: engines.filter { $0.health.status == .healthy }.count, engines_total: engines.count)
