@@ -22,6 +22,8 @@ struct PanelSnapshot: Encodable {
     var kpis: KPIs
     var engines: [EngineJSON]
     var streams: [StreamJSON]
+    /// `GET /events/live` clients connected now.
+    var live_clients: Int
 
     static func build(plane: ControlPlane, live: LiveUpdates?, now: Date = Date()) async throws -> PanelSnapshot {
         let started = try await plane.store.streams(status: .started)
@@ -40,7 +42,8 @@ struct PanelSnapshot: Encodable {
                 EngineJSON(engine: engine, streams: started.filter { $0.containerID == engine.id }, latest: latest,
                            lastStreamStart: lastStarts[engine.id])
             },
-            streams: started.map { StreamJSON(stream: $0, sample: latest[$0.id], hub: hubs[$0.id]) })
+            streams: started.map { StreamJSON(stream: $0, sample: latest[$0.id], hub: hubs[$0.id]) },
+            live_clients: live?.clientCount ?? 0)
     }
 
     /// Bytes per second as megabits per second, to three decimals.

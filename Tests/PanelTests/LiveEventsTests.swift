@@ -40,6 +40,22 @@ import Testing
         #expect(left?.json?["players"] as? Int == 0)
     }
 
+    /// A client that hangs up is forgotten: its response task ends at the next write, and the count goes back.
+    @Test func aClientThatHangsUpIsRemoved() throws {
+        let simulator = try PanelHarness.simulator()
+        defer { simulator.shutdown() }
+        let serve = try Serve(enginePort: simulator.port, environment: ["SSE_UPDATE_INTERVAL_S": "0.2"])
+        let watcher = try SSEClient(port: serve.apiPort)
+        defer { watcher.close() }
+        func clients(_ event: SSEClient.Event) -> Int? { event.json?["live_clients"] as? Int }
+        #expect(watcher.next(named: "snapshot", timeout: 5) { clients($0) == 1 } != nil)
+        var others = try (0..<3).map { _ in try SSEClient(port: serve.apiPort) }
+        #expect(watcher.next(named: "snapshot", timeout: 5) { clients($0) == 4 } != nil)
+        for other in others { other.close() }
+        others = []
+        #expect(watcher.next(named: "snapshot", timeout: 5) { clients($0) == 1 } != nil, "clients that hung up were kept")
+    }
+
     /// A client that stops reading must not hold anyone up: another client keeps getting its snapshots on time.
     @Test func aClientThatNeverReadsDoesNotDelayAnother() throws {
         let simulator = try PanelHarness.simulator()
@@ -73,6 +89,6 @@ import Testing
         #expect(text.hasPrefix("HTTP/1.1 200"))
         let body = try #require(text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) })
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
-        #expect(Set(json.keys) == ["timestamp", "kpis", "engines", "streams"])
+        #expect(Set(json.keys) == ["timestamp", "kpis", "engines", "streams", "live_clients"])
     }
 }

@@ -193,8 +193,9 @@ async function stopStream(stream) {
   if (body) showMessage(`Stopped ${shortKey(stream.key)}.`, true);
 }
 
-// The chart: each series scaled to its own maximum, so peers (tens) and
-// speed (thousands) share one plot; the legend gives the current values.
+// The chart: one lane per series (peers, download speed, bitrate), each on
+// its own scale from zero, so numbers of very different sizes stay readable
+// and never hide one another; the legend gives the current values.
 function drawChart() {
   const canvas = $("chart");
   const points = state.selected ? (state.history.get(state.selected) || []) : [];
@@ -207,25 +208,32 @@ function drawChart() {
   if (canvas.height !== height) canvas.height = height;
   const g = canvas.getContext("2d");
   g.clearRect(0, 0, width, height);
-  g.strokeStyle = "#2a313b";
-  g.lineWidth = 1;
-  for (let i = 1; i < 4; i++) {
-    const y = Math.round((height * i) / 4) + 0.5;
-    g.beginPath(); g.moveTo(0, y); g.lineTo(width, y); g.stroke();
-  }
   const styles = getComputedStyle(document.documentElement);
   const series = [
-    ["peers", styles.getPropertyValue("--green").trim(), "legend-peers", (v) => String(v)],
-    ["speed", styles.getPropertyValue("--accent").trim(), "legend-speed", (v) => String(v)],
-    ["bitrate", styles.getPropertyValue("--amber").trim(), "legend-bitrate", (v) => v.toFixed(2)],
+    ["peers", "Peers", styles.getPropertyValue("--green").trim(), "legend-peers", (v) => String(Math.round(v))],
+    ["speed", "Down KiB/s", styles.getPropertyValue("--accent").trim(), "legend-speed", (v) => String(Math.round(v))],
+    ["bitrate", "Mbit/s", styles.getPropertyValue("--amber").trim(), "legend-bitrate", (v) => v.toFixed(2)],
   ];
-  const pad = 6 * ratio;
-  for (const [field, colour, legend, format] of series) {
+  const lane = height / series.length;
+  const pad = 8 * ratio;
+  g.font = `${12 * ratio}px system-ui, sans-serif`;
+  g.textBaseline = "top";
+  series.forEach(([field, label, colour, legend, format], index) => {
+    const top = index * lane;
+    const bottom = top + lane;
+    g.strokeStyle = "#2a313b";
+    g.lineWidth = 1;
+    if (index > 0) { g.beginPath(); g.moveTo(0, Math.round(top) + 0.5); g.lineTo(width, Math.round(top) + 0.5); g.stroke(); }
     const values = points.map((p) => p[field]);
     const known = values.filter((v) => typeof v === "number");
     $(legend).textContent = known.length ? format(known[known.length - 1]) : "–";
-    if (known.length < 1) continue;
-    const max = Math.max(...known, 1e-9) * 1.1;
+    const max = known.length ? Math.max(...known) : 0;
+    g.fillStyle = "#9aa4b2";
+    g.fillText(`${label}  max ${known.length ? format(max) : "–"}`, pad, top + pad / 2);
+    if (!known.length) return;
+    const scale = max > 0 ? max * 1.15 : 1;
+    const plotTop = top + pad * 2.5;
+    const plotHeight = bottom - pad - plotTop;
     g.strokeStyle = colour;
     g.lineWidth = 2 * ratio;
     g.beginPath();
@@ -233,11 +241,11 @@ function drawChart() {
     values.forEach((v, i) => {
       if (typeof v !== "number") return;
       const x = points.length > 1 ? pad + ((width - 2 * pad) * i) / (points.length - 1) : width - pad;
-      const y = height - pad - ((height - 2 * pad) * v) / max;
+      const y = plotTop + plotHeight * (1 - v / scale);
       if (started) g.lineTo(x, y); else { g.moveTo(x, y); started = true; }
     });
     g.stroke();
-  }
+  });
 }
 
 function addEvent(kind, data) {
