@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// `GET /api/v1/events/live` read directly from a real `acerelay serve` with the engine simulator.
@@ -54,6 +57,24 @@ import Testing
         for other in others { other.close() }
         others = []
         #expect(watcher.next(named: "snapshot", timeout: 5) { clients($0) == 1 } != nil, "clients that hung up were kept")
+    }
+
+    /// An open SSE response must not hold SIGTERM up: the stream ends and the process exits 0 within seconds.
+    @Test func sigtermEndsOpenEventStreamsAndExitsPromptly() throws {
+        let simulator = try PanelHarness.simulator()
+        defer { simulator.shutdown() }
+        let serve = try Serve(enginePort: simulator.port)
+        let client = try SSEClient(port: serve.apiPort)
+        defer { client.close() }
+        #expect(client.next(named: "snapshot", timeout: 5) != nil)
+        let started = Date()
+        kill(serve.process.processIdentifier, SIGTERM)
+        #expect(eventually(timeout: 10) { !serve.process.isRunning }, "SIGTERM did not stop acerelay with an SSE client open")
+        serve.process.waitUntilExit()
+        #expect(Date().timeIntervalSince(started) < 7)
+        #expect(serve.process.terminationStatus == 0)
+        while !client.ended, Date().timeIntervalSince(started) < 10 { _ = client.next(timeout: 1) }
+        #expect(client.ended, "the event stream stayed open after acerelay stopped")
     }
 
     /// A client that stops reading must not hold anyone up: another client keeps getting its snapshots on time.

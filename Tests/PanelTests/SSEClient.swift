@@ -16,6 +16,8 @@ final class SSEClient {
     private var raw: [UInt8] = []
     private var chunked = false
     private var text = ""
+    /// True once the server ended the stream (not merely a quiet moment).
+    private(set) var ended = false
 
     init(port: UInt16, path: String = "/api/v1/events/live") throws {
         connection = try Connection(port: port)
@@ -61,7 +63,7 @@ final class SSEClient {
             let left = deadline.timeIntervalSinceNow
             guard left > 0 else { return nil }
             guard let bytes = connection.receive(timeout: min(left, 1)) else { continue }
-            if bytes.isEmpty { return nil }
+            if bytes.isEmpty { ended = true; return nil }
             raw += bytes
         }
     }
