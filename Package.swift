@@ -77,7 +77,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            // The panel's page, built into the binary: nothing to install beside it, nothing fetched.
+            resources: [.embedInCode("Panel/index.html"), .embedInCode("Panel/panel.css"), .embedInCode("Panel/panel.js")]
         ),
         // A stand-in AceStream engine speaking the engine's HTTP API, with fault controls.
         .target(
@@ -170,6 +172,12 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol"]
+        ),
+        // The panel in headless Chromium (a Python Playwright script) and its SSE stream, against a real `acerelay serve`.
+        .testTarget(
+            name: "PanelTests",
+            dependencies: ["EngineSimulator", .product(name: "Logging", package: "swift-log")],
+            exclude: ["panel_test.py"]
         ),
     ]
 )

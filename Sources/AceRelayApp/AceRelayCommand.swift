@@ -151,6 +151,7 @@ extension AceRelayCommand {
                     acerelay demo is running: a simulated AceStream engine at \(engine) behind the relay.
                       Play it:        mpv '\(url)'
                                       vlc '\(url)'
+                      Panel:          \(api)/panel
                       Relay status:   curl -s http://\(host):\(plane.relay.port)/ace/status
                       Streams:        curl -s \(api)/streams
                       Metrics:        curl -s \(api)/metrics

@@ -87,6 +87,8 @@ final class ComposedControlPlane: Sendable {
         let events = RelayEventFeed()
         events.subscribe("recorder", recorder)
         events.subscribe("metrics", metrics)
+        let live = LiveUpdates()
+        events.subscribe("live", live)
         let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops, logger: logger)
         self.relay = relay
         let notifier = SystemdNotifier(environment: environment)
@@ -108,7 +110,7 @@ final class ComposedControlPlane: Sendable {
                                  version: RelayServer.version, streamPort: { relay.port }, channels: channels,
                                  playlists: PlaylistSettings(publicURL: settings.publicURL,
                                                              fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))),
-                                 dispatcharr: dispatcharr?.sync)
+                                 dispatcharr: dispatcharr?.sync, live: live)
         let progress = GroupProgress()
         self.progress = progress
         let (apiHost, apiPort) = settings.apiAddress
@@ -136,6 +138,7 @@ final class ComposedControlPlane: Sendable {
                 try await store.prune(Store.Retention(samples: settings.statsRetention))
             }),
         ]
+        services += PanelServices.make(plane: plane, live: live, interval: settings.sseUpdateInterval, logger: logger)
         if let provisioner {
             services.append(ServicePolicy.auxiliary(PeriodicService(description: "fleet reconcile", interval: settings.fleet.reconcileInterval,
                                                                     failure: "cannot reach Docker; static engines keep serving", logger: logger) {

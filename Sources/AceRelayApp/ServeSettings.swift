@@ -34,6 +34,8 @@ struct ServeSettings {
     var m3uTimeout: Double
     /// `--drain-seconds`: how long SIGTERM lets connected players keep streaming, 0 for none.
     var drainSeconds: Double
+    /// `SSE_UPDATE_INTERVAL_S`: seconds between the panel's live snapshots.
+    var sseUpdateInterval: Double
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
@@ -49,6 +51,7 @@ struct ServeSettings {
         apiKey = environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         let read = SettingReader(environment: environment)
         collectInterval = try read.double(nil, option: "COLLECT_INTERVAL_S", env: "COLLECT_INTERVAL_S", default: 1, range: 0.2...3_600)
+        sseUpdateInterval = try read.double(nil, option: "SSE_UPDATE_INTERVAL_S", env: "SSE_UPDATE_INTERVAL_S", default: 1, range: 0.1...60)
         let enabled = (environment["STREAM_LOOP_DETECTION_ENABLED"] ?? "false").lowercased()
         guard ["true", "false", "1", "0", "yes", "no"].contains(enabled) else {
             throw SettingError(option: "STREAM_LOOP_DETECTION_ENABLED", environment: nil, value: enabled, expected: "true or false")

@@ -30,11 +30,14 @@ public struct ControlPlane: Sendable {
     /// The Dispatcharr sync, when `DISPATCHARR_BASE_URL` is set: its status in
     /// `/orchestrator/status`, its request counts in `/metrics`.
     public var dispatcharr: DispatcharrSync?
+    /// The panel's live updates (`GET /events/live`); nil serves none.
+    public var live: LiveUpdates?
 
     public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
                 metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16,
                 channels: ChannelService? = nil, playlists: PlaylistSettings = PlaylistSettings(),
-                dispatcharr: DispatcharrSync? = nil) {
+                dispatcharr: DispatcharrSync? = nil, live: LiveUpdates? = nil) {
+        self.live = live
         self.channels = channels
         self.dispatcharr = dispatcharr
         self.playlists = playlists

@@ -43,6 +43,8 @@ public enum ControlServer {
             AceRedirectController(plane: plane),
             ChannelsController(plane: plane),
             PlaylistController(plane: plane),
+            PanelController(plane: plane),
+            DashboardController(plane: plane),
         ]
         let check = APIKeyCheck(key: plane.apiKey)
         for prefix in prefixes {

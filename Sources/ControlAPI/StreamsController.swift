@@ -37,7 +37,7 @@ struct StreamsController: APIController {
     }
 
     /// The relay's open hubs by the stream id their session has.
-    private func openHubs() -> [String: HubSnapshot] {
+    func openHubs() -> [String: HubSnapshot] {
         guard let relay = plane.relay else { return [:] }
         var hubs: [String: HubSnapshot] = [:]
         for hub in relay.status().hubs {

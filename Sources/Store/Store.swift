@@ -34,6 +34,15 @@ public final class Store: Sendable {
     /// Internal so the store's extensions (one file per table family) share it.
     let pool: DatabasePool
 
+    /// A read on GRDB's async API; `body` must return a Sendable plain value (see `latestSamples`).
+    func read<Value: Sendable>(_ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
+        try await pool.read(body)
+    }
+
+    func write<Value: Sendable>(_ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
+        try await pool.write(body)
+    }
+
     /// Opens (creating if needed) `acerelay.sqlite` in `directory`.
     public init(directory: String) throws {
         do {
@@ -121,6 +130,19 @@ public final class Store: Sendable {
             try db.create(index: "stat_samples_by_time", on: "stat_samples", columns: ["at"])
         }
         migrator.registerMigration("v4-channels", migrate: createChannelTables)
+        migrator.registerMigration("v4-dashboard-samples") { db in
+            try db.create(table: "dashboard_samples") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .datetime).notNull().indexed()
+                t.column("egress_bps", .double).notNull()
+                t.column("ingress_bps", .double).notNull()
+                t.column("active_streams", .integer).notNull()
+                t.column("active_clients", .integer).notNull()
+                t.column("ttfb_p95_ms", .double).notNull()
+                t.column("cpu_percent", .double).notNull()
+                t.column("memory_bytes", .double).notNull()
+            }
+        }
         return migrator
     }
 
@@ -308,6 +330,8 @@ public final class Store: Sendable {
         let samples = try await pruneSamples(before: now.addingTimeInterval(-retention.samples))
         let events = try await pruneEvents(before: now.addingTimeInterval(-retention.events))
         let measurements = try await pruneMeasurements(before: now.addingTimeInterval(-retention.samples))
+        // The dashboard's history is kept as long as the stat samples it is shown beside.
+        try await pruneDashboardSamples(before: now.addingTimeInterval(-retention.samples))
         return (samples, events, measurements)
     }
 
