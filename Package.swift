@@ -36,6 +36,7 @@ let package = Package(
             dependencies: [
                 "CSupport",
                 "CurlHTTP",
+                "StreamFacts",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -85,6 +86,7 @@ let package = Package(
                 "EngineSimulator",
                 "EngineFleet",
                 "Streams",
+                "Channels",
                 "ControlAPI",
                 "Store",
                 "DockerEngine",
@@ -96,7 +98,11 @@ let package = Package(
         // Stream facts (codecs, picture size, frame rate, audio layout) read from TS packets, no ffmpeg.
         .target(name: "StreamFacts"),
         // M3U playlists in and out: parsing, AceStream references, grouping into channels, rewriting.
-        .target(name: "Channels", dependencies: ["StreamFacts"]),
+        .target(
+            name: "Channels",
+            dependencies: ["StreamFacts", "RelayCore", "Streams", "Store", "Clocks",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         // systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING) without libsystemd,
         // the relay-loop watchdog gate, and journald-style log lines.
         .target(name: "SystemdNotify", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -125,6 +131,12 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts"]),
+        // Probing sources through a real relay against the engine simulator.
+        .testTarget(
+            name: "SourceProbingTests",
+            dependencies: ["Channels", "RelayCore", "Streams", "Store", "StreamFacts", "Clocks", "EngineSimulator",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
         .testTarget(
             name: "ControlAPIRouterTests",

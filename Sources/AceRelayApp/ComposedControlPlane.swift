@@ -1,3 +1,4 @@
+import Channels
 import ControlAPI
 import DockerEngine
 import EngineFleet
@@ -77,7 +78,8 @@ final class ComposedControlPlane: Sendable {
         events.subscribe("metrics", metrics)
         let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops, logger: logger)
         self.relay = relay
-        let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
+        let collector = StatsCollector(store: store, retention: settings.statsRetention, loops: loops, logger: logger)
+        events.subscribe("stats", collector)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
@@ -109,6 +111,11 @@ final class ComposedControlPlane: Sendable {
                 try await store.prune(Store.Retention(samples: settings.statsRetention))
             }),
         ]
+        if let sources = Self.channelSources(store: store) {
+            let prober = SourceProber(relay: relay, catalog: sources.catalog, sink: sources.sink, stats: collector, loops: loops,
+                                      settings: settings.probe, logger: logger)
+            services.append(ServicePolicy.auxiliary(SourceProbeService(prober: prober)))
+        }
         if let provisioner {
             services.append(ServicePolicy.auxiliary(PeriodicService(description: "fleet reconcile", interval: settings.fleet.reconcileInterval,
                                                                     failure: "cannot reach Docker; static engines keep serving", logger: logger) {
@@ -122,6 +129,10 @@ final class ComposedControlPlane: Sendable {
         services.append(ServicePolicy.shutdownWatch(ShutdownWatchService(progress: progress)))
         self.services = services
     }
+
+    /// Where the prober finds channel sources and records their measurements:
+    /// the channel service, once it lands. Until then nil, and no source is probed.
+    static func channelSources(store: Store) -> ChannelSources? { nil }
 
     /// Runs acerelay until SIGTERM or SIGINT. Call on the main thread, at the
     /// relay's priority: the relay's threads are created here. `whenReady`

@@ -1,3 +1,4 @@
+import Channels
 import EngineFleet
 import Foundation
 import RelayCore
@@ -23,6 +24,8 @@ struct ServeSettings {
     var statsRetention: Double
     /// Loop detection as the environment sets it; API changes stored later win.
     var loopDetection: LoopDetectionConfig
+    /// `CHANNEL_PROBE_SECONDS`, `CHANNEL_PROBE_INTERVAL_S`, `CHANNEL_PROBE_CONCURRENCY`: how channel sources are probed.
+    var probe: ProbeSettings
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
@@ -47,5 +50,10 @@ struct ServeSettings {
             checkIntervalSeconds: try read.int(nil, option: "STREAM_LOOP_CHECK_INTERVAL_S", env: "STREAM_LOOP_CHECK_INTERVAL_S", default: 10, range: 1...86_400),
             retentionMinutes: try read.int(nil, option: "STREAM_LOOP_RETENTION_MINUTES", env: "STREAM_LOOP_RETENTION_MINUTES", default: 0, range: 0...5_256_000))
         statsRetention = 60 * (try read.double(nil, option: "ACERELAY_STATS_RETENTION_MIN", env: "ACERELAY_STATS_RETENTION_MIN", default: 60, range: 1...100_000))
+        probe = ProbeSettings(
+            probeSeconds: try read.double(nil, option: "CHANNEL_PROBE_SECONDS", env: "CHANNEL_PROBE_SECONDS", default: 20, range: 1...600),
+            interval: try read.double(nil, option: "CHANNEL_PROBE_INTERVAL_S", env: "CHANNEL_PROBE_INTERVAL_S", default: 300, range: 10...86_400),
+            concurrency: try read.int(nil, option: "CHANNEL_PROBE_CONCURRENCY", env: "CHANNEL_PROBE_CONCURRENCY", default: 2, range: 1...64),
+            startTimeout: relay.startTimeout)
     }
 }

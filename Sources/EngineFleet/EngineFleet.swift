@@ -144,6 +144,27 @@ public final class EngineFleet: EngineSelector {
         serveWaiters()
     }
 
+    /// A probe's engine: only from healthy engines, only when a slot stays free for
+    /// a player after it, never through a waiter or the provisioner.
+    public func reserveSpareEngine(for content: ContentKey, excluding excluded: Set<EngineEndpoint>) -> EngineEndpoint? {
+        let now = clock.now
+        return state.withLock { state in
+            // A waiting player comes first, whatever room there is.
+            guard state.waiters.isEmpty else { return nil }
+            let free = state.engines.values.reduce(0) { total, engine in
+                engine.health.status == .healthy && !excluded.contains(engine.endpoint)
+                    ? total + engine.freeSlots(fleetLimit: maxStreamsPerEngine) : total
+            }
+            guard free >= 2, let id = Self.choose(from: state.engines, excluding: excluded, limit: maxStreamsPerEngine) else { return nil }
+            Self.reserve(&state.engines[id]!, content, now: now)
+            return state.engines[id]!.endpoint
+        }
+    }
+
+    public func hasFreeSlot(excluding excluded: Set<EngineEndpoint>) -> Bool {
+        state.withLock { state in Self.choose(from: state.engines, excluding: excluded, limit: maxStreamsPerEngine) != nil }
+    }
+
     public func engineStarted(_ engine: EngineEndpoint, for content: ContentKey) {
         let now = clock.now
         state.withLock { state in
