@@ -21,7 +21,7 @@ extension EngineSimulator {
             if state.sessions[sessionID]!.clockStart == nil { state.sessions[sessionID]!.clockStart = now }
             return (state.sessions[sessionID]!.deliveredPosition, state.sessions[sessionID]!.infohash)
         }
-        guard let (start, infohash) = opened else {
+        guard let opened else {
             let response = Self.textResponse(404, "unknown playback session", keepAlive: request.keepAlive,
                                              headOnly: request.isHead)
             return connection.sendAll(response) && request.keepAlive ? .keepAlive : .close
@@ -37,8 +37,8 @@ extension EngineSimulator {
         if request.isHead { return keepAlive ? .keepAlive : .close }
 
         // Buffers live for the response, not per send.
-        var cursor = start
-        let media = media(forInfohash: infohash)
+        var cursor = opened.start
+        let sessionMedia = media(forInfohash: opened.infohash)
         var packets: [UInt8] = []
         var body: [UInt8] = []
         var frame: [UInt8] = []
@@ -60,11 +60,11 @@ extension EngineSimulator {
             case let .send(until, garbage, caughtUp):
                 body.removeAll(keepingCapacity: true)
                 if let garbage {
-                    appendStream(from: cursor, to: garbage.at, of: media, into: &body, scratch: &packets)
+                    appendStream(from: cursor, to: garbage.at, of: sessionMedia, into: &body, scratch: &packets)
                     Self.appendGarbage(count: garbage.bytes, to: &body)
-                    appendStream(from: garbage.at, to: until, of: media, into: &body, scratch: &packets)
+                    appendStream(from: garbage.at, to: until, of: sessionMedia, into: &body, scratch: &packets)
                 } else {
-                    appendStream(from: cursor, to: until, of: media, into: &body, scratch: &packets)
+                    appendStream(from: cursor, to: until, of: sessionMedia, into: &body, scratch: &packets)
                 }
                 let sent: Bool
                 if chunked {

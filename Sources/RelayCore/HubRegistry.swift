@@ -69,9 +69,9 @@ final class HubRegistry: Sendable {
     /// Under the lock, so no player can attach to the hub once it is chosen.
     func removeProbeOnlyHub(sparing spared: Hub) -> Hub? {
         hubs.withLock { hubs in
-            guard let (key, hub) = hubs.first(where: { $0.value !== spared && $0.value.isProbeOnly }) else { return nil }
-            hubs[key] = nil
-            return hub
+            guard let entry = hubs.first(where: { $0.value !== spared && $0.value.isProbeOnly }) else { return nil }
+            hubs[entry.key] = nil
+            return entry.value
         }
     }
 

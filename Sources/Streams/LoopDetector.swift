@@ -162,8 +162,8 @@ public final class LoopDetector: ContentGate {
         let config = self.config
         guard config.enabled else { return }
         let observed = state.withLock { $0.samples }
-        let streams = observed.values.map(\.stream).sorted { $0.id < $1.id }
-        let latest = observed.mapValues(\.sample)
+        let streams = observed.values.map { $0.stream }.sorted { $0.id < $1.id }
+        let latest = observed.mapValues { $0.sample }
         let now = clock.now
         var found: [(StreamRecord, String)] = []
         state.withLock { state in

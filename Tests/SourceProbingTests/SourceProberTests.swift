@@ -18,13 +18,13 @@ import Testing
         let sd = try MediaFixture(directory: directory, name: "sd", size: "640x360", rate: 30, channels: 1)
         let (hdID, sdID, refusedID, stalledID, loopingID) = (ProbeRig.contentID(1), ProbeRig.contentID(2), ProbeRig.contentID(3),
                                                                ProbeRig.contentID(4), ProbeRig.contentID(5))
-        let rig = try ProbeRig(loopDetection: true) { simulator in
+        let rig = try ProbeRig(loopDetection: true, simulator: { simulator in
             simulator.mediaByContent = [hdID: .file(hd.path), sdID: .file(sd.path)]
             simulator.statsByContent = [hdID: SimulatorSwarm(peers: 12, speedDownKBps: 900), sdID: SimulatorSwarm(peers: 3, speedDownKBps: 150)]
-        }
+        })
         defer { rig.stop() }
         rig.simulator.setFault(.loadError, for: refusedID)
-        rig.simulator.setFault(.frozenLiveLast(seconds: Int(Date().timeIntervalSince1970) - 10_000), for: loopingID)
+        rig.simulator.setFault(.frozenLiveLast, for: loopingID)
         rig.startControlPlaneLoop()
         // The stalled source flows, then goes quiet for good once its hub is live.
         let stallArmed = Atomic<Bool>(false)
@@ -56,7 +56,7 @@ import Testing
                                   logger: ProbeRig.logger)
         let running = Task { await prober.run() }
         defer { running.cancel() }
-        #expect(eventually(timeout: 60) { Set(rig.sink.all.map(\.0)) == Set(all) }, "every source measured: \(rig.sink.all.map(\.0))")
+        #expect(eventually(timeout: 60) { Set(rig.sink.all.map { $0.0 }) == Set(all) }, "every source measured: \(rig.sink.all.map { $0.0 })")
 
         for (id, media, peers) in [(hdID, hd, 12), (sdID, sd, 3)] {
             let measured = try #require(rig.sink.latest(id))

@@ -86,12 +86,11 @@ public final class SourceProber: Sendable {
                 if let last = source.lastMeasuredAt, now.timeIntervalSince1970 - last < settings.interval { continue }
                 // Watched sources are measured from their hub, at no cost.
                 if observations.isWatched(key) { continue }
-                let notBefore = schedule.notBefore[id] ?? {
-                    let first = now.addingTimeInterval(settings.startSpread > 0 ? Double.random(in: 0..<settings.startSpread) : 0)
-                    schedule.notBefore[id] = first
-                    return first
-                }()
-                guard notBefore <= now else { continue }
+                if schedule.notBefore[id] == nil {
+                    let spread = settings.startSpread > 0 ? Double.random(in: 0..<settings.startSpread) : 0
+                    schedule.notBefore[id] = now.addingTimeInterval(spread)
+                }
+                guard let notBefore = schedule.notBefore[id], notBefore <= now else { continue }
                 schedule.inFlight.insert(id)
                 chosen.append(id)
             }
@@ -132,11 +131,27 @@ public final class SourceProber: Sendable {
         guard let key = ContentKey(kind: .contentID, value: contentID) else { return .declined("not a content id") }
         let openedAt = Date()
         let handle = await relay.openProbe(key)
-        defer { handle.release() }
         guard let hub = handle.hubID else {
             if handle.refusal?.code == "stream_looping" { return .measured(SourceMeasurement(failure: .looping)) }
             return .declined(handle.refusal?.message ?? "refused")
         }
+        let outcome = await watch(hub, openedAt: openedAt)
+        handle.release()
+        // The probe's slot frees once its hub closed (the engine was told to stop), so the
+        // engine sessions probes hold never exceed the limit, not even for a moment.
+        if handle.players == 0 { await waitForClose(hub, timeout: 3) }
+        return outcome
+    }
+
+    private func waitForClose(_ hub: HubID, timeout: Double) async {
+        let deadline = Date().addingTimeInterval(timeout)
+        while observations.track(hub)?.closed == nil, Date() < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Follows the probe's hub until the probe has seen enough, or the hub closed.
+    private func watch(_ hub: HubID, openedAt: Date) async -> Outcome {
         while true {
             let elapsed = Date().timeIntervalSince(openedAt)
             let track = observations.track(hub)
