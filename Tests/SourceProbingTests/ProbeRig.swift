@@ -94,8 +94,8 @@ final class ProbeRig: @unchecked Sendable {
 
     static func key(_ n: Int) -> ContentKey { ContentKey(kind: .contentID, value: contentID(n))! }
 
-    func waitForEvent(timeout: Double, _ matches: @escaping (RelayEvent) -> Bool) -> Bool {
-        eventually(timeout: timeout) { events.all.contains(where: matches) }
+    func waitForEvent(timeout: Double, _ matches: @escaping (RelayEvent) -> Bool) async -> Bool {
+        await eventually(timeout: timeout) { events.all.contains(where: matches) }
     }
 }
 
@@ -134,12 +134,13 @@ final class EventLog: Sendable {
     var all: [RelayEvent] { events.withLock { $0 } }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Double, _ condition: () -> Bool) -> Bool {
+/// Polls `condition` until it holds or `timeout` passes, without holding a thread of the
+/// cooperative pool (the prober under test runs on it).
+func eventually(timeout: Double, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if condition() { return true }
-        usleep(20_000)
+        try? await Task.sleep(for: .milliseconds(20))
     }
     return condition()
 }
@@ -166,11 +167,15 @@ final class Player: @unchecked Sendable {
 
     deinit { Glibc.close(fd) }
 
-    /// Reads until the head is in and `bodyBytes` of body followed; returns the status (0 if none came).
+    /// Status of the response head, once read.
+    private var status: Int?
+
+    /// Reads until the head is in (the first time) and `bodyBytes` of body followed;
+    /// returns the status (0 if none came) and the body bytes read.
     func read(bodyBytes: Int) -> (status: Int, body: Int) {
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var headEnd: Int?
+        var headEnd: Int? = status == nil ? nil : 0
         while true {
             let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n <= 0 { break }
@@ -179,8 +184,11 @@ final class Player: @unchecked Sendable {
             if let headEnd, data.count - headEnd >= bodyBytes { break }
         }
         guard let headEnd else { return (0, 0) }
-        let line = String(decoding: data[0..<headEnd], as: UTF8.self).split(separator: " ")
-        return (line.count > 1 ? Int(line[1]) ?? 0 : 0, data.count - headEnd)
+        if status == nil {
+            let line = String(decoding: data[0..<headEnd], as: UTF8.self).split(separator: " ")
+            status = line.count > 1 ? Int(line[1]) ?? 0 : 0
+        }
+        return (status ?? 0, data.count - headEnd)
     }
 }
 

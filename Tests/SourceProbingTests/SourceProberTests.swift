@@ -56,7 +56,7 @@ import Testing
                                   logger: ProbeRig.logger)
         let running = Task { await prober.run() }
         defer { running.cancel() }
-        #expect(eventually(timeout: 60) { Set(rig.sink.all.map { $0.0 }) == Set(all) }, "every source measured: \(rig.sink.all.map { $0.0 })")
+        #expect(await eventually(timeout: 60) { Set(rig.sink.all.map { $0.0 }) == Set(all) }, "every source measured: \(rig.sink.all.map { $0.0 })")
 
         for (id, media, peers) in [(hdID, hd, 12), (sdID, sd, 3)] {
             let measured = try #require(rig.sink.latest(id))
@@ -86,7 +86,7 @@ import Testing
         let id = ProbeRig.contentID(10)
         let probe = await rig.relay.openProbe(ProbeRig.key(10))
         let hub = try #require(probe.hubID)
-        #expect(rig.waitForEvent(timeout: 10) { if case .hubLive(hub, _) = $0 { true } else { false } })
+        #expect(await rig.waitForEvent(timeout: 10) { if case .hubLive(hub, _) = $0 { true } else { false } })
         let player = try Player(port: rig.relay.port, contentID: id)
         let read = player.read(bodyBytes: 64 * 1024)
         #expect(read.status == 200)
@@ -107,11 +107,11 @@ import Testing
         let id = ProbeRig.contentID(11)
         let probe = await rig.relay.openProbe(ProbeRig.key(11))
         let hub = try #require(probe.hubID)
-        #expect(rig.waitForEvent(timeout: 10) { if case .hubLive(hub, _) = $0 { true } else { false } })
+        #expect(await rig.waitForEvent(timeout: 10) { if case .hubLive(hub, _) = $0 { true } else { false } })
         let released = Date()
         probe.release()
-        #expect(rig.waitForEvent(timeout: 5) { if case .hubClosed(hub, .idle) = $0 { true } else { false } })
-        #expect(eventually(timeout: 5) { rig.simulator.counters(for: id).stops == 1 }, "the engine got stop")
+        #expect(await rig.waitForEvent(timeout: 5) { if case .hubClosed(hub, .idle) = $0 { true } else { false } })
+        #expect(await eventually(timeout: 5) { rig.simulator.counters(for: id).stops == 1 }, "the engine got stop")
         #expect(Date().timeIntervalSince(released) < 5)
     }
 
@@ -121,11 +121,11 @@ import Testing
         defer { rig.stop() }
         let probe = await rig.relay.openProbe(ProbeRig.key(20))
         let probeHub = try #require(probe.hubID)
-        #expect(rig.waitForEvent(timeout: 10) { if case .hubLive(probeHub, _) = $0 { true } else { false } })
+        #expect(await rig.waitForEvent(timeout: 10) { if case .hubLive(probeHub, _) = $0 { true } else { false } })
         // A second probe would take the slot kept for players: refused at once, no engine session.
         let second = await rig.relay.openProbe(ProbeRig.key(21))
         let secondHub = try #require(second.hubID)
-        #expect(rig.waitForEvent(timeout: 5) {
+        #expect(await rig.waitForEvent(timeout: 5) {
             if case .hubClosed(secondHub, .failed(code: "probe_no_capacity", _)) = $0 { true } else { false }
         })
         second.release()
@@ -135,7 +135,7 @@ import Testing
         #expect(first.read(bodyBytes: 16 * 1024).status == 200)
         let other = try Player(port: rig.relay.port, contentID: ProbeRig.contentID(23))
         #expect(other.read(bodyBytes: 16 * 1024).status == 200)
-        #expect(rig.waitForEvent(timeout: 5) {
+        #expect(await rig.waitForEvent(timeout: 5) {
             if case .hubClosed(probeHub, .failed(code: "probe_preempted", _)) = $0 { true } else { false }
         })
         probe.release()
@@ -153,14 +153,14 @@ import Testing
                                   logger: ProbeRig.logger)
         let player = try Player(port: rig.relay.port, contentID: id)
         #expect(player.read(bodyBytes: 16 * 1024).status == 200)
-        #expect(rig.waitForEvent(timeout: 5) { if case .hubMeasured(let m) = $0 { m.hub.content.value == id && m.players == 1 } else { false } })
-        // Keep reading so the player stays a live one.
-        let reading = Task.detached { for _ in 0..<40 { _ = player.read(bodyBytes: 64 * 1024) } }
-        defer { reading.cancel() }
+        #expect(await rig.waitForEvent(timeout: 5) { if case .hubMeasured(let m) = $0 { m.hub.content.value == id && m.players == 1 } else { false } })
+        // Keep reading so the player stays a live one; on a thread of its own, as a player is.
+        let reading = Thread { for _ in 0..<200 where player.read(bodyBytes: 64 * 1024).body > 0 {} }
+        reading.start()
         rig.catalog.set([id])
         let running = Task { await prober.run() }
         defer { running.cancel() }
-        #expect(eventually(timeout: 15) { rig.sink.latest(id) != nil })
+        #expect(await eventually(timeout: 15) { rig.sink.latest(id) != nil })
         let measured = try #require(rig.sink.latest(id))
         #expect(measured.failure == nil)
         #expect(measured.timeToFirstByte == nil, "a window of a hub already live, not a probe's")
