@@ -415,7 +415,9 @@ final class Hub: @unchecked Sendable {
 
     private func fail(_ failure: HubFailure) {
         guard !machine.isClosed else { return }
-        logger.error("hub failed", metadata: ["relay.code": "\(failure.code)", "relay.reason": "\(failure.message)"])
+        // A probe that gave way to players is how probes are meant to work, not an error.
+        let level: Logger.Level = isProbeOnly && clientCount.load(ordering: .relaxed) == 0 ? .info : .error
+        logger.log(level: level, "hub failed", metadata: ["relay.code": "\(failure.code)", "relay.reason": "\(failure.message)"])
         failureValue.withLock { $0 = failure }
         owner.server.registry.remove(self)
         close(.failed(code: failure.code, message: failure.message), log: failure.message)

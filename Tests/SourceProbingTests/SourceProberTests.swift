@@ -71,6 +71,9 @@ import Testing
             #expect((measured.bitrateKbps ?? 0) > 0)
             #expect(measured.continuityErrors == 0)
             #expect(measured.peers == peers)
+            #expect(measured.speedDownKBps == (peers == 12 ? 900 : 150))
+            #expect(measured.liveposAdvancing == true)
+            #expect(measured.nullPacketShare < 0.5)
         }
         #expect(rig.sink.latest(refusedID)?.failure == .refused)
         #expect(rig.sink.latest(stalledID)?.failure == .stalled)
