@@ -363,7 +363,7 @@ final class Hub: @unchecked Sendable {
             players: clientCount.load(ordering: .relaxed),
             joinPoints: history.joinPointCount,
             probes: probeCount.load(ordering: .relaxed),
-            facts: ingest.facts.facts,
+            facts: ingest.factReader.facts,
             packets: ingest.inspector.packets,
             nullPackets: ingest.inspector.nullPackets,
             stallSeconds: machine.stallSeconds(at: now),

@@ -11,7 +11,7 @@ final class IngestPipeline {
     let history: StreamHistory
     let inspector = TSInspector()
     /// Reads the stream's facts from the engine's packets until it has them all, then rests.
-    let facts = StreamFactsCollector()
+    let factReader = StreamFactsCollector()
     private let aligner = TSAligner()
     /// Offset of the next byte appended.
     private(set) var writeOffset: UInt64 = 0
@@ -92,7 +92,7 @@ final class IngestPipeline {
     private func append(_ run: UnsafeRawBufferPointer) throws {
         inspector.inspect(run, at: writeOffset)
         // The collector reads the same run in place; once complete it is not called again.
-        if !facts.isComplete, facts.packetsSeen < IngestPipeline.factsPacketLimit { facts.consume(run) }
+        if !factReader.isComplete, factReader.packetsSeen < IngestPipeline.factsPacketLimit { factReader.consume(run) }
         try history.append(run, at: writeOffset)
         writeOffset += UInt64(run.count)
     }
