@@ -144,6 +144,30 @@ import Testing
         probe.release()
     }
 
+    @Test func aWatchedSourceFoundLoopingIsRecordedAsLoopingAtOnce() async throws {
+        let rig = try ProbeRig(loopDetection: true)
+        defer { rig.stop() }
+        let id = ProbeRig.contentID(31)
+        rig.sink.catalog = rig.catalog
+        let prober = SourceProber(relay: rig.relay, catalog: rig.catalog, sink: rig.sink, stats: rig.collector, loops: rig.loops,
+                                  settings: ProbeSettings(probeSeconds: 2, interval: 3_600, concurrency: 2, startTimeout: 5,
+                                                          roundInterval: 0.2, startSpread: 0),
+                                  logger: ProbeRig.logger)
+        let running = Task { await prober.run() }
+        defer { running.cancel() }
+        let player = try Player(port: rig.relay.port, contentID: id)
+        #expect(player.read(bodyBytes: 16 * 1024).status == 200)
+        #expect(await rig.waitForEvent(timeout: 5) { if case .hubMeasured(let m) = $0 { m.hub.content.value == id && m.players == 1 } else { false } })
+        let reading = Thread { for _ in 0..<200 where player.read(bodyBytes: 64 * 1024).body > 0 {} }
+        reading.start()
+        // The window is open once the prober saw the hub watched; then the broadcast loops.
+        try await Task.sleep(for: .milliseconds(500))
+        rig.simulator.setFault(.frozenLiveLast, for: id)
+        rig.startControlPlaneLoop()
+        #expect(await eventually(timeout: 15) { rig.sink.latest(id)?.failure == .looping })
+        #expect(prober.peakConcurrency == 0, "no probe ran")
+    }
+
     @Test func aWatchedSourceIsMeasuredFromItsHubWithoutAProbe() async throws {
         let rig = try ProbeRig()
         defer { rig.stop() }

@@ -6,6 +6,8 @@ import Synchronization
 /// Measures sources players watch from their hub's own measurements, with no
 /// probe and no second session: per open hub with players, once every
 /// `interval`, the change since the window began becomes one measurement.
+/// A watched hub that fails (its engine lost for good, or found looping)
+/// records the failure at once.
 final class WatchedSourceMeasurer: Sendable {
     private struct Window {
         var start: HubMeasurement
@@ -25,13 +27,28 @@ final class WatchedSourceMeasurer: Sendable {
         self.interval = interval
     }
 
+    /// What a watched hub's failure says of its source; nil for closes that say nothing of it.
+    private static func failure(_ code: String) -> SourceFailure? {
+        switch code {
+        case "stream_looping": .looping
+        case "engine_lost": .stalled
+        default: nil
+        }
+    }
+
     /// Opens windows for newly watched hubs and records those that span `interval`.
     func round() async {
         let now = Date()
         let watched = observations.watched
         let due: [(String, SourceMeasurement)] = windows.withLock { windows in
-            windows = windows.filter { id, _ in watched.contains { $0.hub == id } }
             var due: [(String, SourceMeasurement)] = []
+            for (id, window) in windows where !watched.contains(where: { $0.hub == id }) {
+                windows[id] = nil
+                guard let track = observations.track(id), case .failed(let code, _)? = track.closed,
+                      let failure = Self.failure(code), let latest = track.latest else { continue }
+                due.append((id.content.value, MeasurementWindow(start: window.start, end: latest, since: window.since)
+                    .measurement(failure: failure, stats: stats)))
+            }
             for track in watched {
                 guard let latest = track.latest else { continue }
                 guard let window = windows[track.hub] else {
