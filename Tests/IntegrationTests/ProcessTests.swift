@@ -95,6 +95,9 @@ import Testing
             (["serve", "--listen", "nowhere"], [:], "--listen"),
             (["serve"], ["ACERELAY_GRACE_PERIOD_S": "-4"], "ACERELAY_GRACE_PERIOD_S"),
             (["serve", "--engine", "http://a b"], [:], "--engine"),
+            (["serve"], ["CHANNEL_PROBE_SECONDS": "0"], "CHANNEL_PROBE_SECONDS"),
+            (["serve"], ["CHANNEL_PROBE_INTERVAL_S": "soon"], "CHANNEL_PROBE_INTERVAL_S"),
+            (["serve"], ["CHANNEL_PROBE_CONCURRENCY": "-1"], "CHANNEL_PROBE_CONCURRENCY"),
         ] {
             let (process, errors) = try run(arguments, environment: environment)
             process.waitUntilExit()
