@@ -37,6 +37,7 @@ let package = Package(
                 "CSupport",
                 "CurlHTTP",
                 "ProxyProtocol",
+                "StreamFacts",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -94,6 +95,7 @@ let package = Package(
                 "EngineSimulator",
                 "EngineFleet",
                 "Streams",
+                "Channels",
                 "ControlAPI",
                 "Store",
                 "DockerEngine",
@@ -109,9 +111,13 @@ let package = Package(
         ),
         // Stream facts (codecs, picture size, frame rate, audio layout) read from TS packets, no ffmpeg.
         .target(name: "StreamFacts"),
-        // Channels: M3U playlists in and out, source scoring and ordering, and the
-        // channel service over the store.
-        .target(name: "Channels", dependencies: ["StreamFacts", "Store", .product(name: "Logging", package: "swift-log")]),
+        // Channels: M3U playlists in and out, source scoring and ordering, the channel
+        // service over the store, and the prober that measures sources through the relay.
+        .target(
+            name: "Channels",
+            dependencies: ["StreamFacts", "RelayCore", "Streams", "Store", "Clocks",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         // systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING) without libsystemd,
         // the relay-loop watchdog gate, and journald-style log lines.
         .target(name: "SystemdNotify", dependencies: [.product(name: "Logging", package: "swift-log")]),
@@ -141,6 +147,12 @@ let package = Package(
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store",
                                                         .product(name: "Logging", package: "swift-log")]),
+        // Probing sources through a real relay against the engine simulator.
+        .testTarget(
+            name: "SourceProbingTests",
+            dependencies: ["Channels", "RelayCore", "Streams", "Store", "StreamFacts", "Clocks", "EngineSimulator",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
         .testTarget(
             name: "ControlAPIRouterTests",

@@ -1,3 +1,5 @@
+import Store
+import Channels
 import ArgumentParser
 import EngineSimulator
 import Foundation
@@ -106,6 +108,9 @@ extension AceRelayCommand {
 
         /// A fixed, valid content id so the printed URL stays the same between runs.
         static let contentID = "0123456789abcdef0123456789abcdef01234567"
+        /// The demo channel's second source, which the simulated engine refuses: it
+        /// shows a failed source scored 0 with its reason, below the working one.
+        static let refusedContentID = "fedcba9876543210fedcba9876543210fedcba98"
 
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
@@ -127,12 +132,18 @@ extension AceRelayCommand {
             let simulator = try EngineSimulator(configuration: simulatorConfiguration, logger: logger)
             try simulator.start()
             defer { simulator.shutdown() }
+            simulator.setFault(.loadError, for: Self.refusedContentID)
             let engine = "http://127.0.0.1:\(simulator.port)"
             // The demo's engine is the simulator: no Docker, no per-engine limit, and a
             // throwaway store unless a data directory was asked for.
             settings.engineURLs = [engine]
             settings.provisioning = false
             settings.staticEngineMaxStreams = 0
+            // Measure the demo channel's sources within seconds of start, not minutes.
+            settings.probe.probeSeconds = min(settings.probe.probeSeconds, 3)
+            settings.probe.startSpread = min(settings.probe.startSpread, 1)
+            settings.probe.roundInterval = min(settings.probe.roundInterval, 1)
+            settings.probe.interval = min(settings.probe.interval, 60)
             let temporaryStore = control.dataDir == nil && environment["ACERELAY_DATA_DIR"] == nil
             if temporaryStore {
                 settings.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-demo-\(getpid())").path
@@ -144,6 +155,7 @@ extension AceRelayCommand {
             do throws(StartFailure) {
                 let plane = try ComposedControlPlane(settings: settings, environment: environment, logger: logger)
                 try plane.run {
+                    Self.addDemoChannel(to: plane.channels, logger: logger)
                     let url = "http://\(host):\(plane.relay.port)/ace/getstream?id=\(Self.contentID)"
                     // write(2) straight away: print() would sit in a buffer when stdout is a pipe.
                     FileHandle.standardOutput.write(Data("""
@@ -152,6 +164,7 @@ extension AceRelayCommand {
                       Play it:        mpv '\(url)'
                                       vlc '\(url)'
                       Panel:          \(api)/panel
+                      Channel:        curl -s \(api)/channels/demo-channel
                       Relay status:   curl -s http://\(host):\(plane.relay.port)/ace/status
                       Streams:        curl -s \(api)/streams
                       Metrics:        curl -s \(api)/metrics
@@ -166,6 +179,21 @@ extension AceRelayCommand {
                 simulator.shutdown()
                 if temporaryStore { try? FileManager.default.removeItem(atPath: settings.dataDirectory) }
                 exitWithStartFailure(error)
+            }
+        }
+
+        /// A channel of two sources, one playing and one the engine refuses, so
+        /// `GET /channels` shows scores, components and a failure reason.
+        static func addDemoChannel(to channels: ChannelService, logger: Logger) {
+            Task {
+                do {
+                    guard try await channels.channel(id: "demo-channel") == nil else { return }
+                    _ = try await channels.create(ChannelDraft(name: "Demo channel", groupTitle: "Demo", origin: .api,
+                                                               sources: [ChannelSourceRecord(contentID: contentID),
+                                                                         ChannelSourceRecord(contentID: refusedContentID)]))
+                } catch {
+                    logger.warning("cannot add the demo channel", metadata: ["control.reason": "\(error)"])
+                }
             }
         }
 

@@ -1,3 +1,4 @@
+import Channels
 import ControlAPI
 import Dispatcharr
 import DockerEngine
@@ -100,7 +101,8 @@ final class ComposedControlPlane: Sendable {
         let turns = (0..<max(settings.relay.workers, 1)).map { gate.register("relay-\($0)") }
         relay.loopTurned = { worker in turns[worker].turned() }
         pinger = WatchdogPinger(notifier: notifier, gate: gate, logger: logger)
-        let collector = StatsCollector(store: store, retention: settings.statsRetention, logger: logger)
+        let collector = StatsCollector(store: store, retention: settings.statsRetention, loops: loops, logger: logger)
+        events.subscribe("stats", collector)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
         self.channels = channels
@@ -139,6 +141,10 @@ final class ComposedControlPlane: Sendable {
             }),
         ]
         services += PanelServices.make(plane: plane, live: live, interval: settings.sseUpdateInterval, logger: logger)
+        // Every channel source is measured: from its hub while players watch it, by a probe otherwise.
+        let prober = SourceProber(relay: relay, catalog: channels, sink: channels, stats: collector, loops: loops,
+                                  settings: settings.probe, logger: logger)
+        services.append(ServicePolicy.auxiliary(SourceProbeService(prober: prober)))
         if let provisioner {
             services.append(ServicePolicy.auxiliary(PeriodicService(description: "fleet reconcile", interval: settings.fleet.reconcileInterval,
                                                                     failure: "cannot reach Docker; static engines keep serving", logger: logger) {
@@ -166,6 +172,7 @@ final class ComposedControlPlane: Sendable {
         services.append(ServicePolicy.shutdownWatch(ShutdownWatchService(progress: progress)))
         self.services = services
     }
+
 
     /// Runs acerelay until SIGTERM or SIGINT. Call on the main thread, at the
     /// relay's priority: the relay's threads are created here. `whenReady`

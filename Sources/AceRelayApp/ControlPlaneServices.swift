@@ -1,3 +1,4 @@
+import Channels
 import EngineFleet
 import Foundation
 import Logging
@@ -165,4 +166,15 @@ struct StoreStreamRecorder: RelayObserver {
 extension Double {
     /// 20 for 20.0, 0.5 for 0.5: seconds as people write them.
     var formattedSeconds: String { self == rounded() ? String(Int(self)) : String(self) }
+}
+
+/// Measures channel sources until shutdown (`SourceProber`); a probe in flight
+/// releases its hub when the group stops it.
+struct SourceProbeService: Service, CustomStringConvertible {
+    let prober: SourceProber
+    var description: String { "source prober" }
+
+    func run() async {
+        await cancelWhenGracefulShutdown { await prober.run() }
+    }
 }

@@ -1,4 +1,5 @@
 import Dispatcharr
+import Channels
 import EngineFleet
 import Foundation
 import RelayCore
@@ -36,6 +37,8 @@ struct ServeSettings {
     var drainSeconds: Double
     /// `SSE_UPDATE_INTERVAL_S`: seconds between the panel's live snapshots.
     var sseUpdateInterval: Double
+    /// `CHANNEL_PROBE_SECONDS`, `CHANNEL_PROBE_INTERVAL_S`, `CHANNEL_PROBE_CONCURRENCY`: how channel sources are probed.
+    var probe: ProbeSettings
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
@@ -71,5 +74,10 @@ struct ServeSettings {
         m3uTimeout = try read.double(nil, option: "M3U_TIMEOUT", env: "M3U_TIMEOUT", default: 15, range: 1...600)
         publicURL = try read.publicURL(env: "ACERELAY_PUBLIC_URL")
         statsRetention = 60 * (try read.double(nil, option: "ACERELAY_STATS_RETENTION_MIN", env: "ACERELAY_STATS_RETENTION_MIN", default: 60, range: 1...100_000))
+        probe = ProbeSettings(
+            probeSeconds: try read.double(nil, option: "CHANNEL_PROBE_SECONDS", env: "CHANNEL_PROBE_SECONDS", default: 20, range: 1...600),
+            interval: try read.double(nil, option: "CHANNEL_PROBE_INTERVAL_S", env: "CHANNEL_PROBE_INTERVAL_S", default: 300, range: 10...86_400),
+            concurrency: try read.int(nil, option: "CHANNEL_PROBE_CONCURRENCY", env: "CHANNEL_PROBE_CONCURRENCY", default: 2, range: 1...64),
+            startTimeout: relay.startTimeout)
     }
 }

@@ -28,6 +28,8 @@ public final class EngineFleet: EngineSelector {
     private struct State {
         var engines: [String: FleetEngine] = [:]
         var waiters: [Waiter] = []
+        /// Contents reserved by probes, per engine id: not demand the scaling policy provisions for.
+        var probes: [String: Set<ContentKey>] = [:]
     }
 
     private let state = Mutex(State())
@@ -144,6 +146,35 @@ public final class EngineFleet: EngineSelector {
         serveWaiters()
     }
 
+    /// A probe's engine: only from healthy engines, only when a slot stays free for
+    /// a player after it, never through a waiter or the provisioner.
+    public func reserveSpareEngine(for content: ContentKey, excluding excluded: Set<EngineEndpoint>) -> EngineEndpoint? {
+        let now = clock.now
+        return state.withLock { state in
+            // A waiting player comes first, whatever room there is.
+            guard state.waiters.isEmpty else { return nil }
+            let free = state.engines.values.reduce(0) { total, engine in
+                engine.health.status == .healthy && !excluded.contains(engine.endpoint)
+                    ? total + engine.freeSlots(fleetLimit: maxStreamsPerEngine) : total
+            }
+            guard free >= 2, let id = Self.choose(from: state.engines, excluding: excluded, limit: maxStreamsPerEngine) else { return nil }
+            Self.reserve(&state.engines[id]!, content, now: now)
+            state.probes[id, default: []].insert(content)
+            return state.engines[id]!.endpoint
+        }
+    }
+
+    /// Contents on the engine that players (not probes) asked for: the load scaling decides on,
+    /// so probes never make the fleet provision.
+    public func playerLoad(of engine: FleetEngine) -> Int {
+        let probes = state.withLock { $0.probes[engine.id]?.count ?? 0 }
+        return max(engine.load - probes, 0)
+    }
+
+    public func hasFreeSlot(excluding excluded: Set<EngineEndpoint>) -> Bool {
+        state.withLock { state in Self.choose(from: state.engines, excluding: excluded, limit: maxStreamsPerEngine) != nil }
+    }
+
     public func engineStarted(_ engine: EngineEndpoint, for content: ContentKey) {
         let now = clock.now
         state.withLock { state in
@@ -157,6 +188,7 @@ public final class EngineFleet: EngineSelector {
     public func releaseEngine(_ engine: EngineEndpoint, for content: ContentKey) {
         let now = clock.now
         state.withLock { state in
+            state.probes[engine.id]?.remove(content)
             guard var entry = state.engines[engine.id] else { return }
             entry.contents.remove(content)
             entry.streaming.remove(content)

@@ -58,7 +58,7 @@ struct EngineReconciler {
         let policy = ScalingPolicy(minReplicas: configuration.minReplicas, minFreeReplicas: configuration.minFreeReplicas,
                                    maxReplicas: configuration.maxReplicas, maxStreamsPerEngine: configuration.maxStreamsPerEngine,
                                    idleGracePeriod: configuration.engineGracePeriod, autoDelete: configuration.autoDelete)
-        let loads = managed.map { EngineLoad(id: $0.id, healthy: $0.health.status != .unhealthy, streams: $0.load, idleSince: $0.idleSince) }
+        let loads = managed.map { EngineLoad(id: $0.id, healthy: $0.health.status != .unhealthy, streams: fleet.playerLoad(of: $0), idleSince: $0.idleSince) }
         let pending = provisioner.budget.withLock { $0.pending }
         var decision = policy.decide(engines: loads, pending: pending, now: now)
         // Make-before-break: an engine unhealthy past the grace period is removed

@@ -53,4 +53,10 @@ public struct FleetEngine: Sendable, Equatable {
         let limit = maxStreams ?? fleetLimit
         return limit <= 0 || load < limit
     }
+
+    /// Contents it can still take under its own limit or `fleetLimit`; a large number for no limit.
+    func freeSlots(fleetLimit: Int) -> Int {
+        let limit = maxStreams ?? fleetLimit
+        return limit <= 0 ? 1 << 20 : max(limit - load, 0)
+    }
 }

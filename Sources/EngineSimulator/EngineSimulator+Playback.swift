@@ -16,12 +16,12 @@ extension EngineSimulator {
     /// ends the response. A connection resumes where the session's last one stopped.
     func streamPlayback(sessionID: String, request: HTTPRequest, on connection: ClientConnection) -> Disposition {
         let now = monotonicNanoseconds()
-        let start = state.withLock { state -> Int64? in
+        let opened = state.withLock { state -> (start: Int64, infohash: String)? in
             guard state.sessions[sessionID] != nil else { return nil }
             if state.sessions[sessionID]!.clockStart == nil { state.sessions[sessionID]!.clockStart = now }
-            return state.sessions[sessionID]!.deliveredPosition
+            return (state.sessions[sessionID]!.deliveredPosition, state.sessions[sessionID]!.infohash)
         }
-        guard let start else {
+        guard let opened else {
             let response = Self.textResponse(404, "unknown playback session", keepAlive: request.keepAlive,
                                              headOnly: request.isHead)
             return connection.sendAll(response) && request.keepAlive ? .keepAlive : .close
@@ -37,7 +37,8 @@ extension EngineSimulator {
         if request.isHead { return keepAlive ? .keepAlive : .close }
 
         // Buffers live for the response, not per send.
-        var cursor = start
+        var cursor = opened.start
+        let sessionMedia = media(forInfohash: opened.infohash)
         var packets: [UInt8] = []
         var body: [UInt8] = []
         var frame: [UInt8] = []
@@ -59,11 +60,11 @@ extension EngineSimulator {
             case let .send(until, garbage, caughtUp):
                 body.removeAll(keepingCapacity: true)
                 if let garbage {
-                    appendStream(from: cursor, to: garbage.at, into: &body, scratch: &packets)
+                    appendStream(from: cursor, to: garbage.at, of: sessionMedia, into: &body, scratch: &packets)
                     Self.appendGarbage(count: garbage.bytes, to: &body)
-                    appendStream(from: garbage.at, to: until, into: &body, scratch: &packets)
+                    appendStream(from: garbage.at, to: until, of: sessionMedia, into: &body, scratch: &packets)
                 } else {
-                    appendStream(from: cursor, to: until, into: &body, scratch: &packets)
+                    appendStream(from: cursor, to: until, of: sessionMedia, into: &body, scratch: &packets)
                 }
                 let sent: Bool
                 if chunked {
@@ -128,11 +129,11 @@ extension EngineSimulator {
     private func liveEdge(of session: PlaybackSession, at now: UInt64) -> Int64 {
         guard let start = session.clockStart else { return 0 }
         let elapsed = now > start ? Double(now - start) / 1_000_000_000 : 0
-        return Int64((configuration.initialBurstSeconds + elapsed) * media.bytesPerSecond)
+        return Int64((configuration.initialBurstSeconds + elapsed) * media(forInfohash: session.infohash).bytesPerSecond)
     }
 
     /// Appends stream bytes `from ..< to` (any alignment) to `body`.
-    private func appendStream(from: Int64, to: Int64, into body: inout [UInt8], scratch: inout [UInt8]) {
+    private func appendStream(from: Int64, to: Int64, of media: MediaLoop, into body: inout [UInt8], scratch: inout [UInt8]) {
         guard to > from else { return }
         let size = Int64(TransportPacket.size)
         let firstPacket = from / size

@@ -170,16 +170,18 @@ extension EngineSimulator {
         }
         let session = snapshot.session
         let age = Double(now &- session.createdAt) / 1_000_000_000
-        let speedDown = snapshot.flowing ? Int(media.bytesPerSecond / 1024) : 0
+        let swarm = configuration.stats(forInfohash: infohash)
+        let speedDown = snapshot.flowing ? swarm.speedDownKBps ?? Int(media(forInfohash: infohash).bytesPerSecond / 1024) : 0
+        let speedUp = snapshot.flowing ? swarm.speedUpKBps ?? speedDown / 8 : 0
         let last = snapshot.frozen ?? Int(Date().timeIntervalSince1970)
         let (downKey, upKey) = configuration.camelCaseStats ? ("speedDown", "speedUp") : ("speed_down", "speed_up")
         return sendJSON(.object([
             ("response", .object([
                 ("uploaded", .int(Int(session.bytesSent / 8))),
                 (downKey, .int(speedDown)),
-                (upKey, .int(speedDown / 8)),
+                (upKey, .int(speedUp)),
                 ("downloaded", .int(Int(session.bytesSent))),
-                ("peers", 6),
+                ("peers", .int(swarm.peers)),
                 ("status", age < configuration.prebufferSeconds ? "prebuf" : "dl"),
                 ("total_progress", 0),
                 ("playback_session_id", .string(session.id)),

@@ -13,8 +13,10 @@ public final class EngineSimulator: Sendable {
     /// The configuration it was made with.
     public let configuration: EngineSimulatorConfiguration
     let logger: Logger
-    /// The media every session plays.
+    /// The media every session plays, unless `mediaByInfohash` has its content.
     let media: MediaLoop
+    /// `configuration.mediaByContent`, loaded, by infohash.
+    let mediaByInfohash: [String: MediaLoop]
     let state = Mutex(SimulatorState())
     let connections = ConnectionRegistry()
     /// Serialises start, shutdown, die and revive, which wait on threads and must not interleave.
@@ -37,7 +39,25 @@ public final class EngineSimulator: Sendable {
     ) throws {
         self.configuration = configuration
         self.logger = logger
-        switch configuration.media {
+        media = try Self.load(configuration.media, loopSeconds: configuration.syntheticLoopSeconds)
+        var byInfohash: [String: MediaLoop] = [:]
+        for (key, source) in configuration.mediaByContent {
+            let lowered = key.lowercased()
+            let loaded = try Self.load(source, loopSeconds: configuration.syntheticLoopSeconds)
+            byInfohash[Self.infohash(forContentID: lowered)] = loaded
+            // A key may be an infohash itself.
+            byInfohash[lowered] = loaded
+        }
+        mediaByInfohash = byInfohash
+        logger.debug("engine simulator media loaded", metadata: [
+            "sim.media_bytes": "\(media.bytes.count)",
+            "sim.loop_seconds": "\(media.durationSeconds)",
+            "sim.bitrate": "\(Int(media.bytesPerSecond * 8))",
+        ])
+    }
+
+    private static func load(_ source: SimulatorMedia, loopSeconds: Int) throws -> MediaLoop {
+        switch source {
         case let .file(path):
             let data: Data
             do {
@@ -45,19 +65,15 @@ public final class EngineSimulator: Sendable {
             } catch {
                 throw EngineSimulatorError.mediaUnreadable(path: path, reason: (error as NSError).localizedDescription)
             }
-            media = try MediaLoop(bytes: [UInt8](data), origin: path)
+            return try MediaLoop(bytes: [UInt8](data), origin: path)
         case let .synthetic(bitsPerSecond):
-            let bytes = try SyntheticTransportStream.make(
-                bitsPerSecond: bitsPerSecond, seconds: configuration.syntheticLoopSeconds)
-            media = try MediaLoop(bytes: bytes, origin: "synthetic",
-                                  knownDurationTicks: Int64(configuration.syntheticLoopSeconds) * 90_000)
+            let bytes = try SyntheticTransportStream.make(bitsPerSecond: bitsPerSecond, seconds: loopSeconds)
+            return try MediaLoop(bytes: bytes, origin: "synthetic", knownDurationTicks: Int64(loopSeconds) * 90_000)
         }
-        logger.debug("engine simulator media loaded", metadata: [
-            "sim.media_bytes": "\(media.bytes.count)",
-            "sim.loop_seconds": "\(media.durationSeconds)",
-            "sim.bitrate": "\(Int(media.bytesPerSecond * 8))",
-        ])
     }
+
+    /// The media sessions of a content play.
+    func media(forInfohash infohash: String) -> MediaLoop { mediaByInfohash[infohash] ?? media }
 
     /// Binds and serves on background threads.
     ///

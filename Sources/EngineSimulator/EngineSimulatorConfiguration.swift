@@ -30,6 +30,42 @@ public struct EngineSimulatorConfiguration: Sendable {
     /// Engine version reported by get_status and get_version ("3.1.70" reports code 3017000).
     public var version: String = "3.1.70"
 
+    /// Media for particular contents, keyed by content id or infohash (any case); every
+    /// other content plays `media`.
+    public var mediaByContent: [String: SimulatorMedia] = [:]
+    /// What stat reports of particular contents' swarms, keyed like `mediaByContent`;
+    /// every other content has `SimulatorSwarm()`.
+    public var statsByContent: [String: SimulatorSwarm] = [:]
+
+    /// The swarm stat reports for a content's infohash.
+    func stats(forInfohash infohash: String) -> SimulatorSwarm {
+        for (key, swarm) in statsByContent where Self.key(key, names: infohash) { return swarm }
+        return SimulatorSwarm()
+    }
+
+    /// Whether a `mediaByContent`/`statsByContent` key (content id or infohash) names `infohash`.
+    static func key(_ key: String, names infohash: String) -> Bool {
+        let lowered = key.lowercased()
+        return lowered == infohash || EngineSimulator.infohash(forContentID: lowered) == infohash
+    }
+
     /// A configuration with every default: 127.0.0.1, ephemeral port, 2 Mbit/s synthetic media.
     public init() {}
+}
+
+/// What the simulator's stat reports of one content's swarm.
+public struct SimulatorSwarm: Sendable, Equatable {
+    /// `peers`.
+    public var peers: Int
+    /// `speed_down` in KB/s while data flows; nil: the media's own rate.
+    public var speedDownKBps: Int?
+    /// `speed_up` in KB/s while data flows; nil: an eighth of the download speed.
+    public var speedUpKBps: Int?
+
+    /// Six peers, speeds from the media's rate: the simulator's behaviour for every content by default.
+    public init(peers: Int = 6, speedDownKBps: Int? = nil, speedUpKBps: Int? = nil) {
+        self.peers = peers
+        self.speedDownKBps = speedDownKBps
+        self.speedUpKBps = speedUpKBps
+    }
 }

@@ -53,4 +53,19 @@ public protocol EngineSelector: Sendable {
 
     /// `engine` failed to start or keep a session (no answer, error, no data).
     func engineFailed(_ engine: EngineEndpoint, reason: String)
+
+    /// Reserves an engine for a probe, at once or not at all: only when, after it,
+    /// a slot is still free for a player. Never waits, never asks for provisioning.
+    func reserveSpareEngine(for content: ContentKey, excluding excluded: Set<EngineEndpoint>) -> EngineEndpoint?
+
+    /// Whether `reserveEngine` would find an engine with room now, without waiting.
+    func hasFreeSlot(excluding excluded: Set<EngineEndpoint>) -> Bool
+}
+
+extension EngineSelector {
+    /// A selector that cannot tell its spare capacity gives probes none.
+    public func reserveSpareEngine(for content: ContentKey, excluding excluded: Set<EngineEndpoint>) -> EngineEndpoint? { nil }
+
+    /// A selector that cannot tell assumes room, so players never wait on probes for it.
+    public func hasFreeSlot(excluding excluded: Set<EngineEndpoint>) -> Bool { true }
 }

@@ -22,6 +22,12 @@ final class Hub: @unchecked Sendable {
     let counters = RelayCounters()
     /// Players attached, counted by the registry under its lock.
     let clientCount = Atomic<Int>(0)
+    /// Probes holding the hub open (`RelayServer.openProbe`), counted by the registry under its lock.
+    let probeCount = Atomic<Int>(0)
+    /// Set by the registry when a player first attaches. A hub no player ever had
+    /// reserves only spare engine capacity, may be preempted, and closes at once
+    /// when its probe ends.
+    let hadPlayers = Atomic<Bool>(false)
     let createdAt = Date()
 
     // Shared with players on other threads.
@@ -107,9 +113,44 @@ final class Hub: @unchecked Sendable {
         reserveEngine(excluding: [])
     }
 
+    /// True while only probes ever held this hub.
+    var isProbeOnly: Bool { !hadPlayers.load(ordering: .acquiring) }
+
     private func reserveEngine(excluding excluded: Set<EngineEndpoint>) {
         reservation += 1
         let expected = reservation
+        if isProbeOnly {
+            // A probe takes only what players would leave unused, at once: no waiting, no provisioning.
+            if let spare = selector.reserveSpareEngine(for: key, excluding: excluded) {
+                engineReserved(.success(spare), reservation: expected)
+                return
+            }
+            // A player may have attached since the check above; it gets a player's reservation.
+            if isProbeOnly {
+                // Once an engine failed this probe, the engine's reason says more than the lack of room.
+                let unavailable = excluded.isEmpty ? Hub.noSpareEngine
+                    : EngineUnavailable(code: "no_engine", message: "no other engine has room for a probe", retryAfterSeconds: 30)
+                engineReserved(.failure(unavailable), reservation: expected)
+                return
+            }
+        } else if !selector.hasFreeSlot(excluding: excluded),
+                  owner.server.preemptProbeHub(sparing: self, then: { [self] in
+                      owner.execute { [self] in
+                          guard expected == reservation, !machine.isClosed else { return }
+                          reservePlayerEngine(excluding: excluded, reservation: expected)
+                      }
+                  }) {
+            // A probe-only hub gives its engine back; this hub reserves once it has.
+            return
+        }
+        reservePlayerEngine(excluding: excluded, reservation: expected)
+    }
+
+    /// What a probe-only hub fails with when no engine has a slot beyond the one kept for players.
+    static let noSpareEngine = EngineUnavailable(
+        code: "probe_no_capacity", message: "no engine has room for a probe beyond what players may need", retryAfterSeconds: 30)
+
+    private func reservePlayerEngine(excluding excluded: Set<EngineEndpoint>, reservation expected: Int) {
         selector.reserveEngine(for: key, excluding: excluded) { [self] result in
             owner.execute { [self] in engineReserved(result, reservation: expected) }
         }
@@ -121,6 +162,8 @@ final class Hub: @unchecked Sendable {
             return
         }
         switch result {
+        case .failure(let unavailable) where unavailable == Hub.noSpareEngine:
+            fail(HubFailure(status: 503, code: unavailable.code, message: unavailable.message, retryAfter: unavailable.retryAfterSeconds))
         case .success(let chosen):
             engine = chosen
             updateSummary { $0.engine = chosen.baseURL }
@@ -318,14 +361,27 @@ final class Hub: @unchecked Sendable {
             bytesIn: counters[.bytesIn],
             bytesOut: counters[.bytesOut],
             players: clientCount.load(ordering: .relaxed),
-            joinPoints: history.joinPointCount)
+            joinPoints: history.joinPointCount,
+            probes: probeCount.load(ordering: .relaxed),
+            facts: ingest.factReader.facts,
+            packets: ingest.inspector.packets,
+            nullPackets: ingest.inspector.nullPackets,
+            stallSeconds: machine.stallSeconds(at: now),
+            timeToFirstByte: machine.timeToFirstByte,
+            secondsSinceData: now - machine.lastDataAt)
     }
 
     // MARK: Closing
 
-    /// The last player left; keep the session for the grace period.
+    /// The last player or probe let go: keep the session for the grace period, or,
+    /// when only probes ever held the hub, close it now.
     func lastClientLeft() {
-        guard !machine.isClosed, clientCount.load(ordering: .relaxed) == 0 else { return }
+        guard !machine.isClosed, clientCount.load(ordering: .relaxed) == 0, probeCount.load(ordering: .relaxed) == 0 else { return }
+        if isProbeOnly {
+            // Nobody watched it: a grace period would hold an engine session for nobody.
+            if owner.server.registry.removeIfIdle(self) { close(.idle, log: "probe ended") }
+            return
+        }
         machine.lastPlayerLeft(at: now)
         updateSummary { $0.idleSince = Date() }
         graceTimer.schedule(after: configuration.gracePeriod)
@@ -341,6 +397,12 @@ final class Hub: @unchecked Sendable {
         }
     }
 
+    /// Closes a probe-only hub so a player can have its engine. On the owner's loop,
+    /// after the registry removed it.
+    func preempt() {
+        fail(HubFailure(status: 503, code: "probe_preempted", message: "a player needed the engine this probe held", retryAfter: nil))
+    }
+
     /// Closes the hub because the relay is stopping. On the owner's loop.
     func shutdown() {
         owner.server.registry.remove(self)
@@ -353,7 +415,9 @@ final class Hub: @unchecked Sendable {
 
     private func fail(_ failure: HubFailure) {
         guard !machine.isClosed else { return }
-        logger.error("hub failed", metadata: ["relay.code": "\(failure.code)", "relay.reason": "\(failure.message)"])
+        // A probe that gave way to players is how probes are meant to work, not an error.
+        let level: Logger.Level = isProbeOnly && clientCount.load(ordering: .relaxed) == 0 ? .info : .error
+        logger.log(level: level, "hub failed", metadata: ["relay.code": "\(failure.code)", "relay.reason": "\(failure.message)"])
         failureValue.withLock { $0 = failure }
         owner.server.registry.remove(self)
         close(.failed(code: failure.code, message: failure.message), log: failure.message)

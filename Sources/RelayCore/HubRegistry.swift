@@ -14,27 +14,64 @@ final class HubRegistry: Sendable {
         try hubs.withLock { hubs in
             if let hub = hubs[key] {
                 hub.clientCount.add(1, ordering: .relaxed)
+                hub.hadPlayers.store(true, ordering: .releasing)
                 return (hub, false)
             }
             let hub = try make()
             hub.clientCount.add(1, ordering: .relaxed)
+            hub.hadPlayers.store(true, ordering: .releasing)
             hubs[key] = hub
             return (hub, true)
         }
     }
 
-    /// Uncounts a player; the hub's owner hears about it when it was the last one.
+    /// Counts a probe of `key`, creating the hub with `make` if none is open. A
+    /// probe holds the hub open like a player, but is no player.
+    func attachProbe(_ key: ContentKey, make: () throws -> Hub) rethrows -> (hub: Hub, created: Bool) {
+        try hubs.withLock { hubs in
+            if let hub = hubs[key] {
+                hub.probeCount.add(1, ordering: .relaxed)
+                return (hub, false)
+            }
+            let hub = try make()
+            hub.probeCount.add(1, ordering: .relaxed)
+            hubs[key] = hub
+            return (hub, true)
+        }
+    }
+
+    /// Uncounts a player; the hub's owner hears about it when nothing holds the hub any more.
     func detach(_ hub: Hub) {
-        let remaining = hubs.withLock { _ in hub.clientCount.subtract(1, ordering: .relaxed).newValue }
-        if remaining == 0 { hub.owner.execute { hub.lastClientLeft() } }
+        let released = hubs.withLock { _ in
+            hub.clientCount.subtract(1, ordering: .relaxed).newValue == 0 && hub.probeCount.load(ordering: .relaxed) == 0
+        }
+        if released { hub.owner.execute { hub.lastClientLeft() } }
+    }
+
+    /// Uncounts a probe; the hub's owner hears about it when nothing holds the hub any more.
+    func detachProbe(_ hub: Hub) {
+        let released = hubs.withLock { _ in
+            hub.probeCount.subtract(1, ordering: .relaxed).newValue == 0 && hub.clientCount.load(ordering: .relaxed) == 0
+        }
+        if released { hub.owner.execute { hub.lastClientLeft() } }
     }
 
     /// Removes `hub` if nobody is attached; true when removed and the hub may close.
     func removeIfIdle(_ hub: Hub) -> Bool {
         hubs.withLock { hubs in
-            guard hub.clientCount.load(ordering: .relaxed) == 0 else { return false }
+            guard hub.clientCount.load(ordering: .relaxed) == 0, hub.probeCount.load(ordering: .relaxed) == 0 else { return false }
             if hubs[hub.key] === hub { hubs[hub.key] = nil }
             return true
+        }
+    }
+
+    /// Removes one hub that only probes ever held, other than `spared`; nil if none.
+    /// Under the lock, so no player can attach to the hub once it is chosen.
+    func removeProbeOnlyHub(sparing spared: Hub) -> Hub? {
+        hubs.withLock { hubs in
+            guard let entry = hubs.first(where: { $0.value !== spared && $0.value.isProbeOnly }) else { return nil }
+            hubs[entry.key] = nil
+            return entry.value
         }
     }
 

@@ -90,6 +90,12 @@ struct HubStateMachine {
     private(set) var inStall = false
     /// Loop time the last player left; nil while players are attached.
     private(set) var idleSince: Double?
+    /// Loop time the hub started, for the time to first byte.
+    private(set) var startedAt: Double = 0
+    /// Seconds from the start to the first stream packets; nil until they came.
+    private(set) var timeToFirstByte: Double?
+    /// Ended gaps of a second or more between stream packets since the hub first went live.
+    private var endedGapSeconds: Double = 0
 
     init(timing: Timing) { self.timing = timing }
 
@@ -99,16 +105,27 @@ struct HubStateMachine {
     // MARK: Inputs
 
     mutating func started(at now: Double) {
+        startedAt = now
         lastDataAt = now
     }
 
     /// Stream packets arrived (not keepalives, not garbage).
     mutating func dataArrived(at now: Double) {
+        if timeToFirstByte != nil, now - lastDataAt >= 1 { endedGapSeconds += now - lastDataAt }
+        if timeToFirstByte == nil { timeToFirstByte = now - startedAt }
         lastDataAt = now
         inStall = false
     }
 
     mutating func keepaliveWritten(at now: Double) { lastKeepaliveAt = now }
+
+    /// Seconds without stream packets since the first ones came: every gap of a second
+    /// or more (a stall, a reconnect), the one in progress included.
+    func stallSeconds(at now: Double) -> Double {
+        guard timeToFirstByte != nil else { return 0 }
+        let current = now - lastDataAt
+        return endedGapSeconds + (current >= 1 && state != .closed ? current : 0)
+    }
 
     /// Bytes flow: what changed, or nil when the hub was live (or closed) already.
     enum Resumed: Equatable {

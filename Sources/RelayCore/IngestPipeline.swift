@@ -1,14 +1,17 @@
+import StreamFacts
 import Synchronization
 
 /// A hub's ingest: engine bytes through the aligner (whole packets only), the
-/// inspector (join points, continuity, bitrate) into the history, and the
-/// batched wake-up of every worker's subscription when enough is published.
+/// inspector (join points, continuity, bitrate) and the stream-facts collector
+/// (codecs, picture, audio) into the history, and the batched wake-up of every worker's subscription when enough is published.
 ///
 /// The writer side is loop-confined to the hub's owner; the subscriber list is
 /// shared with the workers that add and remove their subscriptions.
 final class IngestPipeline {
     let history: StreamHistory
     let inspector = TSInspector()
+    /// Reads the stream's facts from the engine's packets until it has them all, then rests.
+    let factReader = StreamFactsCollector()
     private let aligner = TSAligner()
     /// Offset of the next byte appended.
     private(set) var writeOffset: UInt64 = 0
@@ -18,6 +21,9 @@ final class IngestPipeline {
     private var flushTimer: TimerWatcher!
     private let sendBlockBytes: UInt64
     private let flushInterval: Double
+
+    /// Packets after which a stream still missing some facts (no audio, say) stops being read for them.
+    static let factsPacketLimit = 200_000
 
     init(history: StreamHistory, loop: EventLoop, configuration: RelayConfiguration) {
         self.history = history
@@ -60,9 +66,13 @@ final class IngestPipeline {
     }
 
     /// A null packet into the history: players stay connected while the engine is quiet.
+    /// Not inspected: the engine's share of null packets is about what the engine sent.
     func appendKeepalive() {
         do {
-            try TSPacket.null.withUnsafeBytes { try append($0) }
+            try TSPacket.null.withUnsafeBytes { packet in
+                try history.append(packet, at: writeOffset)
+                writeOffset += UInt64(packet.count)
+            }
         } catch {
             return
         }
@@ -81,6 +91,8 @@ final class IngestPipeline {
 
     private func append(_ run: UnsafeRawBufferPointer) throws {
         inspector.inspect(run, at: writeOffset)
+        // The collector reads the same run in place; once complete it is not called again.
+        if !factReader.isComplete, factReader.packetsSeen < IngestPipeline.factsPacketLimit { factReader.consume(run) }
         try history.append(run, at: writeOffset)
         writeOffset += UInt64(run.count)
     }

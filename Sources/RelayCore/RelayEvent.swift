@@ -1,3 +1,5 @@
+import StreamFacts
+
 /// One hub's identity in events: its content and a serial number, so a hub that
 /// closes and a new hub for the same content are told apart.
 public struct HubID: Hashable, Sendable, CustomStringConvertible {
@@ -26,9 +28,26 @@ public struct HubMeasurement: Sendable, Equatable {
     public var players: Int
     /// Join points the history holds now.
     public var joinPoints: Int
+    /// Probes holding the hub open now (`RelayServer.openProbe`).
+    public var probes: Int
+    /// Codecs, picture and audio layout parsed from the engine's packets so far.
+    public var facts: StreamFacts
+    /// Packets the engine sent since the hub opened (the relay's keepalives not counted)...
+    public var packets: UInt64
+    /// ...and how many of them were null packets (PID 0x1FFF).
+    public var nullPackets: UInt64
+    /// Seconds without data since the hub first went live, counting gaps of a second or more
+    /// (stalls and reconnects), the one in progress included.
+    public var stallSeconds: Double
+    /// Seconds from the hub opening to the engine's first packets; nil until then.
+    public var timeToFirstByte: Double?
+    /// Seconds since the engine's last packet (since the start, before the first).
+    public var secondsSinceData: Double
 
     public init(hub: HubID, bitsPerSecond: Int, continuityErrors: UInt64, bytesIn: UInt64, bytesOut: UInt64,
-                players: Int, joinPoints: Int) {
+                players: Int, joinPoints: Int, probes: Int = 0, facts: StreamFacts = StreamFacts(),
+                packets: UInt64 = 0, nullPackets: UInt64 = 0, stallSeconds: Double = 0, timeToFirstByte: Double? = nil,
+                secondsSinceData: Double = 0) {
         self.hub = hub
         self.bitsPerSecond = bitsPerSecond
         self.continuityErrors = continuityErrors
@@ -36,7 +55,17 @@ public struct HubMeasurement: Sendable, Equatable {
         self.bytesOut = bytesOut
         self.players = players
         self.joinPoints = joinPoints
+        self.probes = probes
+        self.facts = facts
+        self.packets = packets
+        self.nullPackets = nullPackets
+        self.stallSeconds = stallSeconds
+        self.timeToFirstByte = timeToFirstByte
+        self.secondsSinceData = secondsSinceData
     }
+
+    /// Share of null packets in what the engine sent, 0...1; 0 before any packet.
+    public var nullPacketShare: Double { packets == 0 ? 0 : Double(nullPackets) / Double(packets) }
 }
 
 /// Why a hub closed.

@@ -28,6 +28,8 @@ public final class RelayServer: @unchecked Sendable {
     private let lifecycle = Mutex<Lifecycle>(.idle)
     private let accepting = Atomic<Bool>(true)
     private let hubSerial = Atomic<UInt64>(0)
+    /// Spreads probe hubs over the workers.
+    private let probeRotation = Atomic<UInt64>(0)
 
     /// A serial number for a new hub's `HubID`.
     func nextHubSerial() -> UInt64 { hubSerial.add(1, ordering: .relaxed).newValue }
@@ -122,6 +124,49 @@ public final class RelayServer: @unchecked Sendable {
         return true
     }
 
+    /// Opens `content` for a probe: a hub like a player's (a player arriving meanwhile
+    /// joins it, with no second engine session), held until `ProbeHandle.release()`.
+    ///
+    /// A probe never takes what a player could need: a hub opened by a probe reserves
+    /// an engine only when a slot stays free for a player after it, never waits for
+    /// one and never asks for provisioning; a player that finds no free slot
+    /// preempts it. Released, it closes at once unless a player came (then the
+    /// normal grace period applies). Refused by the content gate (a looping
+    /// broadcast) or while stopping, the handle carries the refusal and no hub.
+    public func openProbe(_ content: ContentKey) async -> ProbeHandle {
+        guard isAccepting, !workers.isEmpty else {
+            return ProbeHandle(content: content, refusal: ContentRefusal(status: 503, code: "relay_stopping", message: "the relay is shutting down"))
+        }
+        if let refusal = contentGate?.refusal(for: content) {
+            return ProbeHandle(content: content, refusal: refusal)
+        }
+        let worker = workers[Int(probeRotation.add(1, ordering: .relaxed).newValue % UInt64(workers.count))]
+        return await withCheckedContinuation { continuation in
+            worker.execute { [self] in
+                do {
+                    let attached = try registry.attachProbe(content) { try Hub(key: content, owner: worker) }
+                    if attached.created { attached.hub.start() }
+                    continuation.resume(returning: ProbeHandle(content: content, hub: attached.hub))
+                } catch {
+                    continuation.resume(returning: ProbeHandle(content: content, refusal: ContentRefusal(
+                        status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)")))
+                }
+            }
+        }
+    }
+
+    /// Closes one hub only probes hold so its engine goes to a player; `then` runs
+    /// (on any thread) once that hub released its engine. False when there is none.
+    func preemptProbeHub(sparing spared: Hub, then: @escaping @Sendable () -> Void) -> Bool {
+        guard let hub = registry.removeProbeOnlyHub(sparing: spared) else { return false }
+        logger.info("closing a probe so a player gets its engine", metadata: ["relay.content": "\(hub.key)"])
+        hub.owner.execute {
+            hub.preempt()
+            then()
+        }
+        return true
+    }
+
     /// Totals since start, summed over the workers; from any thread, off the hot path.
     public func totals() -> RelayTotals {
         var totals = RelayTotals()
@@ -184,4 +229,40 @@ public final class RelayServer: @unchecked Sendable {
     /// Starts draining (SIGTERM with `--drain-seconds`): a load balancer's health
     /// check sees 503 at once and sends new players elsewhere. Safe from any thread.
     public func beginDrain() { draining.store(true, ordering: .relaxed) }
+}
+
+/// A probe's hold on a content's hub (`RelayServer.openProbe`). Release it once;
+/// releasing again does nothing.
+public final class ProbeHandle: Sendable {
+    public let content: ContentKey
+    /// The hub held, in events; nil when the probe was refused.
+    public let hubID: HubID?
+    /// Why no hub was opened: a looping content, the relay stopping.
+    public let refusal: ContentRefusal?
+    private let hub: Hub?
+    private let released = Atomic<Bool>(false)
+
+    init(content: ContentKey, hub: Hub) {
+        self.content = content
+        self.hub = hub
+        hubID = hub.id
+        refusal = nil
+    }
+
+    init(content: ContentKey, refusal: ContentRefusal) {
+        self.content = content
+        hub = nil
+        hubID = nil
+        self.refusal = refusal
+    }
+
+    /// Players on the hub now.
+    public var players: Int { hub?.clientCount.load(ordering: .relaxed) ?? 0 }
+
+    /// Lets go of the hub: it closes at once if no player ever came, else it
+    /// follows the normal grace period once its players leave.
+    public func release() {
+        guard let hub, !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        hub.owner.server.registry.detachProbe(hub)
+    }
 }

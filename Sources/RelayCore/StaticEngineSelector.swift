@@ -70,6 +70,34 @@ public final class StaticEngineSelector: EngineSelector {
         completion(result)
     }
 
+    public func reserveSpareEngine(for content: ContentKey, excluding excluded: Set<EngineEndpoint>) -> EngineEndpoint? {
+        state.withLock { engines in
+            let now = ContinuousClock.now
+            let usable = engines.indices.filter { i in
+                !excluded.contains(engines[i].endpoint) && (engines[i].unhealthyUntil.map { $0 <= now } ?? true)
+            }
+            func room(_ i: Int) -> Int { maxStreamsPerEngine == 0 ? 1 << 20 : max(maxStreamsPerEngine - engines[i].contents.count, 0) }
+            // One slot stays free for a player: a probe needs two.
+            let free = usable.reduce(0) { $0 + room($1) }
+            guard free >= 2, let chosen = usable.filter({ room($0) > 0 }).min(by: { engines[$0].contents.count < engines[$1].contents.count }) else {
+                return nil
+            }
+            engines[chosen].contents.insert(content)
+            return engines[chosen].endpoint
+        }
+    }
+
+    public func hasFreeSlot(excluding excluded: Set<EngineEndpoint>) -> Bool {
+        guard maxStreamsPerEngine > 0 else { return state.withLock { !$0.isEmpty } }
+        return state.withLock { engines in
+            let now = ContinuousClock.now
+            return engines.contains { engine in
+                !excluded.contains(engine.endpoint) && (engine.unhealthyUntil.map { $0 <= now } ?? true)
+                    && engine.contents.count < maxStreamsPerEngine
+            }
+        }
+    }
+
     public func engineStarted(_ engine: EngineEndpoint, for content: ContentKey) {
         state.withLock { engines in
             for i in engines.indices where engines[i].endpoint == engine {

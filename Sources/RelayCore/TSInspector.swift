@@ -26,6 +26,8 @@ public final class TSInspector {
     public private(set) var latestJoinPoint: UInt64?
     /// Packets inspected.
     public private(set) var packets: UInt64 = 0
+    /// Null packets (PID 0x1FFF) among them: stuffing the sender added.
+    public private(set) var nullPackets: UInt64 = 0
     /// The newest PCR (27 MHz units) on the PCR PID, if any.
     public private(set) var lastPCR: UInt64?
     /// Called with the offset of each join point as it is found; set once, before
@@ -58,7 +60,10 @@ public final class TSInspector {
     private func inspectPacket(_ p: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
         packets &+= 1
         let pid = UInt16(p[1] & 0x1F) << 8 | UInt16(p[2])
-        if pid == TSPacket.nullPID { return false }
+        if pid == TSPacket.nullPID {
+            nullPackets &+= 1
+            return false
+        }
         let unitStart = p[1] & 0x40 != 0
         let control = (p[3] >> 4) & 0x3
         let cc = p[3] & 0x0F

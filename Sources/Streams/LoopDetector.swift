@@ -44,6 +44,8 @@ public final class LoopDetector: ContentGate {
         var looping: [String: Date] = [:]
         var watches: [String: Watch] = [:]
         var detections: UInt64 = 0
+        /// The latest sample of every started stream, by stream id, as the stats collector pushed it.
+        var samples: [String: (stream: StreamRecord, sample: StatSample)] = [:]
     }
 
     /// Timestamps outside 2020–2050 are engine noise, not a live edge.
@@ -138,21 +140,30 @@ public final class LoopDetector: ContentGate {
                               message: "content \(content.value) is looping (its live edge stopped advancing; found \(ISO8601DateFormatter().string(from: found))); it is refused until it expires or is cleared")
     }
 
+    // MARK: Samples, from the stats collector
+
+    /// The newest sample of a started stream (the stats collector calls this after each poll).
+    public func observe(stream: StreamRecord, sample: StatSample) {
+        state.withLock { $0.samples[stream.id] = (stream, sample) }
+    }
+
+    /// The stream ended: its samples no longer say anything.
+    public func streamEnded(id: String) {
+        state.withLock { state in
+            state.samples[id] = nil
+            state.watches[id] = nil
+        }
+    }
+
     // MARK: Checking
 
-    /// One pass over the started streams' latest samples.
+    /// One pass over the started streams' latest samples, from memory.
     public func check() async {
         let config = self.config
         guard config.enabled else { return }
-        let streams: [StreamRecord]
-        let latest: [String: StatSample]
-        do {
-            streams = try await store.streams(status: .started)
-            latest = try await store.latestSamples(streamIDs: streams.map(\.id), as: StatSample.self)
-        } catch {
-            logger.warning("cannot read streams for loop detection", metadata: ["loop.reason": "\(error)"])
-            return
-        }
+        let observed = state.withLock { $0.samples }
+        let streams = observed.values.map { $0.stream }.sorted { $0.id < $1.id }
+        let latest = observed.mapValues { $0.sample }
         let now = clock.now
         var found: [(StreamRecord, String)] = []
         state.withLock { state in
@@ -182,6 +193,7 @@ public final class LoopDetector: ContentGate {
         state.withLock { state in
             state.looping[stream.key.lowercased()] = now
             state.watches[stream.id] = nil
+            state.samples[stream.id] = nil
             state.detections += 1
         }
         logger.warning("looping broadcast: stopping it", metadata: ["loop.content": "\(stream.key)", "loop.reason": "\(why)"])

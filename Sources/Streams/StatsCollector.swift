@@ -1,40 +1,116 @@
 import CurlHTTP
 import Foundation
 import Logging
+import RelayCore
 import Store
+import Synchronization
 
 /// Polls `stat_url` of every started stream, keeps the samples (with a
 /// retention limit), and marks streams the engine no longer knows as ended.
 ///
+/// The relay's own sessions it learns from the relay's events (`streamStarted`,
+/// `streamEnded`); streams other proxies report through the events API it
+/// finds in the store. The latest sample of each stream, and a short history
+/// of its live edge, stay in memory for callers (`latestStats`,
+/// `liveposAdvanced`) and are pushed to the loop detector, so nobody reads
+/// samples back from the store.
+///
 /// Each poll has a short time limit and at most `concurrency` run at once, so a
 /// hung engine costs one slot for a few seconds and never piles up requests.
-public final class StatsCollector: Sendable {
+public final class StatsCollector: RelayObserver, Sendable {
+    /// One stream being polled and what its polls found.
+    private struct Tracked {
+        var record: StreamRecord
+        var latest: StatSample?
+        /// (time, live_last) of recent samples, oldest first, for "did livepos advance".
+        var edges: [(at: Date, liveLast: Int64)] = []
+    }
+
     private let store: Store
     private let timeout: TimeInterval
     private let concurrency: Int
     private let retention: TimeInterval
     private let logger: Logger
     private let client: HTTPClient
+    private let loops: LoopDetector?
+    /// The relay's own started sessions, by stream id.
+    private let relayStreams = Mutex<[String: Tracked]>([:])
+    /// Every polled stream's latest state, by stream id (relay and external).
+    private let tracked = Mutex<[String: Tracked]>([:])
+    /// How long live-edge history is kept per stream.
+    static let edgeHistory: TimeInterval = 600
 
+    /// - Parameter loops: hears every sample and every stream's end, so it checks from memory.
     public init(store: Store, timeout: TimeInterval = 3, concurrency: Int = 8, retention: TimeInterval = 3_600,
-                client: HTTPClient = .shared, logger: Logger) {
+                client: HTTPClient = .shared, loops: LoopDetector? = nil, logger: Logger) {
         self.store = store
         self.client = client
         self.timeout = timeout
         self.concurrency = max(concurrency, 1)
         self.retention = retention
+        self.loops = loops
         self.logger = logger
     }
 
+    // MARK: The relay's sessions, from its events
+
+    public func observe(_ event: RelayEvent) {
+        switch event {
+        case .streamStarted(let stream):
+            let record = StreamRecord(id: StreamRecord.streamID(key: stream.content.value, playbackSessionID: stream.session.playbackSessionID),
+                                      keyType: stream.content.kind.rawValue, key: stream.content.value, containerID: stream.engine.id,
+                                      playbackSessionID: stream.session.playbackSessionID, statURL: stream.session.statURL,
+                                      commandURL: stream.session.commandURL, isLive: stream.session.isLive)
+            relayStreams.withLock { $0[record.id] = Tracked(record: record) }
+        case .streamEnded(let stream, _):
+            let id = StreamRecord.streamID(key: stream.content.value, playbackSessionID: stream.session.playbackSessionID)
+            forget(id)
+        default:
+            break
+        }
+    }
+
+    private func forget(_ id: String) {
+        relayStreams.withLock { _ = $0.removeValue(forKey: id) }
+        tracked.withLock { _ = $0.removeValue(forKey: id) }
+        loops?.streamEnded(id: id)
+    }
+
+    // MARK: What callers ask
+
+    /// The newest sample of the content's started stream (40-hex content id or infohash), if one was polled.
+    public func latestStats(_ contentID: String) -> StatSample? {
+        let key = contentID.lowercased()
+        return tracked.withLock { streams in
+            streams.values.filter { $0.record.key.lowercased() == key }.compactMap(\.latest).max { $0.at < $1.at }
+        }
+    }
+
+    /// Whether the content's live edge (`livepos.live_last`) moved between the first
+    /// sample at or after `since` and the newest; nil with fewer than two such samples.
+    public func liveposAdvanced(_ contentID: String, since: Date) -> Bool? {
+        let key = contentID.lowercased()
+        let edges = tracked.withLock { streams in
+            streams.values.filter { $0.record.key.lowercased() == key }.flatMap(\.edges)
+        }.filter { $0.at >= since }.sorted { $0.at < $1.at }
+        guard let first = edges.first, let last = edges.last, edges.count >= 2 else { return nil }
+        return last.liveLast > first.liveLast
+    }
+
+    // MARK: Polling
+
     /// One round: polls every started stream once, then prunes old samples.
     public func collectOnce() async {
-        let streams: [StreamRecord]
+        let external: [StreamRecord]
         do {
-            streams = try await store.streams(status: .started).filter { !($0.statURL ?? "").isEmpty }
+            external = try await store.streams(status: .started)
         } catch {
             logger.warning("cannot read streams to collect stats", metadata: ["stats.reason": "\(error)"])
             return
         }
+        let own = relayStreams.withLock { $0.mapValues(\.record) }
+        // The relay's sessions as its events say; the store for every stream reported by others.
+        let streams = (Array(own.values) + external.filter { own[$0.id] == nil }).filter { !($0.statURL ?? "").isEmpty }
         for start in stride(from: 0, to: streams.count, by: concurrency) {
             let batch = streams[start..<min(start + concurrency, streams.count)]
             await withTaskGroup(of: (StreamRecord, StatReading).self) { group in
@@ -65,13 +141,28 @@ public final class StatsCollector: Sendable {
         }
     }
 
+    private func remember(_ sample: StatSample, for stream: StreamRecord) {
+        tracked.withLock { streams in
+            var entry = streams[stream.id] ?? Tracked(record: stream)
+            entry.latest = sample
+            if let liveLast = sample.livepos?.liveLast {
+                entry.edges.append((sample.at, liveLast))
+                entry.edges.removeAll { sample.at.timeIntervalSince($0.at) > Self.edgeHistory }
+            }
+            streams[stream.id] = entry
+        }
+        loops?.observe(stream: stream, sample: sample)
+    }
+
     private func record(_ reading: StatReading, for stream: StreamRecord) async {
         do {
             switch reading {
             case .sample(let sample):
+                remember(sample, for: stream)
                 try await store.saveSample(streamID: stream.id, at: sample.at, sample)
             case .sessionEnded:
                 logger.info("engine no longer knows the session: stream ended", metadata: ["stats.stream": "\(stream.id)"])
+                forget(stream.id)
                 _ = try await store.endStream(id: stream.id, reason: "engine ended the session")
             case .failed(let why):
                 logger.debug("stat poll failed", metadata: ["stats.stream": "\(stream.id)", "stats.reason": "\(why)"])

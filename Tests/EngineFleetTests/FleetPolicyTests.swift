@@ -194,6 +194,28 @@ import Synchronization
         #expect(fleet.engines.first { $0.id == "sick" }?.load == 0, "unhealthy engines get no new streams")
     }
 
+    @Test func aProbeTakesOnlyASlotBeyondTheOneKeptForPlayersAndIsNoDemand() throws {
+        let clock = ManualClock()
+        let fleet = makeFleet(clock, limit: 2)
+        let asked = Mutex(0)
+        fleet.onDemand { asked.withLock { $0 += 1 }; return nil }
+        fleet.register(engine("a", clock))
+        #expect(fleet.reserveSpareEngine(for: content(1), excluding: []) == nil, "an engine not yet probed is no spare capacity")
+        fleet.recordProbe(id: "a", success: true)
+        let probed = try #require(fleet.reserveSpareEngine(for: content(1), excluding: []))
+        #expect(probed.id == "a")
+        #expect(fleet.reserveSpareEngine(for: content(2), excluding: []) == nil, "the last slot stays for a player")
+        #expect(fleet.hasFreeSlot(excluding: []))
+        #expect(try reserve(fleet, content(3))?.get().id == "a")
+        #expect(!fleet.hasFreeSlot(excluding: []))
+        let a = try #require(fleet.engine(id: "a"))
+        #expect(a.load == 2)
+        #expect(fleet.playerLoad(of: a) == 1, "scaling counts the player's content, not the probe's")
+        #expect(asked.withLock { $0 } == 0, "probes never ask for provisioning")
+        fleet.releaseEngine(probed, for: content(1))
+        #expect(fleet.playerLoad(of: try #require(fleet.engine(id: "a"))) == 1)
+    }
+
     @Test func aBurstOfContentsNeverOverbooksAnEngine() throws {
         let clock = ManualClock()
         let fleet = makeFleet(clock, limit: 3)

@@ -210,3 +210,31 @@ struct EngineAPITests {
         #expect(report.total == harness.simulator.totalCounters)
     }
 }
+
+/// Several contents on one simulator, each with its own swarm and media.
+@Suite struct PerContentSimulatorTests {
+    @Test func statReportsEachContentsOwnSwarmAndTheDefaultForOthers() throws {
+        let busy = SimulatorHarness.contentID()
+        let quiet = SimulatorHarness.contentID()
+        let other = SimulatorHarness.contentID()
+        let harness = try SimulatorHarness { configuration in
+            configuration.statsByContent = [busy: SimulatorSwarm(peers: 40, speedDownKBps: 1_200, speedUpKBps: 300),
+                                            quiet: SimulatorSwarm(peers: 1, speedDownKBps: 20)]
+        }
+        func stat(_ id: String) throws -> [String: Any] {
+            let session = try harness.getstream(id)
+            // Stat answers for a session whose playback opened.
+            let playback = try harness.openPlayback(session)
+            defer { withExtendedLifetime(playback) {} }
+            return try #require(try harness.follow(session, "stat_url").json["response"] as? [String: Any])
+        }
+        let a = try stat(busy), b = try stat(quiet), c = try stat(other)
+        #expect(a["peers"] as? Int == 40)
+        #expect(a["speed_down"] as? Int == 1_200)
+        #expect(a["speed_up"] as? Int == 300)
+        #expect(b["peers"] as? Int == 1)
+        #expect(b["speed_down"] as? Int == 20)
+        #expect(b["speed_up"] as? Int == 20 / 8)
+        #expect(c["peers"] as? Int == 6, "contents without their own swarm keep the default")
+    }
+}

@@ -71,7 +71,7 @@ import Testing
         let media = try #require(RealPlayerTests.media, "ffmpeg must be installed to make the test media")
         let (streamPort, apiPort) = (try Self.freePort(), try Self.freePort())
         let (process, _) = try run(["demo", "--listen", "127.0.0.1:\(streamPort)", "--api-listen", "127.0.0.1:\(apiPort)",
-                                    "--media", media, "--duration", "8", "--log-level", "warning"])
+                                    "--media", media, "--duration", "14", "--log-level", "warning"])
         defer { if process.isRunning { process.terminate() } }
         #expect(eventually(timeout: 10) { (try? TestPlayer(port: apiPort, request: "")) != nil })
         let player = try TestPlayer(port: streamPort, path: "/ace/getstream?id=0123456789abcdef0123456789abcdef01234567")
@@ -85,10 +85,29 @@ import Testing
         #expect(metrics.readShortBody().contains("acerelay_relay_players 1"))
         let channels = try TestPlayer(port: apiPort, request: "GET /channels HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         #expect(try channels.readHead().status == 200, "the channel service is wired")
+        // The demo channel's sources get measured by the prober: the playing one
+        // scored first, the one the engine refuses last with its reason.
+        var sources: [[String: Any]] = []
+        let measured = eventually(timeout: 12) {
+            guard let demo = try? TestPlayer(port: apiPort, request: "GET /channels/demo-channel HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+                  (try? demo.readHead().status) == 200,
+                  let object = try? JSONSerialization.jsonObject(with: Data(demo.readShortBody().utf8)) as? [String: Any],
+                  let list = object["sources"] as? [[String: Any]] else { return false }
+            sources = list
+            return list.count == 2 && list.allSatisfy { $0["score"] is Int }
+        }
+        #expect(measured, "\(sources)")
+        if measured {
+            #expect(sources[0]["content_id"] as? String == "0123456789abcdef0123456789abcdef01234567")
+            #expect((sources[0]["score"] as? Int ?? 0) > 0)
+            #expect((sources[0]["facts"] as? [String: Any])?["width"] as? Int == 640)
+            #expect(sources[1]["score"] as? Int == 0)
+            #expect(sources[1]["reason"] as? String == "refused")
+        }
         let started = Date()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
-        #expect(Date().timeIntervalSince(started) < 12)
+        #expect(Date().timeIntervalSince(started) < 16)
     }
 
     @Test func anInvalidOptionStopsStartUpWithOneLineNamingIt() throws {
@@ -100,6 +119,9 @@ import Testing
             (["serve"], ["CHANNEL_REORDER_MARGIN": "-1"], "CHANNEL_REORDER_MARGIN"),
             (["serve"], ["M3U_TIMEOUT": "0"], "M3U_TIMEOUT"),
             (["serve"], ["ACERELAY_PUBLIC_URL": "ftp://tv.example"], "ACERELAY_PUBLIC_URL"),
+            (["serve"], ["CHANNEL_PROBE_SECONDS": "0"], "CHANNEL_PROBE_SECONDS"),
+            (["serve"], ["CHANNEL_PROBE_INTERVAL_S": "soon"], "CHANNEL_PROBE_INTERVAL_S"),
+            (["serve"], ["CHANNEL_PROBE_CONCURRENCY": "-1"], "CHANNEL_PROBE_CONCURRENCY"),
         ] {
             let (process, errors) = try run(arguments, environment: environment)
             process.waitUntilExit()

@@ -15,6 +15,25 @@ import Testing
         return machine
     }
 
+    @Test func timeToFirstByteAndStallSecondsCountOnlyGapsOfASecondOrMoreOnceLive() {
+        var machine = HubStateMachine(timing: timing)
+        machine.started(at: 10)
+        #expect(machine.timeToFirstByte == nil)
+        #expect(abs(machine.stallSeconds(at: 14) - 0) < 1e-9, "waiting for the first byte is not a stall")
+        machine.dataArrived(at: 12.5)
+        _ = machine.becameLive(at: 12.5)
+        #expect(abs((machine.timeToFirstByte ?? 0) - 2.5) < 1e-9)
+        machine.dataArrived(at: 13.2)  // a short pause: no stall
+        #expect(abs(machine.stallSeconds(at: 13.5) - 0) < 1e-9)
+        #expect(abs(machine.stallSeconds(at: 16.2) - 3) < 1e-9, "the gap in progress counts")
+        machine.dataArrived(at: 17.2)
+        #expect(abs(machine.stallSeconds(at: 17.3) - 4) < 1e-9)
+        machine.dataArrived(at: 17.5)
+        #expect(abs(machine.stallSeconds(at: 19.5) - 6) < 1e-9)
+        machine.closed()
+        #expect(abs(machine.stallSeconds(at: 30) - 4) < 1e-9, "a closed hub stalls no more")
+    }
+
     @Test func aStartThatRunsOutOfTimeFailsAndALiveHubIgnoresTheDeadline() {
         var machine = HubStateMachine(timing: timing)
         machine.started(at: 0)

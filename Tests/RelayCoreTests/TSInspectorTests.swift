@@ -2,6 +2,17 @@ import Testing
 @testable import RelayCore
 
 @Suite struct TSInspectorTests {
+    @Test func nullPacketsAreCountedAmongThePacketsInspected() {
+        var builder = TSBuilder()
+        var stream = builder.gop(count: 6)
+        let stuffing = 4
+        for _ in 0..<stuffing { stream += TSPacket.null }
+        let inspector = TSInspector()
+        stream.withUnsafeBytes { _ = inspector.inspect($0, at: 0) }
+        #expect(inspector.nullPackets == UInt64(stuffing))
+        #expect(inspector.packets == UInt64(stream.count / TSPacket.size))
+    }
+
     @Test func joinPointIsThePATBeforeAKeyFrame() {
         var builder = TSBuilder()
         let first = builder.gop(count: 20)

@@ -12,11 +12,12 @@ import Clocks
         defer { try? FileManager.default.removeItem(atPath: rig.directory) }
         let key = String(format: "%040x", 7)
         let id = StreamRecord.streamID(key: key, playbackSessionID: "p")
-        try await rig.store.saveStream(StreamRecord(id: id, keyType: "content_id", key: key, containerID: "e", playbackSessionID: "p",
-                                                    commandURL: "http://127.0.0.1:1/ace/cmd/x/p", origin: .external))
+        let stream = StreamRecord(id: id, keyType: "content_id", key: key, containerID: "e", playbackSessionID: "p",
+                                  commandURL: "http://127.0.0.1:1/ace/cmd/x/p", origin: .external)
+        try await rig.store.saveStream(stream)
         var sample = StatSample(at: rig.clock.now)
         sample.livepos = StatSample.Livepos(liveLast: rig.now - 61)
-        try await rig.store.saveSample(streamID: id, at: rig.clock.now, sample)
+        rig.detector.observe(stream: stream, sample: sample)
         try await rig.report(8, liveLast: rig.now - 61)
         await rig.detector.check()
         #expect(rig.closed.stopped.withLock { $0 } == [id], "only the other proxy's stream is stopped on its engine")

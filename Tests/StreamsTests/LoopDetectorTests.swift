@@ -39,11 +39,13 @@ import Testing
         /// A started stream whose engine reports `liveLast` and `downloaded` now.
         func report(_ n: Int, liveLast: Int64, downloaded: Int64 = 1_000) async throws {
             let key = String(format: "%040x", n)
-            try await store.saveStream(StreamRecord(id: "\(key)|s", keyType: "content_id", key: key, containerID: "e", playbackSessionID: "s"))
+            let stream = StreamRecord(id: "\(key)|s", keyType: "content_id", key: key, containerID: "e", playbackSessionID: "s")
+            try await store.saveStream(stream)
             var sample = StatSample(at: clock.now)
             sample.downloaded = downloaded
             sample.livepos = StatSample.Livepos(liveLast: liveLast)
-            try await store.saveSample(streamID: "\(key)|s", at: clock.now, sample)
+            // What the stats collector does after each poll.
+            detector.observe(stream: stream, sample: sample)
         }
 
         var now: Int64 { Int64(clock.now.timeIntervalSince1970) }
