@@ -174,7 +174,7 @@ let package = Package(
         // Against the real Dispatcharr backend (shared/tools/real-dispatcharr) and a stand-in for faults.
         .testTarget(
             name: "DispatcharrTests",
-            dependencies: ["Dispatcharr", "CurlHTTP", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Dispatcharr", "CurlHTTP", "EngineSimulator", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "SystemdNotifyTests",
