@@ -89,6 +89,7 @@ struct ChannelSyncEndToEndTests {
             return order == [streamB, streamA, streamC, other] ? found : nil
         }
         let sources = measured["sources"]?.arrayValue ?? []
+        print("measured after \(ContinuousClock.now - started): \(measured)")
         #expect(sources.compactMap { $0["content_id"]?.stringValue } == [b, a, c])
         let scoreA = sources[1]["score"]?.intValue ?? -1, scoreB = sources[0]["score"]?.intValue ?? -1
         #expect(scoreB > scoreA && scoreA > 0, "scores B \(scoreB), A \(scoreA): \(measured)")
@@ -103,6 +104,7 @@ struct ChannelSyncEndToEndTests {
         }
         for (stream, media, name) in [(streamB, hd, "B"), (streamA, sd, "A")] {
             let stats = try await server.streamStats(stream)
+            print("stream_stats of \(name): \(stats)")
             #expect(stats["resolution"]?.stringValue == media.resolution, "\(name): \(stats)")
             #expect(stats["video_codec"]?.stringValue == "h264", "\(name): \(stats)")
             #expect(stats["audio_codec"]?.stringValue == media.audioCodec, "\(name): \(stats)")
