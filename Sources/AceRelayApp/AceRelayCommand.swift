@@ -139,6 +139,9 @@ extension AceRelayCommand {
             settings.engineURLs = [engine]
             settings.provisioning = false
             settings.staticEngineMaxStreams = 0
+            // The demo has no API key: it listens on loopback unless an address is asked for.
+            if relay.listen == nil && environment["ACERELAY_LISTEN"] == nil { settings.relay.listenHost = "127.0.0.1" }
+            if control.apiListen == nil && environment["ACERELAY_API_LISTEN"] == nil { settings.apiAddress.host = "127.0.0.1" }
             // Measure the demo channel's sources within seconds of start, not minutes.
             settings.probe.probeSeconds = min(settings.probe.probeSeconds, 3)
             settings.probe.startSpread = min(settings.probe.startSpread, 1)

@@ -110,6 +110,32 @@ import Testing
         #expect(Date().timeIntervalSince(started) < 16)
     }
 
+    /// The demo has no API key, so with no address given it listens on loopback
+    /// only: both default ports appear in /proc/net/tcp as 127.0.0.1, never 0.0.0.0.
+    @Test func theDemoListensOnLoopbackUnlessToldOtherwise() throws {
+        func listeners() -> [String] {
+            let table = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+            // Field 1 is local_address (hex IP:port), field 3 the state (0A = LISTEN).
+            return table.split(separator: "\n").dropFirst().compactMap { line in
+                let fields = line.split(separator: " ")
+                return fields.count > 3 && fields[3] == "0A" ? String(fields[1]) : nil
+            }
+        }
+        let (stream, control) = ("1F90", "1F40")  // 8080, 8000
+        let taken = listeners().filter { $0.hasSuffix(":" + stream) || $0.hasSuffix(":" + control) }
+        try #require(taken.isEmpty, "ports 8080 and 8000 must be free for this test: \(taken)")
+        var environment = ProcessInfo.processInfo.environment
+        environment["ACERELAY_LISTEN"] = nil
+        environment["ACERELAY_API_LISTEN"] = nil
+        let (process, _) = try run(["demo", "--duration", "5", "--log-level", "warning"], environment: environment)
+        defer { if process.isRunning { process.terminate() } }
+        #expect(eventually(timeout: 15) { listeners().contains("0100007F:" + stream) && listeners().contains("0100007F:" + control) })
+        #expect(!listeners().contains("00000000:" + stream))
+        #expect(!listeners().contains("00000000:" + control))
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+
     @Test func anInvalidOptionStopsStartUpWithOneLineNamingIt() throws {
         for (arguments, environment, option) in [
             (["serve", "--workers", "many"], [String: String](), "--workers"),
