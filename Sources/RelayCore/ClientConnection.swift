@@ -15,6 +15,10 @@ final class ClientConnection: @unchecked Sendable {
         case waitingForHub(Subscription)
         /// A player being streamed (head first, then history bytes).
         case streaming(Subscription)
+        /// An HLS playlist asked for while its hub has no segment yet, re-checked until the loop time `until`.
+        case waitingForSegments(Hub, until: Double)
+        /// An HLS segment: its head, then the history up to `end`; the connection closes after it.
+        case sendingSegment(Hub, end: UInt64)
         /// A fixed response is being written; the connection closes after it.
         case responding
         case closed
@@ -26,8 +30,9 @@ final class ClientConnection: @unchecked Sendable {
     private var parser: HTTPRequestParser
     private var io: IOWatcher!
     /// One timer, armed for one meaning at a time, which the state tells apart:
-    /// the request-head deadline (reading), the early head (waiting for the hub)
-    /// and the lag check of a player blocked on a full socket (streaming).
+    /// the request-head deadline (reading), the early head (waiting for the hub),
+    /// the lag check of a player blocked on a full socket (streaming), the next
+    /// look for a first HLS segment and the time limit of a segment's transfer.
     private var deadline: TimerWatcher!
     /// Head or complete response still to write, and how much of it is written.
     private var outgoing: [UInt8] = []
@@ -179,6 +184,8 @@ final class ClientConnection: @unchecked Sendable {
         case .readingRequest: requestHeadTimedOut()
         case .waitingForHub(let subscription): earlyHeadDue(subscription)
         case .streaming(let subscription): blockedLagCheckDue(subscription)
+        case .waitingForSegments(let hub, let until): lookForFirstSegment(hub, until: until)
+        case .sendingSegment: close()  // a player that stopped reading a segment holds nothing else
         case .responding, .closed: break
         }
     }
@@ -212,6 +219,16 @@ final class ClientConnection: @unchecked Sendable {
         switch StreamRouter.standard.route(head) {
         case .play(let key):
             join(key)
+        case .hlsPlaylist(let key, let includeBody):
+            if !includeBody {
+                carryOut(hls.playlistProbed(key))
+            } else if let refusal = admissionRefusal(key) {
+                respond(refusal)
+            } else {
+                carryOut(hls.playlistRequested(key))
+            }
+        case .hlsSegment(let key, let sequence, let includeBody):
+            carryOut(hls.segmentRequested(key, sequence: sequence, includeBody: includeBody))
         case .probeStream:
             respond(HTTPResponse.streamHead)
         case .status(let includeBody):
@@ -229,19 +246,26 @@ final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    private func join(_ key: ContentKey) {
+    /// Why a new player of `key` (TS or HLS) is turned away, as the response; nil to let it in.
+    private func admissionRefusal(_ key: ContentKey) -> [UInt8]? {
         let server = worker.server
         guard server.isAccepting else {
-            respond(HTTPResponse.error(status: 503, code: "relay_stopping", message: "the relay is shutting down", retryAfter: 5))
-            return
+            return HTTPResponse.error(status: 503, code: "relay_stopping", message: "the relay is shutting down", retryAfter: 5)
         }
         guard !server.isDraining else {
             // Retry-After lets a player come back through the load balancer, which now sends it to another node.
-            respond(HTTPResponse.error(status: 503, code: "relay_draining", message: "this relay is draining; retry", retryAfter: 2))
-            return
+            return HTTPResponse.error(status: 503, code: "relay_draining", message: "this relay is draining; retry", retryAfter: 2)
         }
         if let refusal = server.contentGate?.refusal(for: key) {
-            respond(HTTPResponse.error(status: refusal.status, code: refusal.code, message: refusal.message))
+            return HTTPResponse.error(status: refusal.status, code: refusal.code, message: refusal.message)
+        }
+        return nil
+    }
+
+    private func join(_ key: ContentKey) {
+        let server = worker.server
+        if let refusal = admissionRefusal(key) {
+            respond(refusal)
             return
         }
         let attached: (hub: Hub, created: Bool)
@@ -282,7 +306,9 @@ final class ClientConnection: @unchecked Sendable {
             }
         case .streaming(let subscription):
             send(subscription)
-        case .readingRequest, .responding, .closed:
+        case .sendingSegment(let hub, let end):
+            sendSegment(hub, end: end)
+        case .readingRequest, .waitingForSegments, .responding, .closed:
             return
         }
     }
@@ -351,18 +377,101 @@ final class ClientConnection: @unchecked Sendable {
                     offset.store(readOffset, ordering: .relaxed)
                 }
             }
-            while readOffset < end {
-                var fileOffset = Int(readOffset)
-                let count = min(Int(end - readOffset), configuration.sendChunkBytes)
-                switch try Syscall.sendfile(socket: fd, file: history.fd, offset: &fileOffset, count: count) {
-                case .wrote(let n):
-                    guard n > 0 else { close(); return }
-                    readOffset += UInt64(n)
-                    sent += UInt64(n)
-                case .wouldBlock:
-                    waitForWritable()
-                    return
-                }
+            switch try sendHistory(history, upTo: end, sent: &sent) {
+            case .done: break
+            case .blocked: waitForWritable()
+            case .peerGone: close()
+            }
+        } catch {
+            close()
+        }
+    }
+
+    private enum HistorySendOutcome { case done, blocked, peerGone }
+
+    /// Sends history bytes from `readOffset` up to `end` with `sendfile`, in capped
+    /// calls, until done or the socket is full; adds what it sent to `sent`.
+    private func sendHistory(_ history: StreamHistory, upTo end: UInt64, sent: inout UInt64) throws -> HistorySendOutcome {
+        while readOffset < end {
+            var fileOffset = Int(readOffset)
+            let count = min(Int(end - readOffset), configuration.sendChunkBytes)
+            switch try Syscall.sendfile(socket: fd, file: history.fd, offset: &fileOffset, count: count) {
+            case .wrote(let n):
+                guard n > 0 else { return .peerGone }
+                readOffset += UInt64(n)
+                sent += UInt64(n)
+            case .wouldBlock:
+                return .blocked
+            }
+        }
+        return .done
+    }
+
+    // MARK: HLS
+
+    private var hls: HLSResponder {
+        let info = info.withLock { $0 }
+        return HLSResponder(worker: worker, viewer: HLSAudience.viewer(address: info.address, userAgent: info.userAgent))
+    }
+
+    /// A segment's transfer may take this long; a player that stalls longer is closed.
+    static let segmentSendLimit: Double = 30
+    /// How often a playlist waiting for its hub's first segment looks again.
+    static let firstSegmentRecheck: Double = 0.2
+
+    private func carryOut(_ answer: HLSResponder.Answer) {
+        switch answer {
+        case .respond(let bytes):
+            respond(bytes)
+        case .waitForSegments(let hub):
+            state = .waitingForSegments(hub, until: worker.loop.now + configuration.hlsPlaylistWait)
+            deadline.schedule(after: ClientConnection.firstSegmentRecheck)
+        case .segment(let head, let hub, let range):
+            deadline.cancel()
+            outgoing = head
+            outgoingSent = 0
+            readOffset = range.lowerBound
+            state = .sendingSegment(hub, end: range.upperBound)
+            deadline.schedule(after: ClientConnection.segmentSendLimit)
+            sendSegment(hub, end: range.upperBound)
+        }
+    }
+
+    private func lookForFirstSegment(_ hub: Hub, until: Double) {
+        let responder = hls
+        if let answer = responder.playlist(of: hub) {
+            carryOut(answer)
+        } else if worker.loop.now >= until {
+            carryOut(responder.noSegmentYet(hub))
+        } else {
+            deadline.schedule(after: ClientConnection.firstSegmentRecheck)
+        }
+    }
+
+    /// Sends a segment's head and bytes, then closes. The bytes must still be in the
+    /// history: a transfer overtaken by its trimming is cut off rather than sent holes.
+    private func sendSegment(_ hub: Hub, end: UInt64) {
+        guard !blockedOnWrite else { return }
+        var sent: UInt64 = 0
+        defer {
+            if sent > 0 {
+                bytesSent.add(sent, ordering: .relaxed)
+                counts(hub).add(.bytesOut, sent)
+            }
+        }
+        do {
+            if outgoingSent < outgoing.count {
+                guard try writeOutgoing() else { return }
+            }
+            let history = hub.history
+            guard readOffset >= history.oldestReadable || readOffset == end else {
+                close()
+                return
+            }
+            switch try sendHistory(history, upTo: end, sent: &sent) {
+            case .done: close()
+            case .blocked: waitForWritable()
+            case .peerGone: close()
             }
         } catch {
             close()
@@ -466,7 +575,7 @@ final class ClientConnection: @unchecked Sendable {
             subscription.remove(self)
             worker.server.registry.detach(subscription.hub)
             worker.server.events.publish(.playerLeft(subscription.hub.id))
-        case .readingRequest, .responding, .closed:
+        case .readingRequest, .waitingForSegments, .sendingSegment, .responding, .closed:
             break
         }
     }

@@ -29,6 +29,10 @@ final class Hub: @unchecked Sendable {
     /// when its probe ends.
     let hadPlayers = Atomic<Bool>(false)
     let createdAt = Date()
+    /// The HLS segments of `history`, for HLS responders on any loop.
+    let segments: HLSSegmentIndex
+    /// The HLS players counted in `clientCount`, by address and user agent.
+    let audience = HLSAudience()
 
     // Shared with players on other threads.
     private let phaseValue = Atomic<UInt8>(HubPhase.starting.rawValue)
@@ -82,6 +86,7 @@ final class Hub: @unchecked Sendable {
         history = try StreamHistory(name: "acerelay-\(key.value.prefix(8))", retainedBytes: config.historyMaxBytes)
         machine = HubStateMachine(timing: HubStateMachine.Timing(config))
         ingest = IngestPipeline(history: history, loop: owner.loop, configuration: config)
+        segments = ingest.segmenter.index
         upstream = UpstreamSession(curl: owner.curl, configuration: config)
         startDeadline = TimerWatcher(loop: owner.loop) { [unowned self] in self.startTimedOut() }
         graceTimer = TimerWatcher(loop: owner.loop) { [unowned self] in self.graceExpired() }
@@ -97,6 +102,21 @@ final class Hub: @unchecked Sendable {
     var failure: HubFailure? { failureValue.withLock { $0 } }
     var latestJoinPoint: UInt64? { history.latestJoinPoint?.offset }
     var bitsPerSecond: Int { measuredBitsPerSecond.load(ordering: .relaxed) }
+    /// History offsets a reader may send now.
+    var readableRange: Range<UInt64> { history.oldestReadable..<max(history.end, history.oldestReadable) }
+
+    /// `#EXT-X-TARGETDURATION` of this hub's playlist: the configured segment length,
+    /// or the longest segment cut so far, in whole seconds; it never shrinks.
+    var hlsTargetDuration: Int {
+        max(Int(configuration.hlsSegmentSeconds.rounded(.up)), Int(segments.longestDuration.rounded()), 1)
+    }
+
+    /// Seconds of history HLS needs: the playlist's window, then RFC 8216 §6.2.2's
+    /// period after a segment leaves it (its duration plus the playlist's), with
+    /// room for the segment being cut and one of slack.
+    private var hlsRetentionSeconds: Double {
+        Double(2 * configuration.hlsWindow + 3) * Double(hlsTargetDuration)
+    }
 
     func addSubscriber(_ subscription: Subscription) { ingest.addSubscriber(subscription) }
     func removeSubscriber(_ subscription: Subscription) { ingest.removeSubscriber(subscription) }
@@ -347,7 +367,10 @@ final class Hub: @unchecked Sendable {
         }
         guard !machine.isClosed else { return }
         measuredBitsPerSecond.store(ingest.inspector.bitsPerSecond, ordering: .relaxed)
-        ingest.retain(seconds: configuration.historySeconds, maxBytes: configuration.historyMaxBytes)
+        ingest.retain(seconds: max(configuration.historySeconds, hlsRetentionSeconds), maxBytes: configuration.historyMaxBytes)
+        // An HLS player that stopped fetching leaves after three target durations (then the grace period runs).
+        let quiet = owner.server.registry.expireViewers(of: self, before: now - 3 * Double(hlsTargetDuration))
+        for _ in 0..<quiet { events.publish(.playerLeft(id)) }
         if now - lastMeasuredAt >= 1 {
             lastMeasuredAt = now
             events.publish(.hubMeasured(measurement()))
@@ -487,6 +510,10 @@ final class Hub: @unchecked Sendable {
             skips: counters[.skips],
             drops: counters[.drops],
             historyBytes: history.residentBytes,
+            hlsPlayers: audience.count,
+            hlsSegments: segments.count,
+            hlsPlaylistRequests: counters[.hlsPlaylistRequests],
+            hlsSegmentRequests: counters[.hlsSegmentRequests],
             firstByteMillisecondsAverage: {
                 let count = counters[.firstBytes]
                 guard count > 0 else { return nil }

@@ -40,6 +40,48 @@ final class HubRegistry: Sendable {
         }
     }
 
+    /// Notes an HLS fetch of `key` by `viewer`, creating the hub with `make` if none
+    /// is open; a viewer not yet in the hub's audience is counted as a player.
+    func attachViewer(_ key: ContentKey, viewer: String, at now: Double, make: () throws -> Hub) rethrows -> (hub: Hub, created: Bool, newViewer: Bool) {
+        try hubs.withLock { hubs in
+            let existing = hubs[key]
+            let hub = try existing ?? make()
+            if existing == nil { hubs[key] = hub }
+            let isNew = hub.audience.touch(viewer, at: now)
+            if isNew {
+                hub.clientCount.add(1, ordering: .relaxed)
+                hub.hadPlayers.store(true, ordering: .releasing)
+            }
+            return (hub, existing == nil, isNew)
+        }
+    }
+
+    /// Notes an HLS fetch of one of `hub`'s segments, counting a new viewer; nothing
+    /// when the hub is no longer the content's open hub. True for a new viewer.
+    func touchViewer(of hub: Hub, viewer: String, at now: Double) -> Bool {
+        hubs.withLock { hubs in
+            guard hubs[hub.key] === hub, hub.audience.touch(viewer, at: now) else { return false }
+            hub.clientCount.add(1, ordering: .relaxed)
+            hub.hadPlayers.store(true, ordering: .releasing)
+            return true
+        }
+    }
+
+    /// Uncounts the HLS viewers of `hub` quiet since before `cutoff`; the hub's owner
+    /// hears about it when nothing holds the hub any more. Returns how many left.
+    func expireViewers(of hub: Hub, before cutoff: Double) -> Int {
+        let (gone, released) = hubs.withLock { _ -> (Int, Bool) in
+            let gone = hub.audience.expire(before: cutoff)
+            guard gone > 0 else { return (0, false) }
+            return (gone, hub.clientCount.subtract(gone, ordering: .relaxed).newValue == 0 && hub.probeCount.load(ordering: .relaxed) == 0)
+        }
+        if released { hub.owner.execute { hub.lastClientLeft() } }
+        return gone
+    }
+
+    /// The open hub of `key`, if any.
+    func hub(for key: ContentKey) -> Hub? { hubs.withLock { $0[key] } }
+
     /// Uncounts a player; the hub's owner hears about it when nothing holds the hub any more.
     func detach(_ hub: Hub) {
         let released = hubs.withLock { _ in

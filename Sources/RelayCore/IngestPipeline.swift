@@ -1,3 +1,4 @@
+import Foundation
 import StreamFacts
 import Synchronization
 
@@ -12,6 +13,8 @@ final class IngestPipeline {
     let inspector = TSInspector()
     /// Reads the stream's facts from the engine's packets until it has them all, then rests.
     let factReader = StreamFactsCollector()
+    /// Cuts the history into HLS segments at its join points.
+    let segmenter: HLSSegmenter
     private let aligner = TSAligner()
     /// Offset of the next byte appended.
     private(set) var writeOffset: UInt64 = 0
@@ -29,10 +32,17 @@ final class IngestPipeline {
         self.history = history
         sendBlockBytes = UInt64(configuration.sendBlockBytes)
         flushInterval = configuration.sendFlushInterval
+        segmenter = HLSSegmenter(index: HLSSegmentIndex(firstSequence: UInt64(Date().timeIntervalSince1970)),
+                                 targetSeconds: configuration.hlsSegmentSeconds)
         flushTimer = TimerWatcher(loop: loop) { [unowned self] in self.notifySubscribers() }
-        inspector.joinPointFound = { [unowned self, unowned loop] offset in
-            history.recordJoinPoint(JoinPoint(offset: offset, pcr: inspector.lastPCR, time: loop.now))
+        let inspector = inspector, segmenter = segmenter
+        inspector.joinPointFound = { [unowned inspector, unowned loop] (offset: UInt64, keyFrame: Bool) in
+            let clock: Double? = inspector.hasStreamClock ? inspector.streamSeconds : nil
+            let point = JoinPoint(offset: offset, pcr: inspector.lastPCR, time: loop.now, streamTime: clock, keyFrame: keyFrame)
+            history.recordJoinPoint(point)
+            segmenter.joinPointFound(point)
         }
+        inspector.timelineBreakFound = { [unowned segmenter] (offset: UInt64) in segmenter.timelineBroke(at: offset) }
     }
 
     /// Bytes the aligner threw away (garbage between packets).
@@ -81,6 +91,7 @@ final class IngestPipeline {
     }
 
     /// History to keep: `seconds` of the measured bitrate, within `maxBytes`.
+    /// (HLS needs its window plus RFC 8216's §6.2.2 period; the hub asks for the longer of the two.)
     func retain(seconds: Double, maxBytes: UInt64) {
         let rate = inspector.bitsPerSecond > 0 ? inspector.bitsPerSecond : 8_000_000
         let wanted = UInt64(seconds * Double(rate) / 8)

@@ -6,11 +6,18 @@ public struct JoinPoint: Sendable, Equatable {
     public var pcr: UInt64?
     /// Loop time (seconds) when it was ingested.
     public var time: Double
+    /// Seconds of stream time (PCR progress, summed across jumps) before it; nil
+    /// while the stream has shown no PCR. Differences give segment durations.
+    public var streamTime: Double?
+    /// False for a PAT taken as a join point because no key frame was flagged yet.
+    public var keyFrame: Bool
 
-    public init(offset: UInt64, pcr: UInt64?, time: Double) {
+    public init(offset: UInt64, pcr: UInt64?, time: Double, streamTime: Double? = nil, keyFrame: Bool = true) {
         self.offset = offset
         self.pcr = pcr
         self.time = time
+        self.streamTime = streamTime
+        self.keyFrame = keyFrame
     }
 }
 

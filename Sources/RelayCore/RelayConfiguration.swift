@@ -38,6 +38,12 @@ public struct RelayConfiguration: Sendable {
     public var sendFlushInterval: Double = 0.02
     /// Bytes per sendfile call, so one fast player cannot hog its loop.
     public var sendChunkBytes = 256 * 1024
+    /// HLS: segments listed in a playlist (`HLS_WINDOW`)...
+    public var hlsWindow = 6
+    /// ...each cut at the first join point this many seconds after its start (`HLS_SEGMENT_S`).
+    public var hlsSegmentSeconds: Double = 2
+    /// A playlist asked for while its hub starts waits this long for a first segment, then answers 503.
+    public var hlsPlaylistWait: Double = 8
     /// User-Agent sent to engines; engines and proxies in the field expect VLC's.
     public var engineUserAgent = "VLC/3.0.21 LibVLC/3.0.21"
 

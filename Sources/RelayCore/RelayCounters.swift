@@ -5,6 +5,8 @@ enum RelayCount: Sendable {
     case bytesIn, bytesOut, skips, drops, continuityErrors, reconnects, stalls, playersServed
     /// Players that got their first byte, and the sum of their waits in microseconds.
     case firstBytes, firstByteMicroseconds
+    /// HLS playlist and segment requests.
+    case hlsPlaylistRequests, hlsSegmentRequests
 }
 
 /// Running totals, added on relay threads with relaxed atomics and read at any
@@ -21,6 +23,8 @@ final class RelayCounters: Sendable {
     private let playersServed = Atomic<UInt64>(0)
     private let firstBytes = Atomic<UInt64>(0)
     private let firstByteMicroseconds = Atomic<UInt64>(0)
+    private let hlsPlaylistRequests = Atomic<UInt64>(0)
+    private let hlsSegmentRequests = Atomic<UInt64>(0)
 
     func add(_ which: RelayCount, _ amount: UInt64 = 1) {
         switch which {
@@ -34,6 +38,8 @@ final class RelayCounters: Sendable {
         case .playersServed: playersServed.add(amount, ordering: .relaxed)
         case .firstBytes: firstBytes.add(amount, ordering: .relaxed)
         case .firstByteMicroseconds: firstByteMicroseconds.add(amount, ordering: .relaxed)
+        case .hlsPlaylistRequests: hlsPlaylistRequests.add(amount, ordering: .relaxed)
+        case .hlsSegmentRequests: hlsSegmentRequests.add(amount, ordering: .relaxed)
         }
     }
 
@@ -49,6 +55,8 @@ final class RelayCounters: Sendable {
         case .playersServed: playersServed.load(ordering: .relaxed)
         case .firstBytes: firstBytes.load(ordering: .relaxed)
         case .firstByteMicroseconds: firstByteMicroseconds.load(ordering: .relaxed)
+        case .hlsPlaylistRequests: hlsPlaylistRequests.load(ordering: .relaxed)
+        case .hlsSegmentRequests: hlsSegmentRequests.load(ordering: .relaxed)
         }
     }
 }

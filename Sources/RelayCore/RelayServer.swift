@@ -180,9 +180,13 @@ public final class RelayServer: @unchecked Sendable {
             totals.reconnects += c[.reconnects]
             totals.playersServed += c[.playersServed]
             totals.stalls += c[.stalls]
+            totals.hlsPlaylistRequests += c[.hlsPlaylistRequests]
+            totals.hlsSegmentRequests += c[.hlsSegmentRequests]
             totals.players += worker.connections.withLock { $0.values.filter { $0.isPlayer }.count }
         }
-        totals.hubs = registry.all.count
+        let hubs = registry.all
+        totals.hubs = hubs.count
+        totals.hlsPlayers = hubs.reduce(0) { $0 + $1.audience.count }
         return totals
     }
 
@@ -202,7 +206,8 @@ public final class RelayServer: @unchecked Sendable {
         }
         let snapshots = hubs.map { $0.snapshot() }.sorted { $0.startedAt < $1.startedAt }
         return RelayStatus(version: Self.version, workers: workers.count, streams: snapshots.count,
-                           playerCount: clients.count, hubs: snapshots, clients: clients)
+                           playerCount: clients.count, hlsPlayerCount: snapshots.reduce(0) { $0 + $1.hlsPlayers },
+                           hubs: snapshots, clients: clients)
     }
 
     func statusJSON() -> [UInt8] {

@@ -25,6 +25,12 @@ public struct HubSnapshot: Codable, Sendable {
     public var skips: UInt64
     public var drops: UInt64
     public var historyBytes: UInt64
+    /// HLS players counted among `players` (fetching within three target durations).
+    public var hlsPlayers: Int
+    /// HLS segments indexed now (some may be older than the history holds).
+    public var hlsSegments: Int
+    public var hlsPlaylistRequests: UInt64
+    public var hlsSegmentRequests: UInt64
     /// Mean time from a player's connection to its first stream byte, in milliseconds; nil before any.
     public var firstByteMillisecondsAverage: Double?
 
@@ -35,6 +41,8 @@ public struct HubSnapshot: Codable, Sendable {
         case bytesIn = "bytes_in", bytesOut = "bytes_out", bitsPerSecond = "bitrate_bps"
         case continuityErrors = "continuity_errors", discardedBytes = "discarded_bytes"
         case reconnects, stalls, skips, drops, historyBytes = "history_bytes"
+        case hlsPlayers = "hls_players", hlsSegments = "hls_segments"
+        case hlsPlaylistRequests = "hls_playlist_requests", hlsSegmentRequests = "hls_segment_requests"
         case firstByteMillisecondsAverage = "time_to_first_byte_ms_avg"
     }
 }
@@ -87,10 +95,12 @@ public struct RelayStatus: Codable, Sendable {
     /// Number of open hubs and of players, for acexy-style dashboards.
     public var streams: Int
     public var playerCount: Int
+    /// HLS players over every hub (not in `clients`: they hold no connection).
+    public var hlsPlayerCount: Int
     public var hubs: [HubSnapshot]
     public var clients: [ClientSnapshot]
 
     enum CodingKeys: String, CodingKey {
-        case version, workers, streams, playerCount = "player_count", hubs, clients
+        case version, workers, streams, playerCount = "player_count", hlsPlayerCount = "hls_player_count", hubs, clients
     }
 }

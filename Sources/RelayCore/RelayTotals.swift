@@ -10,7 +10,12 @@ public struct RelayTotals: Sendable, Equatable {
     public var reconnects: UInt64 = 0
     public var playersServed: UInt64 = 0
     public var stalls: UInt64 = 0
+    /// HLS playlists and segments asked for (answered or not).
+    public var hlsPlaylistRequests: UInt64 = 0
+    public var hlsSegmentRequests: UInt64 = 0
     /// Open hubs and connected players right now.
     public var hubs = 0
     public var players = 0
+    /// HLS players (fetching within three target durations) right now; not in `players`.
+    public var hlsPlayers = 0
 }

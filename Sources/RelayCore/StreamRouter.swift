@@ -5,6 +5,10 @@ enum StreamRoute: Equatable {
     /// `HEAD /ace/getstream`: answer as a stream would, without an engine session
     /// (playlist checkers probe this way).
     case probeStream
+    /// `/ace/manifest.m3u8`: the content's live HLS playlist; HEAD answers without a body.
+    case hlsPlaylist(ContentKey, includeBody: Bool)
+    /// `/ace/hls/<kind>/<content>/<sequence>.ts`: one HLS segment of the content's hub.
+    case hlsSegment(ContentKey, sequence: UInt64, includeBody: Bool)
     /// `/ace/status`: the relay's status as JSON.
     case status(includeBody: Bool)
     /// `/healthz`: 200 while serving, 503 once draining or stopping (load balancers' check).
@@ -21,8 +25,13 @@ struct StreamRouter {
     typealias Handler = @Sendable (_ head: HTTPRequestHead, _ isHead: Bool) -> StreamRoute
 
     private let handlers: [String: Handler]
+    /// Paths that carry values (`/ace/hls/...`), tried in order after the exact ones.
+    private let prefixHandlers: [(prefix: String, handler: Handler)]
 
-    init(_ handlers: [String: Handler]) { self.handlers = handlers }
+    init(_ handlers: [String: Handler], prefixes: [(prefix: String, handler: Handler)] = []) {
+        self.handlers = handlers
+        prefixHandlers = prefixes
+    }
 
     /// The paths acerelay serves on the stream port today.
     static let standard = StreamRouter([
@@ -34,8 +43,24 @@ struct StreamRouter {
                 return isHead ? .probeStream : .play(key)
             }
         },
+        "/ace/manifest.m3u8": { head, isHead in
+            switch StreamRequest.parse(head) {
+            case .failure(let problem):
+                return .refuse(status: 400, code: "bad_content_id", message: problem.message, includeBody: !isHead, allow: false)
+            case .success(let key):
+                return .hlsPlaylist(key, includeBody: !isHead)
+            }
+        },
         "/ace/status": { _, isHead in .status(includeBody: !isHead) },
         "/healthz": { _, isHead in .health(includeBody: !isHead) },
+    ], prefixes: [
+        (HLSSegmentPath.prefix, { @Sendable head, isHead in
+            guard let (key, sequence) = HLSSegmentPath.parse(head.path) else {
+                return .refuse(status: 404, code: "not_found", message: "no such segment path: \(head.path); segments are /ace/hls/id/<content id>/<n>.ts",
+                               includeBody: !isHead, allow: false)
+            }
+            return .hlsSegment(key, sequence: sequence, includeBody: !isHead)
+        }),
     ])
 
     func route(_ head: HTTPRequestHead) -> StreamRoute {
@@ -45,6 +70,9 @@ struct StreamRouter {
         }
         var path = head.path
         if path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        if let (_, handler) = prefixHandlers.first(where: { path.hasPrefix($0.prefix) }) {
+            return handler(head, isHead)
+        }
         guard let handler = handlers[path] else {
             return .refuse(status: 404, code: "not_found", message: "no such path: \(path); players use /ace/getstream?id=<content id>",
                            includeBody: !isHead, allow: false)

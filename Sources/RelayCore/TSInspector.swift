@@ -30,9 +30,25 @@ public final class TSInspector {
     public private(set) var nullPackets: UInt64 = 0
     /// The newest PCR (27 MHz units) on the PCR PID, if any.
     public private(set) var lastPCR: UInt64?
-    /// Called with the offset of each join point as it is found; set once, before
-    /// the first `inspect`.
-    public var joinPointFound: ((UInt64) -> Void)?
+    /// Called with the offset of each join point as it is found, and whether it is
+    /// a key frame's (false: a PAT, before any key frame was flagged); set once,
+    /// before the first `inspect`.
+    public var joinPointFound: ((UInt64, Bool) -> Void)?
+    /// Called with the offset of a PCR that does not continue the one before it
+    /// (it goes back, leaps more than `maxPCRStep`, is flagged discontinuous, or
+    /// is the first after `resetContinuity`): a loop seam or a new engine session.
+    public var timelineBreakFound: ((UInt64) -> Void)?
+    /// Seconds of PCR progress since the first PCR, summed over continuous runs
+    /// only, so it never jumps: the stream's own clock for segment durations.
+    public private(set) var streamSeconds: Double = 0
+    /// PCR breaks seen (see `timelineBreakFound`).
+    public private(set) var timelineBreaks: UInt64 = 0
+    /// The PCR the stream clock last advanced to; nil before the first or after a reset.
+    private var timelinePCR: UInt64?
+    /// Set by `resetContinuity`: the next PCR starts a new timeline, whatever its value.
+    private var timelineBreakPending = false
+    /// PCRs are at most 100 ms apart (13818-1 2.7.2); a leap this large is a new timeline.
+    static let maxPCRStep: UInt64 = 3 * 27_000_000
 
     public init() {}
 
@@ -55,7 +71,14 @@ public final class TSInspector {
     public func resetContinuity() {
         for i in lastCC.indices { lastCC[i] = 0xFF }
         window = nil
+        // The new session's clock may or may not continue the old one; HLS players
+        // are told it does not, which costs them a resync at worst.
+        if timelinePCR != nil { timelineBreakPending = true }
+        timelinePCR = nil
     }
+
+    /// Whether the stream has shown a PCR, so `streamSeconds` means something.
+    public var hasStreamClock: Bool { lastPCR != nil }
 
     private func inspectPacket(_ p: UnsafeRawBufferPointer, at offset: UInt64) -> Bool {
         packets &+= 1
@@ -100,7 +123,7 @@ public final class TSInspector {
             parsePAT(p, payloadStart: payloadStart)
             if !sawRandomAccess {
                 latestJoinPoint = offset
-                joinPointFound?(offset)
+                joinPointFound?(offset, false)
                 return true
             }
         } else if pid == pmtPID {
@@ -115,7 +138,7 @@ public final class TSInspector {
             } else {
                 latestJoinPoint = offset
             }
-            if let latestJoinPoint { joinPointFound?(latestJoinPoint) }
+            if let latestJoinPoint { joinPointFound?(latestJoinPoint, true) }
             return true
         }
         return false
@@ -166,6 +189,7 @@ public final class TSInspector {
 
     private func observePCR(_ pcr: UInt64, at offset: UInt64, discontinuity: Bool) {
         lastPCR = pcr
+        advanceStreamClock(pcr, at: offset, discontinuity: discontinuity)
         guard let start = window, !discontinuity, pcr > start.pcr else {
             window = (pcr, offset)
             return
@@ -177,6 +201,24 @@ public final class TSInspector {
         } else if elapsed >= 1 {
             bitsPerSecond = Int(Double(offset - start.offset) * 8 / elapsed)
             window = (pcr, offset)
+        }
+    }
+
+    private func advanceStreamClock(_ pcr: UInt64, at offset: UInt64, discontinuity: Bool) {
+        defer { timelinePCR = pcr }
+        guard let previous = timelinePCR else {
+            if timelineBreakPending {
+                timelineBreakPending = false
+                timelineBreaks &+= 1
+                timelineBreakFound?(offset)
+            }
+            return
+        }
+        if discontinuity || pcr < previous || pcr - previous > TSInspector.maxPCRStep {
+            timelineBreaks &+= 1
+            timelineBreakFound?(offset)
+        } else {
+            streamSeconds += Double(pcr - previous) / 27_000_000
         }
     }
 }
