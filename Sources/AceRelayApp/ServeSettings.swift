@@ -64,6 +64,8 @@ struct ServeSettings {
             thresholdSeconds: try read.int(nil, option: "STREAM_LOOP_DETECTION_THRESHOLD_S", env: "STREAM_LOOP_DETECTION_THRESHOLD_S", default: 3_600, range: 1...31_536_000),
             checkIntervalSeconds: try read.int(nil, option: "STREAM_LOOP_CHECK_INTERVAL_S", env: "STREAM_LOOP_CHECK_INTERVAL_S", default: 10, range: 1...86_400),
             retentionMinutes: try read.int(nil, option: "STREAM_LOOP_RETENTION_MINUTES", env: "STREAM_LOOP_RETENTION_MINUTES", default: 0, range: 0...5_256_000))
+        relay.hlsWindow = try read.int(nil, option: "HLS_WINDOW", env: "HLS_WINDOW", default: 6, range: 3...100)
+        relay.hlsSegmentSeconds = try read.double(nil, option: "HLS_SEGMENT_S", env: "HLS_SEGMENT_S", default: 2, range: 1...30)
         channelReorderMargin = try read.int(nil, option: "CHANNEL_REORDER_MARGIN", env: "CHANNEL_REORDER_MARGIN", default: 10, range: 0...100)
         switch DispatcharrConfiguration.fromEnvironment(environment) {
         case .success(let configuration): dispatcharr = configuration

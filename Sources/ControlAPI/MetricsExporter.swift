@@ -20,6 +20,7 @@ public final class MetricsExporter: RelayObserver {
     // Relay.
     private let players: Gauge
     private let hubs: Gauge
+    private let hlsPlayers: Gauge
     private let relayCounters: [(key: String, counter: Counter, read: @Sendable (RelayTotals) -> UInt64)]
     // Fleet.
     private let engines: [EngineHealth: Gauge]
@@ -48,6 +49,7 @@ public final class MetricsExporter: RelayObserver {
             help: "Time from a player's connection to the first stream byte sent to it.")
         players = registry.makeGauge(name: "acerelay_relay_players", help: "Players connected now.")
         hubs = registry.makeGauge(name: "acerelay_relay_hubs", help: "Contents with an open engine session (hubs) now.")
+        hlsPlayers = registry.makeGauge(name: "acerelay_relay_hls_players", help: "HLS players now (fetching within three target durations); not in acerelay_relay_players.")
         func counter(_ name: String, _ help: String, _ read: @escaping @Sendable (RelayTotals) -> UInt64) -> (String, Counter, @Sendable (RelayTotals) -> UInt64) {
             (name, registry.makeCounter(name: name, help: help), read)
         }
@@ -60,6 +62,8 @@ public final class MetricsExporter: RelayObserver {
             counter("acerelay_relay_upstream_reconnects_total", "Times a hub reconnected to its engine.") { $0.reconnects },
             counter("acerelay_relay_upstream_stalls_total", "Times an engine went quiet for a second or more.") { $0.stalls },
             counter("acerelay_relay_players_served_total", "Players that asked for a stream.") { $0.playersServed },
+            counter("acerelay_relay_hls_playlist_requests_total", "HLS playlists asked for.") { $0.hlsPlaylistRequests },
+            counter("acerelay_relay_hls_segment_requests_total", "HLS segments asked for (served or 404).") { $0.hlsSegmentRequests },
         ].map { (key: $0.0, counter: $0.1, read: $0.2) }
         var engines: [EngineHealth: Gauge] = [:]
         for health in [EngineHealth.healthy, .unhealthy, .unknown] {
@@ -112,6 +116,7 @@ public final class MetricsExporter: RelayObserver {
                 let totals = relay.totals()
                 players.set(Double(totals.players))
                 hubs.set(Double(totals.hubs))
+                hlsPlayers.set(Double(totals.hlsPlayers))
                 for entry in relayCounters { advance(entry.counter, key: entry.key, to: entry.read(totals), last: &last) }
             }
             for (health, gauge) in engines {
