@@ -77,4 +77,37 @@ import Testing
         #expect(result.status == 0)
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "decode errors: \(result.output)")
     }
+
+    // MARK: HLS
+
+    @Test func ffmpegPlaysTheHLSPlaylistForTwentySecondsWithoutErrors() throws {
+        let media = try #require(Self.media, "ffmpeg must be installed to make the test media (apt-get install ffmpeg)")
+        let harness = try RelayHarness(media: .file(media))
+        defer { harness.stop() }
+        let id = RelayHarness.contentID(53)
+        let url = "http://127.0.0.1:\(harness.port)/ace/manifest.m3u8?id=\(id)"
+        let started = Date()
+        // Decodes every frame; -re is not needed: a live playlist only grows in real time.
+        let result = try run(ffmpegPath, ["-hide_banner", "-nostdin", "-v", "error", "-i", url, "-t", "20", "-f", "null", "-"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "errors: \(result.output)")
+        #expect(Date().timeIntervalSince(started) >= 15, "20 s of a live stream cannot arrive much faster than real time")
+        let hub = try #require(harness.hub(id))
+        #expect(hub.hlsSegmentRequests >= 8, "\(hub.hlsSegmentRequests) segments fetched")
+        #expect(harness.simulator.counters(for: id).sessionsStarted == 1)
+    }
+
+    @Test func mpvPlaysTheHLSPlaylistForTwentySecondsWithoutErrors() throws {
+        _ = try #require(Self.media, "ffmpeg must be installed to make the test media (apt-get install ffmpeg)")
+        #expect(FileManager.default.isExecutableFile(atPath: "/usr/bin/mpv"), "apt-get install mpv")
+        let harness = try RelayHarness(media: .file(Self.media!))
+        defer { harness.stop() }
+        let id = RelayHarness.contentID(54)
+        let url = "http://127.0.0.1:\(harness.port)/ace/manifest.m3u8?id=\(id)"
+        let result = try run("/usr/bin/mpv", ["--no-config", "--vo=null", "--ao=null", "--length=20", "--msg-level=all=warn", url])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(!result.output.contains("Packet corrupt"))
+        #expect(!result.output.lowercased().contains("error"), "\(result.output)")
+        #expect((harness.hub(id)?.hlsSegmentRequests ?? 0) >= 8)
+    }
 }
