@@ -21,7 +21,7 @@ public struct HLSPlaylist: Sendable, Equatable {
     public var entries: [Entry]
     /// The first entry's media sequence number.
     public var mediaSequence: UInt64
-    /// Discontinuities before the first entry (those that left the window).
+    /// Discontinuity tags before the first entry's own (those that left the window).
     public var discontinuitySequence: UInt64
     /// `#EXT-X-TARGETDURATION`: at least every entry's duration rounded to the nearest second.
     public var targetDuration: Int
@@ -50,9 +50,8 @@ public struct HLSPlaylist: Sendable, Equatable {
     public var text: String {
         var lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:\(targetDuration)", "#EXT-X-MEDIA-SEQUENCE:\(mediaSequence)"]
         if discontinuitySequence > 0 { lines.append("#EXT-X-DISCONTINUITY-SEQUENCE:\(discontinuitySequence)") }
-        for (i, entry) in entries.enumerated() {
-            // A tag on the first entry would count a discontinuity already in the sequence above.
-            if entry.discontinuity, i > 0 { lines.append("#EXT-X-DISCONTINUITY") }
+        for entry in entries {
+            if entry.discontinuity { lines.append("#EXT-X-DISCONTINUITY") }
             lines.append("#EXTINF:\(HLSPlaylist.seconds(entry.duration)),")
             lines.append(entry.uri)
         }

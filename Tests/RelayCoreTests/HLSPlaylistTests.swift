@@ -6,8 +6,11 @@ import Testing
     private var base: String { "/ace/hls/id/\(content.value)/" }
 
     @Test func aPlaylistListsItsSegmentsUnderTheRulesOfALivePlaylist() {
-        let segments = (0..<3).map { HLSSegment(sequence: 100 + UInt64($0), range: UInt64($0 * 1000)..<UInt64($0 * 1000 + 1000),
-                                                 duration: $0 == 1 ? 2.6 : 2.0, discontinuity: false, discontinuitySequence: 0) }
+        let segments = [2.0, 2.6, 2.0].enumerated().map { (i: Int, duration: Double) -> HLSSegment in
+            let start = UInt64(i) * 1000
+            return HLSSegment(sequence: 100 + UInt64(i), range: start..<(start + 1000), duration: duration,
+                              discontinuity: false, discontinuitySequence: 0)
+        }
         let text = HLSPlaylist(segments: segments, content: content, minimumTargetDuration: 2).text
         // 2.6 s rounds to 3, so the target is 3; no end tag while live; no discontinuity.
         #expect(text == """
@@ -36,17 +39,21 @@ import Testing
 
     @Test func discontinuitiesAreTaggedAndCountedOnceTheyLeaveTheWindow() {
         // Segment 11 starts a new timeline; segment 13 another.
-        let all = [(10, false, 0), (11, true, 1), (12, false, 1), (13, true, 2), (14, false, 2)].map {
-            HLSSegment(sequence: UInt64($0.0), range: UInt64($0.0 * 100)..<UInt64($0.0 * 100 + 100), duration: 2,
-                       discontinuity: $0.1, discontinuitySequence: UInt64($0.2))
+        let marks: [(sequence: UInt64, discontinuity: Bool, count: UInt64)] = [(10, false, 0), (11, true, 1), (12, false, 1), (13, true, 2), (14, false, 2)]
+        let all = marks.map { mark -> HLSSegment in
+            let start = mark.sequence * 100
+            return HLSSegment(sequence: mark.sequence, range: start..<(start + 100), duration: 2,
+                              discontinuity: mark.discontinuity, discontinuitySequence: mark.count)
         }
         func lines(_ from: Int) -> [String] {
             HLSPlaylist(segments: Array(all[from...]), content: content, minimumTargetDuration: 2).text
                 .split(separator: "\n").map(String.init).filter { $0.hasPrefix("#EXT-X-DISCONTINUITY") || $0.hasSuffix(".ts") }
         }
         #expect(lines(0) == ["\(base)10.ts", "#EXT-X-DISCONTINUITY", "\(base)11.ts", "\(base)12.ts", "#EXT-X-DISCONTINUITY", "\(base)13.ts", "\(base)14.ts"])
-        // The window starts at 11: its tag is counted in the sequence instead of written.
-        #expect(lines(1) == ["#EXT-X-DISCONTINUITY-SEQUENCE:1", "\(base)11.ts", "\(base)12.ts", "#EXT-X-DISCONTINUITY", "\(base)13.ts", "\(base)14.ts"])
+        // The window starts at 11: its own tag is still written, nothing before it counted.
+        #expect(lines(1) == ["#EXT-X-DISCONTINUITY", "\(base)11.ts", "\(base)12.ts", "#EXT-X-DISCONTINUITY", "\(base)13.ts", "\(base)14.ts"])
+        // From 12 on, the tag of 11 has left and is counted; 14's number stays 2 throughout.
+        #expect(lines(2) == ["#EXT-X-DISCONTINUITY-SEQUENCE:1", "\(base)12.ts", "#EXT-X-DISCONTINUITY", "\(base)13.ts", "\(base)14.ts"])
         #expect(lines(4) == ["#EXT-X-DISCONTINUITY-SEQUENCE:2", "\(base)14.ts"])
     }
 
