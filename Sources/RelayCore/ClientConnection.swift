@@ -222,7 +222,7 @@ final class ClientConnection: @unchecked Sendable {
         case .hlsPlaylist(let key, let includeBody):
             if !includeBody {
                 carryOut(hls.playlistProbed(key))
-            } else if let refusal = admissionRefusal(key) {
+            } else if let refusal = admissionRefusal(key), !(worker.server.isAccepting && hls.isWatching(key)) {
                 respond(refusal)
             } else {
                 carryOut(hls.playlistRequested(key))

@@ -30,6 +30,9 @@ final class HLSAudience: Sendable {
         }
     }
 
+    /// Whether `viewer` is counted now.
+    func contains(_ viewer: String) -> Bool { lastFetch.withLock { $0[viewer] != nil } }
+
     /// Viewers counted now.
     var count: Int { lastFetch.withLock { $0.count } }
 

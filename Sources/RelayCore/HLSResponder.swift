@@ -43,6 +43,12 @@ struct HLSResponder {
         return playlist(of: hub) ?? .waitForSegments(hub)
     }
 
+    /// Whether this viewer is already one of `key`'s HLS players: a draining relay
+    /// keeps serving it, as it keeps streaming to connected TS players.
+    func isWatching(_ key: ContentKey) -> Bool {
+        server.registry.hub(for: key)?.audience.contains(viewer) ?? false
+    }
+
     /// The playlist of `hub`, or its failure; nil while it has no segment yet.
     func playlist(of hub: Hub, includeBody: Bool = true) -> Answer? {
         switch hub.phase {

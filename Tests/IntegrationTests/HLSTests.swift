@@ -210,6 +210,21 @@ struct SegmentCheck {
         #expect(eventually(timeout: 30) { (try? HLSFetch(port: harness.port, Self.manifest(id)).status) == 200 })
     }
 
+    @Test func aDrainingRelayKeepsItsHLSPlayersAndRefusesNewOnes() throws {
+        let harness = try RelayHarness { $0.hlsSegmentSeconds = 1 }
+        defer { harness.stop() }
+        let id = RelayHarness.contentID(707)
+        #expect(try HLSFetch(port: harness.port, Self.manifest(id), userAgent: "Watching/1").status == 200)
+        harness.relay.beginDrain()
+        let reload = try HLSFetch(port: harness.port, Self.manifest(id), userAgent: "Watching/1")
+        #expect(reload.status == 200)
+        let uri = try #require(ParsedPlaylist(reload.text).segments.last?.uri)
+        #expect(try HLSFetch(port: harness.port, uri, userAgent: "Watching/1").status == 200)
+        let newcomer = try HLSFetch(port: harness.port, Self.manifest(id), userAgent: "Newcomer/1")
+        #expect(newcomer.status == 503)
+        #expect(newcomer.headers["retry-after"] == "2")
+    }
+
     @Test func theEngineSessionStopsAfterTheHLSPlayersStopAndTheGracePeriod() throws {
         let harness = try RelayHarness { $0.hlsSegmentSeconds = 1; $0.gracePeriod = 2 }
         defer { harness.stop() }
