@@ -57,11 +57,12 @@ def main():
     ap.add_argument("-d", type=int, default=30)
     ap.add_argument("-w", type=int, default=8)
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--bin-dir", help="acerelay and acestream-engine-sim from here (e.g. .build/debug, to try the harness)")
     ap.add_argument("--wait-idle", type=float, default=60)
     args = ap.parse_args()
     os.makedirs(run.OUT, exist_ok=True)
     subprocess.run(["make", "-s", "-C", run.PERF], check=True)
-    bin_dir = run.swift_bin_dir(not args.no_build)
+    bin_dir = args.bin_dir or run.swift_bin_dir(not args.no_build)
     run.make_media()
     srv_cpus, lg_cpus = ("0", "1") if run.NCPU >= 2 else (None, None)
     bound = 3 * (args.d + args.w) + 200

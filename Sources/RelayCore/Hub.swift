@@ -111,11 +111,12 @@ final class Hub: @unchecked Sendable {
         max(Int(configuration.hlsSegmentSeconds.rounded(.up)), Int(segments.longestDuration.rounded()), 1)
     }
 
-    /// Seconds of history HLS needs: the playlist's window, then RFC 8216 §6.2.2's
-    /// period after a segment leaves it (its duration plus the playlist's), with
-    /// room for the segment being cut and one of slack.
+    /// Seconds of history HLS needs. A segment leaves the playlist about `window + 2`
+    /// target durations after its start (the window after it, the segment being cut),
+    /// then RFC 8216 §6.2.2 wants it for its duration plus the playlist's
+    /// (`window + 1`); one more is slack.
     private var hlsRetentionSeconds: Double {
-        Double(2 * configuration.hlsWindow + 3) * Double(hlsTargetDuration)
+        Double(2 * configuration.hlsWindow + 4) * Double(hlsTargetDuration)
     }
 
     func addSubscriber(_ subscription: Subscription) { ingest.addSubscriber(subscription) }

@@ -193,6 +193,35 @@ struct SegmentCheck {
         #expect(try HLSFetch(port: harness.port, other).status == 404)
     }
 
+    @Test func aSegmentStaysFetchableForItsDurationPlusThePlaylistsAfterLeavingIt() throws {
+        // 16 Mbit/s with 1 s of history asked for: only the HLS floor keeps a segment
+        // that long (the 8 MiB minimum alone holds about 4 s).
+        let harness = try RelayHarness(media: .synthetic(bitsPerSecond: 16_000_000)) {
+            $0.hlsSegmentSeconds = 1
+            $0.hlsWindow = 3
+            $0.historySeconds = 1
+        }
+        defer { harness.stop() }
+        let id = RelayHarness.contentID(708)
+        var playlist = ParsedPlaylist(try HLSFetch(port: harness.port, Self.manifest(id)).text)
+        #expect(eventually(timeout: 15) {
+            playlist = ParsedPlaylist((try? HLSFetch(port: harness.port, Self.manifest(id)).text) ?? "")
+            return playlist.segments.count == 3
+        })
+        let watched = try #require(playlist.segments.first)
+        let sequence = playlist.mediaSequence
+        // Left the playlist, and then its duration plus the playlist's (3 more segments and 1) went by.
+        var later = playlist
+        #expect(eventually(timeout: 20) {
+            later = ParsedPlaylist((try? HLSFetch(port: harness.port, Self.manifest(id)).text) ?? "")
+            return later.mediaSequence >= sequence + 1 + 4
+        })
+        #expect(!later.segments.contains { $0.uri == watched.uri })
+        let fetched = try HLSFetch(port: harness.port, watched.uri)
+        #expect(fetched.status == 200)
+        #expect(SegmentCheck(fetched.body).startsWithPAT)
+    }
+
     @Test func aPlaylistOfAHubStillStartingAnswers503WithRetryAfter() throws {
         let harness = try RelayHarness { $0.hlsPlaylistWait = 1 }
         defer { harness.stop() }

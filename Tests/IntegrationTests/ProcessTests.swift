@@ -148,6 +148,8 @@ import Testing
             (["serve"], ["CHANNEL_PROBE_SECONDS": "0"], "CHANNEL_PROBE_SECONDS"),
             (["serve"], ["CHANNEL_PROBE_INTERVAL_S": "soon"], "CHANNEL_PROBE_INTERVAL_S"),
             (["serve"], ["CHANNEL_PROBE_CONCURRENCY": "-1"], "CHANNEL_PROBE_CONCURRENCY"),
+            (["serve"], ["HLS_WINDOW": "2"], "HLS_WINDOW"),
+            (["serve"], ["HLS_SEGMENT_S": "often"], "HLS_SEGMENT_S"),
         ] {
             let (process, errors) = try run(arguments, environment: environment)
             process.waitUntilExit()
