@@ -91,7 +91,6 @@ final class IngestPipeline {
     }
 
     /// History to keep: `seconds` of the measured bitrate, within `maxBytes`.
-    /// (HLS needs its window plus RFC 8216's §6.2.2 period; the hub asks for the longer of the two.)
     func retain(seconds: Double, maxBytes: UInt64) {
         let rate = inspector.bitsPerSecond > 0 ? inspector.bitsPerSecond : 8_000_000
         let wanted = UInt64(seconds * Double(rate) / 8)

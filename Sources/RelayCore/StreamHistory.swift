@@ -18,8 +18,8 @@ import Glibc
 /// holding a reference to the history while they do.
 ///
 /// The history also indexes its recent join points, dropped as the readable
-/// window moves past them, so a player (or, later, an HLS segment as a byte
-/// range between two of them) can find where to start.
+/// window moves past them, so a player can find where to start; HLS segments
+/// are byte ranges between two of them (`HLSSegmentIndex`).
 public final class StreamHistory: Sendable {
     /// Punches happen in blocks of this size, aligned to it, so no punch ever
     /// touches part of a page (or of a huge page).
