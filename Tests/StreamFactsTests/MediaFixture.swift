@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A small MPEG-TS file made by ffmpeg for one test, and what ffprobe says about it.
 struct MediaFixture {
@@ -37,10 +38,8 @@ struct MediaFixture {
 
     /// Runs `ffmpeg -y <arguments> out.ts` in a temporary directory, then ffprobe on the result.
     init(_ arguments: [String]) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("streamfacts-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("out.ts").path
+        let directory = try TestDirectory("streamfacts")
+        let path = directory.file("out.ts")
         let encode = try Self.run(Self.ffmpeg, ["-hide_banner", "-v", "error", "-y"] + arguments + ["-f", "mpegts", path])
         guard encode.status == 0 else { throw FixtureError.ffmpegFailed(encode.output) }
         bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -77,23 +76,9 @@ struct MediaFixture {
         case ffprobeFailed(String)
     }
 
-    struct Run {
-        var status: Int32
-        var output: String
-    }
+    typealias Run = ChildProcess.Outcome
 
     static func run(_ executable: String, _ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read before waiting: a full pipe would block the child.
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: output)
+        try ChildProcess.run(executable, arguments)
     }
 }
