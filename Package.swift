@@ -184,7 +184,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SystemdNotifyTests",
-            dependencies: ["SystemdNotify", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SystemdNotify", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(

@@ -235,24 +235,14 @@ private struct Probed {
     var resolution: String { "\(width)x\(height)" }
 
     init(_ path: String) throws {
-        let probe = try ChildProcess.run("ffprobe", ["-v", "error", "-show_streams", "-show_format", "-of", "json", path],
-                                         includeStandardError: false)
-        guard probe.status == 0, let json = try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any],
-              let streams = json["streams"] as? [[String: Any]],
-              let video = streams.first(where: { $0["codec_type"] as? String == "video" }),
-              let audio = streams.first(where: { $0["codec_type"] as? String == "audio" }) else {
-            throw StandInError("ffprobe could not read \(path)")
-        }
-        width = video["width"] as? Int ?? 0
-        height = video["height"] as? Int ?? 0
-        let rate = (video["r_frame_rate"] as? String ?? "0/1").split(separator: "/").compactMap { Double($0) }
-        fps = rate.count == 2 && rate[1] != 0 ? rate[0] / rate[1] : 0
-        audioCodec = audio["codec_name"] as? String ?? ""
-        channels = audio["channels"] as? Int ?? 0
-        let format = json["format"] as? [String: Any]
-        let size = Double(format?["size"] as? String ?? "") ?? 0
-        let duration = Double(format?["duration"] as? String ?? "") ?? 1
-        bytesPerSecond = size / max(duration, 1)
+        let probe = try FFprobe(path)
+        guard let video = probe.video, let audio = probe.audio else { throw StandInError("ffprobe could not read \(path)") }
+        width = video.width ?? 0
+        height = video.height ?? 0
+        fps = video.rFrameRate ?? 0
+        audioCodec = audio.codecName
+        channels = audio.channels ?? 0
+        bytesPerSecond = (probe.size ?? 0) / max(probe.duration ?? 1, 1)
     }
 }
 

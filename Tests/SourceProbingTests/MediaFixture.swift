@@ -25,20 +25,14 @@ struct MediaFixture {
             "-f", "mpegts", path,
         ])
         guard encode.status == 0 else { throw ProbeTestError("ffmpeg failed: \(encode.output)") }
-        let probe = try Self.run(Self.ffprobe, ["-v", "error", "-show_streams", "-of", "json", path])
-        guard probe.status == 0, let json = try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any],
-              let streams = json["streams"] as? [[String: Any]],
-              let video = streams.first(where: { $0["codec_type"] as? String == "video" }),
-              let audio = streams.first(where: { $0["codec_type"] as? String == "audio" }) else {
-            throw ProbeTestError("ffprobe failed: \(probe.output)")
-        }
-        width = video["width"] as? Int ?? 0
-        height = video["height"] as? Int ?? 0
-        let parts = (video["r_frame_rate"] as? String ?? "0/1").split(separator: "/").compactMap { Double($0) }
-        fps = parts.count == 2 && parts[1] != 0 ? parts[0] / parts[1] : 0
-        videoCodec = video["codec_name"] as? String ?? ""
-        audioCodec = audio["codec_name"] as? String ?? ""
-        self.channels = audio["channels"] as? Int ?? 0
+        let probe = try FFprobe(path)
+        guard let video = probe.video, let audio = probe.audio else { throw ProbeTestError("ffprobe found no video and audio in \(path)") }
+        width = video.width ?? 0
+        height = video.height ?? 0
+        fps = video.rFrameRate ?? 0
+        videoCodec = video.codecName
+        audioCodec = audio.codecName
+        self.channels = audio.channels ?? 0
     }
 
     static var toolsInstalled: Bool {

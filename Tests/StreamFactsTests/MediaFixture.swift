@@ -43,32 +43,18 @@ struct MediaFixture {
         let encode = try Self.run(Self.ffmpeg, ["-hide_banner", "-v", "error", "-y"] + arguments + ["-f", "mpegts", path])
         guard encode.status == 0 else { throw FixtureError.ffmpegFailed(encode.output) }
         bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-        let probe = try Self.run(Self.ffprobe, ["-v", "error", "-show_streams", "-of", "json", path])
-        guard probe.status == 0,
-              let json = try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any],
-              let streams = json["streams"] as? [[String: Any]] else { throw FixtureError.ffprobeFailed(probe.output) }
-        let probed = streams.map(Self.probedStream)
-        video = probed.first { $0.codecType == "video" }
-        audio = probed.first { $0.codecType == "audio" }
+        let probe: FFprobe
+        do { probe = try FFprobe(path) } catch { throw FixtureError.ffprobeFailed("\(error)") }
+        video = probe.video.map(Self.probedStream)
+        audio = probe.audio.map(Self.probedStream)
     }
 
-    private static func probedStream(_ json: [String: Any]) -> ProbedStream {
-        func rate(_ key: String) -> Double? {
-            guard let text = json[key] as? String else { return nil }
-            let parts = text.split(separator: "/").compactMap { Double($0) }
-            guard parts.count == 2, parts[1] != 0, parts[0] != 0 else { return nil }
-            return parts[0] / parts[1]
-        }
-        return ProbedStream(
-            codecType: json["codec_type"] as? String ?? "",
-            codecName: json["codec_name"] as? String ?? "",
-            width: json["width"] as? Int,
-            height: json["height"] as? Int,
-            rFrameRate: rate("r_frame_rate"),
-            avgFrameRate: rate("avg_frame_rate"),
-            channels: json["channels"] as? Int,
-            sampleRate: (json["sample_rate"] as? String).flatMap { Int($0) }
-        )
+    private static func probedStream(_ stream: FFprobe.Stream) -> ProbedStream {
+        // A rate of 0/1 is ffprobe saying it does not know.
+        ProbedStream(codecType: stream.codecType, codecName: stream.codecName, width: stream.width, height: stream.height,
+                     rFrameRate: stream.rFrameRate.flatMap { $0 == 0 ? nil : $0 },
+                     avgFrameRate: stream.avgFrameRate.flatMap { $0 == 0 ? nil : $0 },
+                     channels: stream.channels, sampleRate: stream.sampleRate)
     }
 
     enum FixtureError: Error {

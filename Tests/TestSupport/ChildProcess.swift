@@ -21,11 +21,12 @@ public final class ChildProcess: @unchecked Sendable {
     /// Runs `executable` (a path, or a name looked up on PATH) to its end and returns what it printed.
     /// - Parameters:
     ///   - environment: variables set on top of this process's environment.
+    ///   - input: bytes written to its standard input, which is then closed (else it reads nothing).
     ///   - includeStandardError: false leaves standard error out of `output` (discarded).
     ///   - timeout: after this many seconds the child is killed (SIGKILL) and the run is
     ///     what it printed until then; nil waits as long as it takes.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                           includeStandardError: Bool = true, timeout: Double? = nil) throws -> Outcome {
+                           input: [UInt8]? = nil, includeStandardError: Bool = true, timeout: Double? = nil) throws -> Outcome {
         guard let path = executable.contains("/") ? executable : find(executable) else {
             throw TestFailure("\(executable) is not installed (not found on PATH)")
         }
@@ -36,8 +37,18 @@ public final class ChildProcess: @unchecked Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = includeStandardError ? pipe : FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
+        let stdin = input.map { _ in Pipe() }
+        process.standardInput = stdin ?? FileHandle.nullDevice
         try process.run()
+        if let stdin, let input {
+            // Written from another thread: a child that answers before it has read everything
+            // would otherwise leave both sides blocked on full pipes.
+            let writer = stdin.fileHandleForWriting
+            DispatchQueue.global().async {
+                writer.write(Data(input))
+                try? writer.close()
+            }
+        }
         let killer = timeout.map { seconds in
             let item = DispatchWorkItem { if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) } }
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds, execute: item)
