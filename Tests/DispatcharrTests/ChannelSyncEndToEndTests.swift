@@ -224,26 +224,12 @@ private enum E2E {
 }
 
 /// What ffprobe says of a media file.
-private struct Probed {
-    let width: Int
-    let height: Int
-    let fps: Double
-    let audioCodec: String
-    let channels: Int
-    let bytesPerSecond: Double
+private typealias Probed = FFprobe
 
+private extension FFprobe {
     var resolution: String { "\(width)x\(height)" }
-
-    init(_ path: String) throws {
-        let probe = try FFprobe(path)
-        guard let video = probe.video, let audio = probe.audio else { throw StandInError("ffprobe could not read \(path)") }
-        width = video.width ?? 0
-        height = video.height ?? 0
-        fps = video.rFrameRate ?? 0
-        audioCodec = audio.codecName
-        channels = audio.channels ?? 0
-        bytesPerSecond = (probe.size ?? 0) / max(probe.duration ?? 1, 1)
-    }
+    var channels: Int { audioChannels }
+    var bytesPerSecond: Double { (size ?? 0) / max(duration ?? 1, 1) }
 }
 
 /// `acerelay serve`, the binary SwiftPM built beside this test bundle, its stderr in a file.

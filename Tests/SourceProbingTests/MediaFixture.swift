@@ -26,13 +26,9 @@ struct MediaFixture {
         ])
         guard encode.status == 0 else { throw ProbeTestError("ffmpeg failed: \(encode.output)") }
         let probe = try FFprobe(path)
-        guard let video = probe.video, let audio = probe.audio else { throw ProbeTestError("ffprobe found no video and audio in \(path)") }
-        width = video.width ?? 0
-        height = video.height ?? 0
-        fps = video.rFrameRate ?? 0
-        videoCodec = video.codecName
-        audioCodec = audio.codecName
-        self.channels = audio.channels ?? 0
+        guard probe.video != nil, probe.audio != nil else { throw ProbeTestError("ffprobe found no video and audio in \(path)") }
+        (width, height, fps) = (probe.width, probe.height, probe.fps)
+        (videoCodec, audioCodec, self.channels) = (probe.videoCodec, probe.audioCodec, probe.audioChannels)
     }
 
     static var toolsInstalled: Bool {

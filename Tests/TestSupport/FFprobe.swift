@@ -26,6 +26,15 @@ public struct FFprobe: Sendable {
     public var video: Stream? { streams.first { $0.codecType == "video" } }
     public var audio: Stream? { streams.first { $0.codecType == "audio" } }
 
+    // What the tests compare, from the first video and audio streams; 0 or "" when absent.
+    public var width: Int { video?.width ?? 0 }
+    public var height: Int { video?.height ?? 0 }
+    /// Frames per second (`r_frame_rate`).
+    public var fps: Double { video?.rFrameRate ?? 0 }
+    public var videoCodec: String { video?.codecName ?? "" }
+    public var audioCodec: String { audio?.codecName ?? "" }
+    public var audioChannels: Int { audio?.channels ?? 0 }
+
     public static let path = "/usr/bin/ffprobe"
     public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: path) }
 
