@@ -136,7 +136,8 @@ let package = Package(
         // bytes a server sends), a canned loopback HTTP server, a process runner, temporary
         // directories removed at the end, free ports. A plain `.target` (a test target cannot
         // be depended on) kept under Tests/ with an explicit path, so it sits with the tests
-        // rather than the shipped modules; no product names it, so only test builds link it.
+        // rather than the shipped modules. No product names it, so no shipped binary links it
+        // (`swift build` still compiles it); it depends on no project module, so any test target can.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
         .testTarget(
