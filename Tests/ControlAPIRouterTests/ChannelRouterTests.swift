@@ -28,7 +28,7 @@ import Testing
         let directory: String
 
         init(publicURL: String? = nil) throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-chroutes-\(UUID().uuidString)").path
+            directory = TestDirectory.path("chroutes")
             let store = try Store(directory: directory)
             let logger = Logger(label: "test")
             let fleet = EngineFleet(maxStreamsPerEngine: 3, startupTimeout: 5, failureThreshold: 3, logger: logger)
