@@ -132,31 +132,38 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the test targets share: a raw-socket HTTP client and players (tests see the exact
+        // bytes a server sends), a canned loopback HTTP server, a process runner, temporary
+        // directories removed at the end, free ports. A plain `.target` (a test target cannot
+        // be depended on) kept under Tests/ with an explicit path, so it sits with the tests
+        // rather than the shipped modules. No product names it, so no shipped binary links it
+        // (`swift build` still compiles it); it depends on no project module, so any test target can.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
         .testTarget(
             name: "EngineSimulatorTests",
-            dependencies: ["EngineSimulator", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         // Docker client tests and the fleet's end-to-end tests, all against a real podman service.
         .testTarget(
             name: "DockerEngineTests",
-            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator",
+            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "TestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
+        .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts", "TestSupport"]),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store",
                                                         .product(name: "Logging", package: "swift-log")]),
         // Probing sources through a real relay against the engine simulator.
         .testTarget(
             name: "SourceProbingTests",
-            dependencies: ["Channels", "RelayCore", "Streams", "Store", "StreamFacts", "Clocks", "EngineSimulator",
+            dependencies: ["Channels", "RelayCore", "Streams", "Store", "StreamFacts", "Clocks", "EngineSimulator", "TestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
         .testTarget(
             name: "ControlAPIRouterTests",
-            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts",
+            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts", "TestSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log")]
         ),
@@ -170,25 +177,25 @@ let package = Package(
             dependencies: ["Streams", "Clocks", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]
         ),
         // The HTTP layer against loopback servers the tests start.
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CSupport"]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CSupport", "TestSupport"]),
         // Against the real Dispatcharr backend (shared/tools/real-dispatcharr) and a stand-in for faults.
         .testTarget(
             name: "DispatcharrTests",
-            dependencies: ["Dispatcharr", "CurlHTTP", "EngineSimulator", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Dispatcharr", "CurlHTTP", "EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "SystemdNotifyTests",
-            dependencies: ["SystemdNotify", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SystemdNotify", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol"]
+            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol", "TestSupport"]
         ),
         // The panel in headless Chromium (a Python Playwright script) and its SSE stream, against a real `acerelay serve`.
         .testTarget(
             name: "PanelTests",
-            dependencies: ["EngineSimulator", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")],
             exclude: ["panel_test.py"]
         ),
     ]

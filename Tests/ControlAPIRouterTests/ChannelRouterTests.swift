@@ -28,7 +28,7 @@ import Testing
         let directory: String
 
         init(publicURL: String? = nil) throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-chroutes-\(UUID().uuidString)").path
+            directory = TestDirectory.path("chroutes")
             let store = try Store(directory: directory)
             let logger = Logger(label: "test")
             let fleet = EngineFleet(maxStreamsPerEngine: 3, startupTimeout: 5, failureThreshold: 3, logger: logger)
@@ -356,19 +356,8 @@ import Testing
             Issue.record("promtool is not installed at \(path)")
             return -1
         }
-        let lint = Process()
-        lint.executableURL = URL(fileURLWithPath: path)
-        lint.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        lint.standardInput = input
-        lint.standardOutput = output
-        lint.standardError = output
-        try lint.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        lint.waitUntilExit()
-        if lint.terminationStatus != 0 { Issue.record("promtool: \(report)") }
-        return lint.terminationStatus
+        let lint = try ChildProcess.run(path, ["check", "metrics"], input: Array(text.utf8))
+        if lint.status != 0 { Issue.record("promtool: \(lint.output)") }
+        return lint.status
     }
 }

@@ -21,7 +21,7 @@ import Testing
         static let engineURL = "http://127.0.0.1:6878"
 
         init(apiKey: String? = "s3cret") throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-router-\(UUID().uuidString)").path
+            directory = TestDirectory.path("router")
             let store = try Store(directory: directory)
             let logger = Logger(label: "test")
             let fleet = EngineFleet(maxStreamsPerEngine: 3, startupTimeout: 5, failureThreshold: 3, logger: logger)

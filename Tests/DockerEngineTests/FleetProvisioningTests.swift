@@ -87,17 +87,7 @@ struct FleetProvisioningTests {
             throw PodmanServiceError("no free run of \(count) ports found")
         }
 
-        static func isFree(_ port: Int) -> Bool {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = UInt16(port).bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-            }
-        }
+        static func isFree(_ port: Int) -> Bool { Loopback.isFree(port) }
     }
 
     final class Outcomes: Sendable {
@@ -317,7 +307,7 @@ extension FleetProvisioningTests {
         try await PodmanService.with { podman in
             let image = try await Self.engineImage(podman)
             let range = try Rig.freePortRange(count: 10)
-            let dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-e2e-\(UUID().uuidString)").path
+            let dataDirectory = TestDirectory.path("e2e")
             let label = podman.labels.first!
             let launch = ServeLaunch(executable: executable, socketPath: podman.socketPath, image: image, range: range,
                                      dataDirectory: dataDirectory, label: "\(label.key)=\(label.value)")

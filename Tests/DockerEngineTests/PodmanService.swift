@@ -294,42 +294,15 @@ final class PodmanService: @unchecked Sendable {
     // MARK: Helpers
 
     /// A TCP port that was free on 127.0.0.1 a moment ago, for a container's server.
-    static func freeTCPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw PodmanServiceError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw PodmanServiceError("bind: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freeTCPPort() throws -> Int { Int(try Loopback.freePort()) }
 
     /// Runs a program found on PATH and returns its exit status and combined output.
-    static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        guard let path = findExecutable(program) else { throw PodmanServiceError("\(program) is not installed") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    static func run(_ program: String, _ arguments: [String]) throws -> ChildProcess.Outcome {
+        try ChildProcess.run(program, arguments)
     }
 
     private static func findExecutable(_ name: String, extraDirectories: [String] = []) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        // /usr/sbin holds runc and is not on every PATH.
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/sbin"] + extraDirectories
-        return directories.lazy.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ChildProcess.find(name, extraDirectories: extraDirectories)
     }
 }
 

@@ -88,16 +88,6 @@ final class EventLog: Sendable {
     var all: [RelayEvent] { events.withLock { $0 } }
 }
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(50_000)
-    }
-    return condition()
-}
-
 /// Runs `body` for each index on its own thread (truly at once, unlike
 /// concurrentPerform, which uses one thread per core) and collects the results in order.
 func concurrently<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) -> T) -> [T] {
