@@ -83,6 +83,17 @@ def bin_dir(arg):
     sys.exit("no acerelay binary: run `swift build -c release` or pass --bin-dir")
 
 
+def relay_pid(bins, port):
+    exe = os.path.realpath(os.path.join(bins, "acerelay"))
+    for line in subprocess.check_output(["pgrep", "-f", f"serve --listen 127.0.0.1:{port}"]).split():
+        try:
+            if os.path.realpath(f"/proc/{int(line)}/exe") == exe:
+                return int(line)
+        except OSError:
+            continue
+    sys.exit("cannot find the acerelay process")
+
+
 # ---- what is sampled ----------------------------------------------------------
 
 def proc_sample(pid):
@@ -201,6 +212,7 @@ def main():
     ap.add_argument("--fault-every", type=float, default=60)
     ap.add_argument("--sample-every", type=float, default=10)
     ap.add_argument("--bin-dir")
+    ap.add_argument("--wrap", default="", help="command to run acerelay under, e.g. 'heaptrack -o perf/out/soak'")
     args = ap.parse_args()
     if args.settle + 120 > args.duration:
         sys.exit("--duration must leave at least two minutes after --settle")
@@ -233,7 +245,7 @@ def main():
     sim_url = f"http://127.0.0.1:{sim_port}"
 
     relay_port, api_port = free_port(), free_port()
-    relay = subprocess.Popen(["timeout", bound, os.path.join(bins, "acerelay"), "serve",
+    relay = subprocess.Popen(["timeout", bound] + args.wrap.split() + [os.path.join(bins, "acerelay"), "serve",
                               "--listen", f"127.0.0.1:{relay_port}", "--api-listen", f"127.0.0.1:{api_port}",
                               "--engine", sim_url, "--provision", "off", "--data-dir", data_dir,
                               "--grace-period", "5", "--workers", "2"],
@@ -241,8 +253,8 @@ def main():
     procs.append(relay)
     wait_port(relay_port, relay)
     wait_port(api_port, relay)
-    # `timeout` is the direct child; the relay is its child.
-    pid = int(subprocess.check_output(["pgrep", "-P", str(relay.pid)]).split()[0])
+    # `timeout` (and any --wrap) stand between: find the process that is the binary itself.
+    pid = relay_pid(bins, relay_port)
     log(f"acerelay pid {pid} on {relay_port}/{api_port}, simulator on {sim_port}, binaries {bins}")
 
     stop = threading.Event()
