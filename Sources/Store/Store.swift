@@ -94,19 +94,20 @@ public final class Store: Sendable {
         path = (directory as NSString).appendingPathComponent("acerelay.sqlite")
         self.writeAttempts = max(writeAttempts, 1)
         self.retryDelay = retryDelay
-        healthState = StoreHealth(logger: logger)
+        let health = StoreHealth(logger: logger)
+        healthState = health
         var configuration = Configuration()
         // Another acerelay (or a backup tool) may hold a lock for a moment: wait rather than fail.
         configuration.busyMode = .timeout(busyTimeout)
         do {
             pool = try Self.open(path, configuration)
-        } catch where StoreHealth.isCorruption(error) {
+        } catch let error where StoreHealth.isCorruption(error) {
             // Refusing to start would keep players away for the sake of history the relay can
             // rebuild (engines from containers, streams from the relay): keep the file for a
             // post-mortem and start empty.
             let aside = try Self.moveAside(path)
             logger.error("the database \(path) is corrupt (\(StoreHealth.describe(error))); moved it to \(aside) and starting with an empty one")
-            healthState.movedAside(to: aside)
+            health.movedAside(to: aside)
             do {
                 pool = try Self.open(path, configuration)
             } catch {

@@ -210,7 +210,8 @@ public final class StatsCollector: RelayObserver, Sendable {
                 pollCondition(stream).occurred(why, metadata: ["stats.stream": "\(stream.id)"])
             }
         } catch {
-            logger.warning("cannot store stats", metadata: ["stats.reason": "\(error)"])
+            // Once a second per stream while the store fails: the store logs that condition itself.
+            logger.debug("cannot store stats", metadata: ["stats.reason": "\(error)"])
         }
     }
 }

@@ -193,7 +193,7 @@ import Glibc
 
     // MARK: kill -9
 
-    @Test func killNineUnderLoadThenRestartLeavesAnIntactStoreWithEveryLiveStreamEndedOnce() async throws {
+    @Test func killNineUnderLoadThenRestartLeavesAnIntactStoreWithEveryLiveStreamEndedOnce() throws {
         let simulator = try Self.simulator()
         defer { simulator.shutdown() }
         let directory = ProcessTests.temporaryDirectory()
@@ -259,11 +259,14 @@ import Glibc
     final class Trap: @unchecked Sendable {
         let fd: Int32
         let port: UInt16
-        private let count = Atomic<Int>(0)
-        var connections: Int { count.load(ordering: .relaxed) }
+        /// A class around the atomic, so the accept thread can hold it.
+        final class Count: Sendable { let value = Atomic<Int>(0) }
+        private let count = Count()
+        var connections: Int { count.value.load(ordering: .relaxed) }
 
         init() throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            self.fd = fd
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_addr.s_addr = inet_addr("127.0.0.2")
@@ -277,11 +280,11 @@ import Glibc
             }
             port = UInt16(bigEndian: address.sin_port)
             let listener = fd
-            Thread { [self] in
+            Thread { [count] in
                 while true {
                     let client = accept(listener, nil, nil)
                     if client < 0 { return }
-                    count.add(1, ordering: .relaxed)
+                    count.value.add(1, ordering: .relaxed)
                     Glibc.close(client)
                 }
             }.start()
