@@ -63,7 +63,9 @@ final class StoreHealth: Sendable {
 
     /// SQLite's own message for a database error (no SQL, no arguments), else the error.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? DatabaseError { return "\(error.resultCode): \(error.message ?? "")" }
+        if let error = error as? DatabaseError {
+            return "\(error.message ?? "SQLite error") (SQLite code \(error.extendedResultCode.rawValue))"
+        }
         return "\(error)"
     }
 

@@ -170,7 +170,7 @@ import Glibc
         #expect(store["status"] as? String == "degraded")
         #expect((store["errors_total"] as? Int ?? 0) >= 1)
         #expect((store["retries"] as? Int ?? 0) >= 2)
-        #expect((store["last_error"] as? String)?.contains("SQLITE_BUSY") == true, "\(store)")
+        #expect((store["last_error"] as? String)?.contains("database is locked") == true, "\(store)")
         let metrics = node.get("/metrics").body
         #expect(metrics.contains("acerelay_store_errors_total{operation="), "\(metrics.prefix(300))")
         #expect(metrics.contains("acerelay_store_writable 0"))
