@@ -230,6 +230,7 @@ import Glibc
             Glibc.kill(node.serve.process.processIdentifier, SIGKILL)
             node.serve.process.waitUntilExit()
         }
+        #expect(seen.count >= 8, "the killed runs recorded too few streams to test anything: \(seen.count)")
         // The last run's database, as it was left by the kill.
         let path = directory + "/acerelay.sqlite"
         let queue = try DatabaseQueue(path: path)
@@ -392,10 +393,10 @@ import Glibc
         #expect(!wrong.body.contains("SecretAgentPlayer"))
         for headers in ["X-API-Key: \(secrets[0])\r\n", "Authorization: Bearer \(secrets[0])\r\n"] {
             let keyed = node.getStreamPort("/ace/status", headers: headers)
-            #expect(keyed.body.contains("SecretAgentPlayer/2.0"), "\(headers)")
+            #expect(keyed.body.contains("SecretAgentPlayer"), "\(headers)")
             #expect(keyed.body.contains("\"address\":\"127.0.0.1"))
         }
-        #expect(node.getStreamPort("/ace/status?api_key=\(secrets[0])").body.contains("SecretAgentPlayer/2.0"))
+        #expect(node.getStreamPort("/ace/status?api_key=\(secrets[0])").body.contains("SecretAgentPlayer"))
         for secret in secrets { #expect(!node.log.contains(secret), "the log shows a secret") }
     }
 }
