@@ -62,7 +62,8 @@ public final class HealthMonitor: Sendable {
                 conditions[id] = nil
             }
             if let known = conditions[engine.id] { return known }
-            let made = PersistentConditionLog(name: "engine \(engine.name) not answering its status probe", logger: logger)
+            // Notice, not warning: a starting engine fails its first probes, and "engine unhealthy" is the warning.
+            let made = PersistentConditionLog(name: "engine \(engine.name) not answering its status probe", level: .notice, logger: logger)
             conditions[engine.id] = made
             return made
         }
