@@ -81,6 +81,17 @@ import Glibc
         return simulator
     }
 
+    @discardableResult
+    static func run(_ tool: String, _ arguments: String...) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
     /// A playing player and the bytes it should get a second at 1 Mbit/s of media.
     static func assertKeepsItsRate(_ player: TestPlayer, seconds: Double = 3, _ comment: String) {
         let got = player.drain(seconds: seconds).bytes
@@ -183,11 +194,12 @@ import Glibc
         #expect(eventually(timeout: 30) { (node.json("/orchestrator/status")?["store"] as? [String: Any])?["writable"] as? Bool == true },
                 "the store never became writable again")
         #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
-        // Logged when it began and when it ended, not once per failed write.
-        let began = node.serve.errorLines.filter { $0.contains("database writes failing") && $0.contains("began") }
-        let ended = node.serve.errorLines.filter { $0.contains("database writes failing") && $0.contains("ended after") }
-        #expect(began.count == 1, "\(began)")
-        #expect(ended.count == 1, "\(ended)")
+        // Logged when it began and when it ended (once writes have worked for 2 s), not once per failed write.
+        func lines(_ word: String) -> [String] {
+            node.serve.errorLines.filter { $0.contains("database writes failing") && $0.contains(word) }
+        }
+        #expect(eventually(timeout: 15) { lines("ended after").count == 1 }, "\(lines("ended after"))")
+        #expect(lines("began").count == 1, "\(lines("began"))")
         Self.assertKeepsItsRate(reference, "after the lock was released")
     }
 
@@ -252,6 +264,50 @@ import Glibc
         let player = try node.player(399)
         #expect(try player.readHead(timeout: 15).status == 200)
         #expect(player.readBody(count: 188 * 200).count == 188 * 200)
+    }
+
+    // MARK: Logs under a condition that persists
+
+    @Test func descriptorsRunningOutOnAcceptAreLoggedOnceWhenItBeginsAndOnceWhenItEnds() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.shutdown() }
+        let node = try Node(engine: simulator.port, dataDirectory: ProcessTests.temporaryDirectory(), extra: ["--workers", "2"])
+        defer { node.serve.kill() }
+        let reference = try node.player(360)
+        #expect(try reference.readHead(timeout: 15).status == 200)
+        #expect(reference.readBody(count: 188 * 300).count == 188 * 300)
+
+        // Leave the process a few descriptors more than it holds, then connect far more players than that.
+        let pid = node.serve.process.processIdentifier
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+        // Only the soft limit: raising a hard limit again would need CAP_SYS_RESOURCE.
+        let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)
+        let soft = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?
+            .split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.map(String.init))
+        try #require(Self.run("/usr/bin/prlimit", "--pid", "\(pid)", "--nofile=\(open + 4):") == 0)
+        var flood: [TestPlayer] = []
+        for _ in 0..<40 { if let client = try? TestPlayer(port: node.streamPort, request: "") { flood.append(client) } }
+        #expect(eventually(timeout: 10) { node.log.contains("accepting players failed") && node.log.contains(": began") },
+                "accept failures were never logged")
+        // Two loops retry every 100 ms: give them a couple of seconds of failing, measured by the reference player.
+        Self.assertKeepsItsRate(reference, seconds: 2, "while accepts failed")
+
+        flood.removeAll()
+        try #require(Self.run("/usr/bin/prlimit", "--pid", "\(pid)", "--nofile=\(soft):") == 0)
+        // The end is written by an accept once accepts have worked for 2 s: keep connecting until it is.
+        #expect(eventually(timeout: 15) {
+            _ = try? TestPlayer(port: node.streamPort, path: "/healthz").readHead(timeout: 2)
+            return node.log.contains("accepting players failed") && node.log.contains("ended after")
+        }, "the end of the condition was never logged")
+        let lines = node.serve.errorLines.filter { $0.contains("accepting players failed") }
+        #expect(lines.filter { $0.contains(": began") }.count == 1, "\(lines)")
+        #expect(lines.filter { $0.contains("ended after") }.count == 1, "\(lines)")
+        #expect(lines.count == 2, "one line when it began, one when it ended: \(lines)")
+        let metric = node.get("/metrics").body.split(separator: "\n").first { $0.hasPrefix("acerelay_relay_accept_failures_total ") }
+        let failures = metric.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(failures >= 10, "\(metric ?? "no acerelay_relay_accept_failures_total")")
+        let newcomer = try node.player(361)
+        #expect(try newcomer.readHead(timeout: 15).status == 200, "players are accepted again")
     }
 
     // MARK: URLs engines and proxies give

@@ -53,6 +53,11 @@ final class CapturedLines: Sendable {
         #expect(summary.metadata["condition.occurrences"] == "241")
         #expect(summary.metadata["condition.detail"] == "EMFILE")
 
+        // One success does not end it; successes for the settle interval (2 s) do.
+        condition.cleared()
+        #expect(condition.isActive)
+        #expect(captured.messages.count == 3)
+        clock.advance(2)
         condition.cleared()
         #expect(!condition.isActive)
         #expect(captured.messages.last == "accept failing: ended after 150 s and 600 failed attempts")
@@ -73,11 +78,38 @@ final class CapturedLines: Sendable {
         condition.occurred("timeout", metadata: ["fleet.engine": "e1"])
         clock.advance(10)
         condition.cleared(metadata: ["fleet.engine": "e1"])
+        clock.advance(5)
+        condition.cleared(metadata: ["fleet.engine": "e1"])
         #expect(captured.messages == ["engine e1 not answering: began",
                                       "engine e1 not answering: ended after 10 s and 1 failed attempts"])
         let began = captured.lines.withLock { $0[0] }
         #expect(began.level == .error)
         #expect(began.metadata["fleet.engine"] == "e1")
         #expect(began.metadata["condition.name"] == "engine e1 not answering")
+    }
+
+    @Test func aConditionThatFlapsIsOneEpisodeUntilItStaysClear() {
+        let clock = ManualClock()
+        let captured = CapturedLines()
+        let condition = PersistentConditionLog(name: "accept failing", settleInterval: 2, clock: clock, logger: captured.logger)
+        // Descriptors at their limit: every other accept works, for 10 s.
+        for _ in 0..<50 {
+            condition.occurred("EMFILE")
+            clock.advance(0.125)
+            condition.cleared()
+            clock.advance(0.125)
+        }
+        #expect(captured.messages == ["accept failing: began"])
+        // Clear for 2 s, then the next report writes the end (dated at the first success).
+        clock.advance(2)
+        condition.cleared()
+        #expect(captured.messages.last == "accept failing: ended after 12 s and 50 failed attempts")
+        // A failure after the settle interval is a new episode; one during it is the same one.
+        condition.occurred("EMFILE")
+        condition.cleared()
+        clock.advance(3)
+        condition.occurred("EMFILE")
+        #expect(captured.messages.suffix(3) == ["accept failing: began", "accept failing: ended after 0 s and 1 failed attempts",
+                                               "accept failing: began"])
     }
 }
