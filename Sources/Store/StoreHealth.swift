@@ -40,11 +40,12 @@ final class StoreHealth: Sendable {
     func retried() { state.withLock { $0.retries += 1 } }
 
     func succeededWrite() {
-        let recovered = state.withLock { health -> Bool in
-            defer { health.writable = true; health.failingSince = nil }
-            return !health.writable
+        state.withLock { health in
+            health.writable = true
+            health.failingSince = nil
         }
-        if recovered { writesFailing.cleared() }
+        // Every success, not only the first: the condition ends once writes have worked a while.
+        writesFailing.cleared()
     }
 
     func failed(_ operation: String, write: Bool, _ error: any Error) {
