@@ -79,7 +79,8 @@ struct StreamsController: APIController {
         let refusal = ContentRefusal(status: 410, code: "stream_stopped", message: "the stream was stopped through the API")
         let closed = stream.origin == .relay && stream.contentKey.map { plane.relay?.closeHub(for: $0, refusal: refusal) ?? false } ?? false
         if !closed, let command = stream.commandURL, !command.isEmpty {
-            if let refusal = plane.engineURLs.refusal(for: command) {
+            // The relay's own sessions carry URLs already rewritten to their engine; only reported ones are checked.
+            if stream.origin == .external, let refusal = plane.engineURLs.refusal(for: command) {
                 throw APIError.badGateway("the stream's command_url is not called: \(refusal)")
             }
             if let failure = await EngineCommand.stop(commandURL: command) {
