@@ -38,6 +38,7 @@ let package = Package(
                 "CurlHTTP",
                 "ProxyProtocol",
                 "StreamFacts",
+                "PersistentConditions",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -47,20 +48,27 @@ let package = Package(
             dependencies: ["CurlHTTP", .product(name: "Logging", package: "swift-log")]
         ),
         // SQLite persistence (GRDB, WAL): engines, streams, events, settings.
-        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "PersistentConditions",
+                                             .product(name: "Logging", package: "swift-log")]),
         // The control plane's clock, injected so tests move time by hand.
         .target(name: "Clocks"),
+        // Logging a condition that persists (begins, periodic summary, ends) instead of once per retry.
+        .target(
+            name: "PersistentConditions",
+            dependencies: ["Clocks", .product(name: "Logging", package: "swift-log")]
+        ),
         // The engine fleet: registry and selection, health, provisioning (container
         // template, budget, reconciler), ports, circuit breaker.
         .target(
             name: "EngineFleet",
-            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks",
+            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks", "PersistentConditions",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // What happens to streams once they run: stats polling and parsing, loop detection.
         .target(
             name: "Streams",
-            dependencies: ["RelayCore", "Store", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["RelayCore", "Store", "CurlHTTP", "Clocks", "PersistentConditions",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // Dispatcharr's REST API (channels, stream order, stream_stats) and the sync that
         // reads its channels and writes back acerelay's orders and stream facts.
@@ -188,6 +196,10 @@ let package = Package(
             dependencies: ["SystemdNotify", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
+        .testTarget(
+            name: "PersistentConditionsTests",
+            dependencies: ["PersistentConditions", "Clocks", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol", "TestSupport"]

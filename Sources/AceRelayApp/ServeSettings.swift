@@ -39,6 +39,9 @@ struct ServeSettings {
     var sseUpdateInterval: Double
     /// `CHANNEL_PROBE_SECONDS`, `CHANNEL_PROBE_INTERVAL_S`, `CHANNEL_PROBE_CONCURRENCY`: how channel sources are probed.
     var probe: ProbeSettings
+    /// `ALLOW_FOREIGN_ENGINE_URLS`: call `stat_url`/`command_url` that other proxies report
+    /// even when their host is not an engine of the fleet (default false: stored, never called).
+    var allowForeignEngineURLs: Bool
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
@@ -52,6 +55,7 @@ struct ServeSettings {
         // Static engines are the user's own: no per-engine limit unless asked for with their own option.
         staticEngineMaxStreams = try options.staticEngineMaxStreams(environment: environment)
         apiKey = environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        relay.statusKey = APIKey(apiKey)
         let read = SettingReader(environment: environment)
         collectInterval = try read.double(nil, option: "COLLECT_INTERVAL_S", env: "COLLECT_INTERVAL_S", default: 1, range: 0.2...3_600)
         sseUpdateInterval = try read.double(nil, option: "SSE_UPDATE_INTERVAL_S", env: "SSE_UPDATE_INTERVAL_S", default: 1, range: 0.1...60)
@@ -73,6 +77,7 @@ struct ServeSettings {
         }
         m3uTimeout = try read.double(nil, option: "M3U_TIMEOUT", env: "M3U_TIMEOUT", default: 15, range: 1...600)
         publicURL = try read.publicURL(env: "ACERELAY_PUBLIC_URL")
+        allowForeignEngineURLs = try read.bool(env: "ALLOW_FOREIGN_ENGINE_URLS", default: false)
         statsRetention = 60 * (try read.double(nil, option: "ACERELAY_STATS_RETENTION_MIN", env: "ACERELAY_STATS_RETENTION_MIN", default: 60, range: 1...100_000))
         probe = ProbeSettings(
             probeSeconds: try read.double(nil, option: "CHANNEL_PROBE_SECONDS", env: "CHANNEL_PROBE_SECONDS", default: 20, range: 1...600),

@@ -23,6 +23,16 @@ struct SettingReader {
         return value
     }
 
+    /// A true/false setting from the environment (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+    func bool(env: String, default value: Bool) throws(SettingError) -> Bool {
+        guard let text = raw(nil, env: env)?.lowercased() else { return value }
+        switch text {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw SettingError(option: env, environment: nil, value: text, expected: "true or false")
+        }
+    }
+
     func double(_ flag: String?, option: String, env: String?, default value: Double, range: ClosedRange<Double>) throws(SettingError) -> Double {
         guard let text = raw(flag, env: env) else { return value }
         guard let parsed = Double(text.trimmingCharacters(in: .whitespaces)), range.contains(parsed) else {

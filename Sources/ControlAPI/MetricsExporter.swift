@@ -38,6 +38,10 @@ public final class MetricsExporter: RelayObserver {
     private let dispatcharrRequests: [DispatcharrRequestResult: Counter]
     /// What the Dispatcharr counters were last advanced to.
     private let dispatcharrSeen = Mutex<[DispatcharrRequestResult: Int]>([:])
+    /// `acerelay_store_errors_total{operation}`, one per store operation that failed so far.
+    private let storeErrors = Mutex<[String: Counter]>([:])
+    private let storeRetries: Counter
+    private let storeWritable: Gauge
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -60,7 +64,11 @@ public final class MetricsExporter: RelayObserver {
             counter("acerelay_relay_upstream_reconnects_total", "Times a hub reconnected to its engine.") { $0.reconnects },
             counter("acerelay_relay_upstream_stalls_total", "Times an engine went quiet for a second or more.") { $0.stalls },
             counter("acerelay_relay_players_served_total", "Players that asked for a stream.") { $0.playersServed },
+            counter("acerelay_relay_accept_failures_total", "Accepts that failed (out of file descriptors, as a rule).") { $0.acceptFailures },
         ].map { (key: $0.0, counter: $0.1, read: $0.2) }
+        storeRetries = registry.makeCounter(name: "acerelay_store_retries_total",
+                                            help: "Store writes retried after an error that may pass (locked, full, read-only).")
+        storeWritable = registry.makeGauge(name: "acerelay_store_writable", help: "0 while the store's writes fail, else 1.")
         var engines: [EngineHealth: Gauge] = [:]
         for health in [EngineHealth.healthy, .unhealthy, .unknown] {
             engines[health] = registry.makeGauge(name: "acerelay_fleet_engines", labels: [("health", health.rawValue)],
@@ -129,6 +137,19 @@ public final class MetricsExporter: RelayObserver {
             downloadSpeed.set(Double(latest.values.reduce(0) { $0 + ($1.speedDown ?? 0) }) * 1024)
             uploadSpeed.set(Double(latest.values.reduce(0) { $0 + ($1.speedUp ?? 0) }) * 1024)
             if let loops = plane.loops { advance(loopDetections, key: "loops", to: loops.detections, last: &last) }
+            let store = plane.store.health
+            storeWritable.set(store.writable ? 1.0 : 0.0)
+            advance(storeRetries, key: "store_retries", to: store.retries, last: &last)
+            for (operation, count) in store.errors {
+                let counter = storeErrors.withLock { counters in
+                    if let known = counters[operation] { return known }
+                    let made = registry.makeCounter(name: "acerelay_store_errors_total", labels: [("operation", operation)],
+                                                    help: "Store operations that failed after their retries, by operation.")
+                    counters[operation] = made
+                    return made
+                }
+                advance(counter, key: "store_errors.\(operation)", to: count, last: &last)
+            }
         }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)

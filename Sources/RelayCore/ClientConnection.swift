@@ -215,7 +215,10 @@ final class ClientConnection: @unchecked Sendable {
         case .probeStream:
             respond(HTTPResponse.streamHead)
         case .status(let includeBody):
-            respond(HTTPResponse.make(status: 200, contentType: "application/json", body: worker.server.statusJSON(), includeBody: includeBody))
+            // Players' addresses and user agents are personal data: with a key set, only its holder sees them.
+            let showsPlayers = configuration.statusKey?.admits(head) ?? true
+            respond(HTTPResponse.make(status: 200, contentType: "application/json", body: worker.server.statusJSON(showingPlayers: showsPlayers),
+                                      extraHeaders: [("Cache-Control", "no-store")], includeBody: includeBody))
         case .health(let includeBody):
             let server = worker.server
             // A draining node must look down to the load balancer at once, while its players keep streaming.

@@ -44,6 +44,9 @@ public struct RelayConfiguration: Sendable {
     /// Accept a PROXY protocol v1/v2 header before each request (`--proxy-protocol`):
     /// the player's address is the one the proxy names. Off, such a header is a 400.
     public var proxyProtocol = false
+    /// `API_KEY`: when set, `/ace/status` lists players' addresses and user agents only to
+    /// a caller presenting it; others see counts.
+    public var statusKey: APIKey?
     /// Test-only (`ACERELAY_TEST_STALL_LOOP_AFTER_S`, undocumented for users): after
     /// this many seconds relay loop 0 blocks for good, so tests can watch the
     /// systemd watchdog pings stop. Nil in every real configuration.

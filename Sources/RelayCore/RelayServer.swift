@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PersistentConditions
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,9 @@ public final class RelayServer: @unchecked Sendable {
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
     private let logger: Logger
+    /// Accepts failing (out of file descriptors, as a rule): one condition for every loop, so
+    /// the log says when it began and ended instead of a line per loop per 100 ms pause.
+    let acceptFailures: PersistentConditionLog
     private var workers: [Worker] = []
     private let lifecycle = Mutex<Lifecycle>(.idle)
     private let accepting = Atomic<Bool>(true)
@@ -49,6 +53,8 @@ public final class RelayServer: @unchecked Sendable {
         self.events = events
         self.contentGate = contentGate
         self.logger = logger
+        acceptFailures = PersistentConditionLog(name: "accepting players failed (out of file descriptors?); pausing accepts 100 ms per failure",
+                                                logger: logger)
     }
 
     public func start() throws {
@@ -183,6 +189,7 @@ public final class RelayServer: @unchecked Sendable {
             totals.players += worker.connections.withLock { $0.values.filter { $0.isPlayer }.count }
         }
         totals.hubs = registry.all.count
+        totals.acceptFailures = acceptFailures.occurrences
         return totals
     }
 
@@ -205,11 +212,17 @@ public final class RelayServer: @unchecked Sendable {
                            playerCount: clients.count, hubs: snapshots, clients: clients)
     }
 
-    func statusJSON() -> [UInt8] {
+    /// `/ace/status`'s body; without `showingPlayers` the players are only counted.
+    func statusJSON(showingPlayers: Bool = true) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(status())).map { Array($0) } ?? Array("{}".utf8)
+        var status = status()
+        if !showingPlayers {
+            status.clients = []
+            status.clientsHidden = "player addresses and user agents are shown only with the API key (X-API-Key or ?api_key=)"
+        }
+        return (try? encoder.encode(status)).map { Array($0) } ?? Array("{}".utf8)
     }
 
     /// Seconds since each worker's loop last ran its heartbeat; for the systemd watchdog.

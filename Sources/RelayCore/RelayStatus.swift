@@ -89,8 +89,10 @@ public struct RelayStatus: Codable, Sendable {
     public var playerCount: Int
     public var hubs: [HubSnapshot]
     public var clients: [ClientSnapshot]
+    /// Why `clients` is empty though players are connected: the caller did not present the API key.
+    public var clientsHidden: String?
 
     enum CodingKeys: String, CodingKey {
-        case version, workers, streams, playerCount = "player_count", hubs, clients
+        case version, workers, streams, playerCount = "player_count", hubs, clients, clientsHidden = "clients_hidden"
     }
 }

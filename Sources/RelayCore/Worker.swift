@@ -124,12 +124,13 @@ final class Worker: @unchecked Sendable {
                 fd = try listener.accept()
             } catch {
                 // Out of descriptors: the listener stays readable, so pause instead of spinning.
-                logger.warning("accept failed; pausing accepts for 100 ms", metadata: ["relay.error": "\(error)"])
+                server.acceptFailures.occurred("\(error)")
                 acceptWatcher?.stop()
                 acceptPause.schedule(after: 0.1)
                 return
             }
             guard let fd else { return }
+            server.acceptFailures.cleared()
             guard server.isAccepting else {
                 Syscall.close(fd)
                 continue
