@@ -39,6 +39,16 @@ struct SettingReader {
         return parsed
     }
 
+    /// true/false (also 1/0, yes/no, on/off).
+    func bool(option: String, env: String, default value: Bool) throws(SettingError) -> Bool {
+        guard let text = raw(nil, env: env) else { return value }
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw SettingError(option: option, environment: env, value: text, expected: "true or false")
+        }
+    }
+
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all addresses).
     func address(_ flag: String?, option: String, env: String?, default value: String) throws(SettingError) -> (host: String, port: UInt16) {
         let text = raw(flag, env: env) ?? value

@@ -11,10 +11,8 @@ public enum ChannelSwitchReason: String, Sendable, Codable, CaseIterable {
     case looping
     /// The hub failed for another reason (no engine, start timeout, storage).
     case hubFailed = "hub_failed"
-    /// The hub closed (the relay is stopping or an operator closed the stream).
+    /// The hub closed without failing (not the source's fault; it is not reported).
     case hubClosed = "hub_closed"
-    /// The content gate refused the source before a hub opened (a looping broadcast).
-    case refused
 }
 
 /// What the relay asks about channels: which sources a channel plays, best

@@ -93,11 +93,17 @@ final class ChannelPlayback {
     /// The current source failed the player: report it and move on.
     private func leave(_ reason: ChannelSwitchReason) {
         guard let source = current else { return }
+        guard server.isAccepting else {
+            // The relay is stopping: that says nothing of the source.
+            connection.close()
+            return
+        }
         worker.logger.warning("channel source failed; switching", metadata: [
             "relay.channel": "\(channelID)", "relay.content": "\(source)", "relay.reason": "\(reason.rawValue)"])
         failedAt[source] = now
         lastReason = reason
-        server.channels?.sourceFailed(source, ofChannel: channelID, reason: reason)
+        // A hub closes without failing only when idle or stopping: no fault of the source.
+        if reason != .hubClosed { server.channels?.sourceFailed(source, ofChannel: channelID, reason: reason) }
         if let next = nextSource(), policy.maySwitch(at: now) {
             switchTo(next, reason: reason)
         } else {

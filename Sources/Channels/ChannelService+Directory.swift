@@ -1,0 +1,31 @@
+import RelayCore
+
+extension ChannelService: ChannelDirectory {
+    /// The channel's sources best first, failed ones left out; from memory, for relay loops.
+    public nonisolated func sources(ofChannel channelID: String) -> [ContentKey]? {
+        directory.withLock { $0[channelID] }
+    }
+
+    /// Leaves the source out of every channel's list at once, then records the
+    /// failure as a measurement (score 0, with the reason) off the relay loop, so
+    /// the channels holding it are reordered and Dispatcharr hears of it. It comes
+    /// back once a probe measures it working again.
+    public nonisolated func sourceFailed(_ source: ContentKey, ofChannel channelID: String, reason: ChannelSwitchReason) {
+        directory.withLock { channels in
+            for (id, sources) in channels where sources.contains(source) {
+                channels[id] = sources.filter { $0 != source }
+            }
+        }
+        let failure = Self.failure(reason)
+        Task { await self.record(contentID: source.value, measurement: SourceMeasurement(failure: failure)) }
+    }
+
+    /// How a channel switch's reason reads as a measurement's failure.
+    static func failure(_ reason: ChannelSwitchReason) -> SourceFailure {
+        switch reason {
+        case .stalled, .eof: .stalled
+        case .looping: .looping
+        case .engineLost, .hubFailed, .hubClosed: .failedOver
+        }
+    }
+}
