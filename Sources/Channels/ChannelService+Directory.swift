@@ -21,7 +21,7 @@ extension ChannelService: ChannelDirectory {
     }
 
     /// How a channel switch's reason reads as a measurement's failure.
-    static func failure(_ reason: ChannelSwitchReason) -> SourceFailure {
+    public static func failure(_ reason: ChannelSwitchReason) -> SourceFailure {
         switch reason {
         case .stalled, .eof: .stalled
         case .looping: .looping

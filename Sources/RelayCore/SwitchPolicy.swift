@@ -74,9 +74,8 @@ struct SwitchPolicy {
     }
 
     /// True when one more switch stays within the limit of the last minute.
-    mutating func maySwitch(at now: Double) -> Bool {
-        switchTimes.removeAll { now - $0 >= 60 }
-        return switchTimes.count < maxSwitchesPerMinute
+    func maySwitch(at now: Double) -> Bool {
+        switchTimes.filter { now - $0 < 60 }.count < maxSwitchesPerMinute
     }
 
     /// Loop time the next switch becomes allowed; nil while one is allowed now.
@@ -88,6 +87,7 @@ struct SwitchPolicy {
 
     /// A switch happened now.
     mutating func switched(at now: Double) {
+        switchTimes.removeAll { now - $0 >= 60 }
         switchTimes.append(now)
     }
 }
