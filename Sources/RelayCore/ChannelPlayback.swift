@@ -140,19 +140,21 @@ final class ChannelPlayback {
         connection.move(to: next)
     }
 
-    /// Makes `source` the current one and keeps the one after it warm.
+    /// Makes `source` the current one; the connection attaches its hub.
     private func use(_ source: ContentKey) {
         current = source
         policy.attached(packets: 0, at: now)
         server.channelLedger.playing(channelID, source: source)
-        guard server.configuration.channelWarmStandby else { return }
-        let standby = candidates().first { $0 != source }
-        server.standbys.want(standby, for: channelID, on: worker)
     }
 
-    /// The connection attached the source's hub: silence counts from its packets now.
+    /// The connection attached the source's hub: silence counts from its packets
+    /// now, and the source after it is kept warm. Only now: letting go of a
+    /// standby that is about to be played, before the player holds it, could close it.
     func attached(_ hub: Hub) {
         policy.attached(packets: hub.packetsReceived, at: now)
+        guard server.configuration.channelWarmStandby else { return }
+        let standby = candidates().first { $0 != hub.key }
+        server.standbys.want(standby, for: channelID, on: worker)
     }
 
     private func nextSource() -> ContentKey? { candidates().first }

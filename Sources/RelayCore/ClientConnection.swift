@@ -378,6 +378,10 @@ final class ClientConnection: @unchecked Sendable {
         switch state {
         case .waitingForHub:
             leaveHub()
+            // Attached to nothing now; the next state is set by what follows, and a
+            // second `leaveHub` (a refusal's) must not detach the old hub again.
+            state = .readingRequest
+            deadline.cancel()
             if let key {
                 waitForHub(key)
             } else {
@@ -397,6 +401,7 @@ final class ClientConnection: @unchecked Sendable {
     /// Leaves the current hub (on a packet boundary) for `key`'s, or for none.
     private func completeMove(_ key: ContentKey?) {
         pendingMove = nil
+        skipPending = false
         leaveHub()
         guard let key else {
             state = .betweenSources
