@@ -275,7 +275,9 @@ import Testing
         rig.service.sourceFailed(key(Self.a), ofChannel: id, reason: .stalled)
         // Synchronously: the next player of the channel, on any relay loop, skips it.
         #expect(rig.service.sources(ofChannel: id) == [key(Self.b), key(Self.c)])
-        #expect(try await settle { try await rig.service.channel(id: id)?.sources.last?.contentID == Self.a })
+        // The hook runs once the store has the new order, after the served order changed.
+        #expect(try await settle { rig.heard.orderCount > 0 })
+        #expect(try await rig.service.channel(id: id)?.sources.last?.contentID == Self.a)
         let failed = try #require(try await rig.service.channel(id: id)?.sources.last?.latest)
         #expect(failed.score.total == 0)
         #expect(failed.score.failure == .stalled)

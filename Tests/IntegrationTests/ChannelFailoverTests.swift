@@ -144,15 +144,15 @@ final class DecodingPlayer: @unchecked Sendable {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = FileHandle.nullDevice
-        out.fileHandleForReading.readabilityHandler = { [frames] handle in
+        out.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let text = String(decoding: handle.availableData, as: UTF8.self)
             for line in text.split(separator: "\n") where line.hasPrefix("frame=") {
-                if let n = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) { frames.store(n, ordering: .relaxed) }
+                if let n = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) { self?.frames.store(n, ordering: .relaxed) }
             }
         }
-        err.fileHandleForReading.readabilityHandler = { [output] handle in
+        err.fileHandleForReading.readabilityHandler = { [weak self] handle in
             let text = String(decoding: handle.availableData, as: UTF8.self)
-            output.withLock { $0 += text }
+            self?.output.withLock { $0 += text }
         }
         try process.run()
     }
