@@ -11,13 +11,18 @@ extension ChannelService: ChannelDirectory {
     /// the channels holding it are reordered and Dispatcharr hears of it. It comes
     /// back once a probe measures it working again.
     public nonisolated func sourceFailed(_ source: ContentKey, ofChannel channelID: String, reason: ChannelSwitchReason) {
+        reportedFailures.withLock { _ = $0.insert(source.value) }
         directory.withLock { channels in
             for (id, sources) in channels where sources.contains(source) {
                 channels[id] = sources.filter { $0 != source }
             }
         }
         let failure = Self.failure(reason)
-        Task { await self.record(contentID: source.value, measurement: SourceMeasurement(failure: failure)) }
+        Task {
+            await self.record(contentID: source.value, measurement: SourceMeasurement(failure: failure))
+            // Recorded: the source's own status keeps it out from here on.
+            _ = self.reportedFailures.withLock { $0.remove(source.value) }
+        }
     }
 
     /// How a channel switch's reason reads as a measurement's failure.

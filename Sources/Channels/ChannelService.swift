@@ -54,6 +54,8 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
     private nonisolated let counters = Mutex(ChannelCounts())
     /// Each channel's working sources best first, for relay loops (`ChannelDirectory`).
     nonisolated let directory = Mutex<[String: [ContentKey]]>([:])
+    /// Sources reported failed whose failure is not recorded yet: left out of `directory` meanwhile.
+    nonisolated let reportedFailures = Mutex<Set<String>>([])
 
     /// `margin` is `CHANNEL_REORDER_MARGIN`; `now` is injected for tests.
     public init(store: Store, margin: Int = 10, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -282,10 +284,12 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
     /// Rebuilds what relay loops read: per channel, its sources in order without the failed ones.
     private func publishDirectory() {
         guard let cache else { return }
+        let reported = reportedFailures.withLock { $0 }
         var sources: [String: [ContentKey]] = [:]
         for channel in cache.channels {
             sources[channel.channel.id] = channel.sources.compactMap { source in
-                cache.latest[source.contentID]?.failed == true ? nil : ContentKey(kind: .contentID, value: source.contentID)
+                guard cache.latest[source.contentID]?.failed != true, !reported.contains(source.contentID) else { return nil }
+                return ContentKey(kind: .contentID, value: source.contentID)
             }
         }
         directory.withLock { $0 = sources }

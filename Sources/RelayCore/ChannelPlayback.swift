@@ -16,9 +16,6 @@ final class ChannelPlayback {
     private var policy: SwitchPolicy
     /// The source chosen; nil while the player waits without one.
     private(set) var current: ContentKey?
-    /// Sources that failed this player, with the loop time they did: skipped for a
-    /// while even if the directory has not heard yet.
-    private var failedAt: [ContentKey: Double] = [:]
     /// Why the player left its last source, for a switch out of waiting.
     private var lastReason: ChannelSwitchReason = .stalled
     /// Loop time the player began waiting without a source.
@@ -26,9 +23,6 @@ final class ChannelPlayback {
     private var lastKeepaliveAt: Double = 0
     private var timer: TimerWatcher!
     private var finished = false
-
-    /// How long a source that failed this player is skipped whatever the directory says.
-    static let localExclusion: Double = 60
 
     private var server: RelayServer { worker.server }
     private var now: Double { worker.loop.now }
@@ -100,7 +94,6 @@ final class ChannelPlayback {
         }
         worker.logger.warning("channel source failed; switching", metadata: [
             "relay.channel": "\(channelID)", "relay.content": "\(source)", "relay.reason": "\(reason.rawValue)"])
-        failedAt[source] = now
         lastReason = reason
         // A hub closes without failing only when idle or stopping: no fault of the source.
         if reason != .hubClosed { server.channels?.sourceFailed(source, ofChannel: channelID, reason: reason) }
@@ -159,15 +152,11 @@ final class ChannelPlayback {
 
     private func nextSource() -> ContentKey? { candidates().first }
 
-    /// Working sources in the directory's order, without those that failed this
-    /// player lately and those the content gate refuses (looping).
+    /// Working sources in the directory's order, without those the content gate
+    /// refuses (looping). A source reported failed is left out by the directory
+    /// itself until it measures well again, so it is not remembered here.
     private func candidates() -> [ContentKey] {
-        let time = now
-        failedAt = failedAt.filter { time - $0.value < Self.localExclusion }
         let sources = server.channels?.sources(ofChannel: channelID) ?? []
-        return sources.filter { source in
-            guard failedAt[source] == nil else { return false }
-            return server.contentGate?.refusal(for: source) == nil
-        }
+        return sources.filter { server.contentGate?.refusal(for: $0) == nil }
     }
 }
