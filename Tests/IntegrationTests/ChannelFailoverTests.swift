@@ -314,3 +314,44 @@ final class DecodingPlayer: @unchecked Sendable {
         #expect(empty.readShortBody().contains("no_working_source"))
     }
 }
+
+/// Channel playback through the real `acerelay serve`: the channel service is the directory.
+@Suite(.serialized) struct ChannelPlaybackServeTests {
+    @Test func aChannelCreatedThroughTheAPIPlaysFailsOverAndShowsItInTheAPIAndMetrics() throws {
+        let server = try ControlAPITests.Server(environment: ["CHANNEL_FAILOVER_AFTER_S": "1", "CHANNEL_PROBE_INTERVAL_S": "86400"])
+        defer { server.stop(); server.simulator.shutdown() }
+        let a = RelayHarness.contentID(0xD1), b = RelayHarness.contentID(0xD2)
+        let created = try server.call("POST", "/channels", body: #"{"name":"News","sources":["\#(a)","\#(b)"]}"#)
+        #expect(created.status == 201)
+        var player: TestPlayer?
+        #expect(eventually(timeout: 10) {
+            // The service loads its channels when serve starts; until then the channel is a 404.
+            guard let candidate = try? TestPlayer(port: server.streamPort, path: "/ace/channel/news"),
+                  (try? candidate.readHead())?.status == 200 else { return false }
+            player = candidate
+            return true
+        })
+        let timeline = PacketTimeline(try #require(player))
+        defer { timeline.finish() }
+        #expect(eventually(timeout: 10) { timeline.packets > 1_000 })
+        server.simulator.setFault(.stall(seconds: 60), for: a)
+        #expect(eventually(timeout: 8) { timeline.switches.count == 1 && timeline.realSinceSwitch > 300 })
+        let channel = try #require(try server.call("GET", "/channels/news").json as? [String: Any])
+        let playback = try #require(channel["playback"] as? [String: Any])
+        #expect(playback["playing_source"] as? String == b)
+        #expect(playback["last_switch_reason"] as? String == "stalled")
+        #expect(playback["switches"] as? Int == 1)
+        // The stalled source is marked failed for the channel: last, score 0, reason stalled.
+        #expect(eventually(timeout: 5) {
+            let sources = ((try? server.call("GET", "/channels/news"))?.json as? [String: Any])?["sources"] as? [[String: Any]]
+            return sources?.last?["content_id"] as? String == a && sources?.last?["reason"] as? String == "stalled"
+                && sources?.last?["score"] as? Int == 0
+        })
+        let metrics = try TestPlayer(port: server.apiPort, path: "/metrics")
+        _ = try metrics.readHead()
+        #expect(metrics.readShortBody().contains(#"acerelay_channel_switches_total{channel="news",reason="stalled"} 1"#))
+        let playlist = try TestPlayer(port: server.apiPort, path: "/channels.m3u")
+        _ = try playlist.readHead()
+        #expect(playlist.readShortBody().contains("/ace/channel/news"))
+    }
+}
