@@ -283,7 +283,8 @@ final class ClientConnection: @unchecked Sendable {
         do {
             attached = try server.registry.attach(key) { try Hub(key: key, owner: worker) }
         } catch {
-            if case .streaming = state { close() } else if case .betweenSources = state { close() } else {
+            // A channel player moving between sources has its head already: it can only be closed.
+            if case .betweenSources = state { close() } else {
                 respond(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
             }
             return nil

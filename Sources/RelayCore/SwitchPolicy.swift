@@ -91,13 +91,3 @@ struct SwitchPolicy {
         switchTimes.append(now)
     }
 }
-
-/// How a hub's engine stream is doing, as channel players see it from any thread.
-enum HubUpstream: UInt8, Sendable {
-    /// Live and not reconnecting.
-    case flowing
-    /// Reconnecting, the same-session attempt still pending.
-    case reconnecting
-    /// Reconnecting, and an attempt already failed: the same session did not come back.
-    case reconnectFailed
-}
