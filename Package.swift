@@ -160,7 +160,7 @@ let package = Package(
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts", "TestSupport"]),
-        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store",
+        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store", "RelayCore",
                                                         .product(name: "Logging", package: "swift-log")]),
         // Probing sources through a real relay against the engine simulator.
         .testTarget(

@@ -96,7 +96,12 @@ final class ComposedControlPlane: Sendable {
         events.subscribe("metrics", metrics)
         let live = LiveUpdates()
         events.subscribe("live", live)
-        let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops, logger: logger)
+        // Before the relay: `/ace/channel/{id}` reads the channels' order from it.
+        let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
+        self.channels = channels
+        Task { await channels.warmUp() }
+        let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops,
+                                channels: channels, logger: logger)
         self.relay = relay
         let notifier = SystemdNotifier(environment: environment)
         self.notifier = notifier
@@ -111,8 +116,6 @@ final class ComposedControlPlane: Sendable {
                                        urlRefusal: { engineURLs.refusal(for: $0) }, logger: logger)
         events.subscribe("stats", collector)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
-        let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
-        self.channels = channels
         let dispatcharr = settings.dispatcharr.map { DispatcharrBridge(configuration: $0, channels: channels, logger: logger) }
         let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,

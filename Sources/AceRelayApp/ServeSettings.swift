@@ -69,6 +69,10 @@ struct ServeSettings {
             checkIntervalSeconds: try read.int(nil, option: "STREAM_LOOP_CHECK_INTERVAL_S", env: "STREAM_LOOP_CHECK_INTERVAL_S", default: 10, range: 1...86_400),
             retentionMinutes: try read.int(nil, option: "STREAM_LOOP_RETENTION_MINUTES", env: "STREAM_LOOP_RETENTION_MINUTES", default: 0, range: 0...5_256_000))
         channelReorderMargin = try read.int(nil, option: "CHANNEL_REORDER_MARGIN", env: "CHANNEL_REORDER_MARGIN", default: 10, range: 0...100)
+        relay.channelFailoverAfter = try read.double(nil, option: "CHANNEL_FAILOVER_AFTER_S", env: "CHANNEL_FAILOVER_AFTER_S", default: 4, range: 0.5...600)
+        relay.channelMaxSwitchesPerMinute = try read.int(nil, option: "CHANNEL_MAX_SWITCHES_PER_MIN", env: "CHANNEL_MAX_SWITCHES_PER_MIN",
+                                                         default: 6, range: 1...600)
+        relay.channelWarmStandby = try read.bool(env: "CHANNEL_WARM_STANDBY", default: true)
         switch DispatcharrConfiguration.fromEnvironment(environment) {
         case .success(let configuration): dispatcharr = configuration
         case .failure(let error):

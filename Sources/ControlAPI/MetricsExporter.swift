@@ -106,6 +106,7 @@ public final class MetricsExporter: RelayObserver {
         let latest = (try? await plane.store.latestSamples(streamIDs: started.map(\.id), as: StatSample.self)) ?? [:]
         let fleetEngines = plane.fleet.engines
         if let channels = plane.channels { channelMetrics.update(gauges: await channels.gauges(), counts: channels.counts) }
+        if let relay = plane.relay { channelMetrics.update(playback: relay.channelPlayback()) }
         if let dispatcharr = plane.dispatcharr {
             let snapshot = dispatcharr.client.counts.snapshot()
             dispatcharrSeen.withLock { seen in

@@ -41,6 +41,14 @@ public struct RelayConfiguration: Sendable {
     /// User-Agent sent to engines; engines and proxies in the field expect VLC's.
     public var engineUserAgent = "VLC/3.0.21 LibVLC/3.0.21"
 
+    /// `CHANNEL_FAILOVER_AFTER_S`: a channel player whose source sent no packet this long
+    /// (an EOF the same-session reconnect did not cure, or a stall) moves to the next source.
+    public var channelFailoverAfter: Double = 4
+    /// `CHANNEL_MAX_SWITCHES_PER_MIN`: source switches one channel player may make in any minute.
+    public var channelMaxSwitchesPerMinute = 6
+    /// `CHANNEL_WARM_STANDBY`: keep a playing channel's next source open without players.
+    public var channelWarmStandby = true
+
     /// Accept a PROXY protocol v1/v2 header before each request (`--proxy-protocol`):
     /// the player's address is the one the proxy names. Off, such a header is a 400.
     public var proxyProtocol = false

@@ -21,7 +21,11 @@ public final class RelayServer: @unchecked Sendable {
     public let events: RelayEventFeed
     /// Refuses contents before a hub opens (e.g. looping broadcasts); nil lets all through.
     public let contentGate: (any ContentGate)?
+    /// Channels for `/ace/channel/{id}`: their sources and where failures go; nil answers 404.
+    public let channels: (any ChannelDirectory)?
     let registry = HubRegistry()
+    let channelLedger = ChannelLedger()
+    let standbys: ChannelStandbys
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
     private let logger: Logger
@@ -47,8 +51,11 @@ public final class RelayServer: @unchecked Sendable {
     public private(set) var port: UInt16 = 0
 
     public init(configuration: RelayConfiguration, selector: any EngineSelector,
-                events: RelayEventFeed = RelayEventFeed(), contentGate: (any ContentGate)? = nil, logger: Logger) {
+                events: RelayEventFeed = RelayEventFeed(), contentGate: (any ContentGate)? = nil,
+                channels: (any ChannelDirectory)? = nil, logger: Logger) {
         self.configuration = configuration
+        self.channels = channels
+        standbys = ChannelStandbys(registry: registry, ledger: channelLedger)
         self.selector = selector
         self.events = events
         self.contentGate = contentGate
@@ -209,11 +216,21 @@ public final class RelayServer: @unchecked Sendable {
         }
         let snapshots = hubs.map { $0.snapshot() }.sorted { $0.startedAt < $1.startedAt }
         return RelayStatus(version: Self.version, workers: workers.count, streams: snapshots.count,
-                           playerCount: clients.count, hubs: snapshots, clients: clients)
+                           playerCount: clients.count, hubs: snapshots, clients: clients, channels: channelLedger.all)
     }
 
+<<<<<<< HEAD
     /// `/ace/status`'s body; without `showingPlayers` the players are only counted.
     func statusJSON(showingPlayers: Bool = true) -> [UInt8] {
+=======
+    /// Playback of every channel a player asked for since start, by channel id.
+    public func channelPlayback() -> [ChannelPlaybackSnapshot] { channelLedger.all }
+
+    /// Playback of one channel; nil when no player asked for it since start.
+    public func channelPlayback(_ channelID: String) -> ChannelPlaybackSnapshot? { channelLedger.snapshot(channelID) }
+
+    func statusJSON() -> [UInt8] {
+>>>>>>> failover
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]

@@ -252,7 +252,7 @@ import Testing
             #expect(playlist.entries.count == 1, "a channel without sources has nothing to play")
             let entry = try #require(playlist.entries.first)
             // The router test client always sends authority "localhost"; the port is the stream port, not the control port.
-            #expect(entry.url == "http://localhost:8080/ace/getstream?id=\(Self.a)")
+            #expect(entry.url == "http://localhost:8080/ace/channel/sport-1", "the channel itself, which fails over between its sources")
             #expect(entry.name == "Sport 1")
             #expect(entry.tvgID == "s1.tv")
             #expect(entry.groupTitle == "Sport")
@@ -269,7 +269,7 @@ import Testing
         _ = try await rig.channels.create(ChannelDraft(name: "News", sources: [ChannelSourceRecord(contentID: Self.c)]))
         try await rig.run { client in
             let playlist = try M3UPlaylist(text: Self.text(try await client.execute(uri: "/api/v1/channels.m3u", method: .get)))
-            #expect(playlist.entries.map(\.url) == ["http://tv.example:9090/ace/getstream?id=\(Self.c)"])
+            #expect(playlist.entries.map(\.url) == ["http://tv.example:9090/ace/channel/news"])
         }
     }
 
