@@ -107,12 +107,13 @@ final class ComposedControlPlane: Sendable {
         let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
         self.channels = channels
         let dispatcharr = settings.dispatcharr.map { DispatcharrBridge(configuration: $0, channels: channels, logger: logger) }
-        let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
+        var plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port }, channels: channels,
                                  playlists: PlaylistSettings(publicURL: settings.publicURL,
                                                              fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))),
                                  dispatcharr: dispatcharr?.sync, live: live)
+        plane.maxConcurrentRequests = settings.apiMaxRequests
         let progress = GroupProgress()
         self.progress = progress
         let (apiHost, apiPort) = settings.apiAddress

@@ -32,6 +32,10 @@ public struct ControlPlane: Sendable {
     public var dispatcharr: DispatcharrSync?
     /// The panel's live updates (`GET /events/live`); nil serves none.
     public var live: LiveUpdates?
+    /// Control API requests in progress at most (`ACERELAY_API_MAX_REQUESTS`); more get 503.
+    public var maxConcurrentRequests = 64
+    /// The count `maxConcurrentRequests` bounds, shared by every router built from this plane.
+    let requestsInFlight = InFlightRequests()
 
     public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
                 metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16,

@@ -246,7 +246,15 @@ final class ClientConnection: @unchecked Sendable {
         }
         let attached: (hub: Hub, created: Bool)
         do {
-            attached = try server.registry.attach(key) { try Hub(key: key, owner: worker) }
+            attached = try server.registry.attach(key, from: playerHost) { try Hub(key: key, owner: worker) }
+        } catch let quota as AddressQuotaExceeded {
+            respond(HTTPResponse.error(status: 429, code: "too_many_contents",
+                                       message: "this address has \(quota.limit) streams open already (--max-contents-per-address); close one or retry later",
+                                       retryAfter: Int(configuration.gracePeriod.rounded(.up)) + 1))
+            return
+        } catch let full as HistoryBudgetExhausted {
+            respond(HTTPResponse.error(status: 503, code: "history_budget_full", message: full.message, retryAfter: 10))
+            return
         } catch {
             respond(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
             return
@@ -262,6 +270,14 @@ final class ClientConnection: @unchecked Sendable {
         guard !isClosed else { return }
         deadline.schedule(after: configuration.earlyHeadAfter)
         pump()
+    }
+
+    /// The player's host without its port (the proxied one behind `--proxy-protocol`),
+    /// which `--max-contents-per-address` counts by.
+    private var playerHost: String {
+        let address = info.withLock { $0.address }
+        guard let colon = address.lastIndex(of: ":") else { return address }
+        return String(address[..<colon])
     }
 
     // MARK: Streaming

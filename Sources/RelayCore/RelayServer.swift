@@ -20,7 +20,11 @@ public final class RelayServer: @unchecked Sendable {
     public let events: RelayEventFeed
     /// Refuses contents before a hub opens (e.g. looping broadcasts); nil lets all through.
     public let contentGate: (any ContentGate)?
-    let registry = HubRegistry()
+    let registry: HubRegistry
+    /// The bound on stream-port connections (`maxPlayers`).
+    let admission: PlayerAdmission
+    /// Shared by every hub's history (`historyBudget`).
+    let historyBudget: HistoryBudget
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
     private let logger: Logger
@@ -49,6 +53,9 @@ public final class RelayServer: @unchecked Sendable {
         self.events = events
         self.contentGate = contentGate
         self.logger = logger
+        registry = HubRegistry(maxContentsPerAddress: configuration.maxContentsPerAddress)
+        admission = PlayerAdmission(limit: configuration.maxPlayers)
+        historyBudget = HistoryBudget(limit: configuration.historyBudget)
     }
 
     public func start() throws {
@@ -183,6 +190,9 @@ public final class RelayServer: @unchecked Sendable {
             totals.players += worker.connections.withLock { $0.values.filter { $0.isPlayer }.count }
         }
         totals.hubs = registry.all.count
+        totals.playersRefused = admission.refusedTotal
+        totals.historyBytes = historyBudget.bytesHeld
+        totals.historyBudgetBytes = historyBudget.limit
         return totals
     }
 
@@ -202,7 +212,8 @@ public final class RelayServer: @unchecked Sendable {
         }
         let snapshots = hubs.map { $0.snapshot() }.sorted { $0.startedAt < $1.startedAt }
         return RelayStatus(version: Self.version, workers: workers.count, streams: snapshots.count,
-                           playerCount: clients.count, hubs: snapshots, clients: clients)
+                           playerCount: clients.count, hubs: snapshots, clients: clients,
+                           historyBytes: historyBudget.bytesHeld, historyBudgetBytes: historyBudget.limit)
     }
 
     func statusJSON() -> [UInt8] {

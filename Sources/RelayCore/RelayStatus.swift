@@ -89,8 +89,14 @@ public struct RelayStatus: Codable, Sendable {
     public var playerCount: Int
     public var hubs: [HubSnapshot]
     public var clients: [ClientSnapshot]
+    /// Memfd bytes all hubs' histories hold now (published minus punched): shared
+    /// memory, seen in `/proc/meminfo`'s Shmem rather than in the process's RSS.
+    public var historyBytes: UInt64 = 0
+    /// `--history-budget`; 0 when there is none.
+    public var historyBudgetBytes: UInt64 = 0
 
     enum CodingKeys: String, CodingKey {
         case version, workers, streams, playerCount = "player_count", hubs, clients
+        case historyBytes = "history_bytes", historyBudgetBytes = "history_budget_bytes"
     }
 }
