@@ -180,7 +180,8 @@ final class ServeProcess {
 
     /// - Parameter stderrAsJournal: sets `JOURNAL_STREAM` to the stderr file's
     ///   `device:inode`, as systemd does when stderr is the journal.
-    init(_ arguments: [String], environment: [String: String] = [:], stderrAsJournal: Bool = false) throws {
+    /// - Parameter executable: runs this instead of acerelay (e.g. `prlimit`, which then execs acerelay).
+    init(_ arguments: [String], environment: [String: String] = [:], stderrAsJournal: Bool = false, executable: URL? = nil) throws {
         errorsPath = ProcessTests.temporaryDirectory() + ".stderr"
         _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
         var environment = environment
@@ -189,7 +190,7 @@ final class ServeProcess {
             guard stat(errorsPath, &info) == 0 else { throw TestError("cannot stat \(errorsPath)") }
             environment["JOURNAL_STREAM"] = "\(info.st_dev):\(info.st_ino)"
         }
-        process.executableURL = ProcessTests.executable
+        process.executableURL = executable ?? ProcessTests.executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }
@@ -207,6 +208,9 @@ final class ServeProcess {
     }
 
     var status: Int32 { process.terminationStatus }
+
+    /// The relay's process id (a wrapper such as `prlimit` execs it in place).
+    var relayPID: Int32 { process.processIdentifier }
 
     /// What it wrote to stderr, line by line.
     var errorLines: [String] {
