@@ -222,10 +222,15 @@ import Glibc
     @Test func requestsBeyondTheControlAPIBoundAre503WithRetryAfter() throws {
         let rig = try BoundsRig([], environment: ["ACERELAY_API_MAX_REQUESTS": "4"])
         defer { rig.stop() }
-        var stuck = try (0..<4).map { _ in
-            try TestPlayer(port: rig.apiPort, request: "POST /events/stream_started HTTP/1.1\r\nHost: x\r\n"
+        // Four requests holding a slot each: a request that got an answer at once
+        // holds none (seen: one refused while the process had just started) and is replaced.
+        var stuck: [TestPlayer] = []
+        for _ in 0..<12 where stuck.count < 4 {
+            let request = try TestPlayer(port: rig.apiPort, request: "POST /events/stream_started HTTP/1.1\r\nHost: x\r\n"
                 + "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"container_id\":")
+            if (try? request.readHead(timeout: 0.3)) == nil { stuck.append(request) }
         }
+        try #require(stuck.count == 4)
         var seen: [Int] = []
         #expect(eventually(timeout: 5) {
             guard let client = try? TestPlayer(port: rig.apiPort, request: "GET /engines HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
