@@ -75,7 +75,11 @@ public final class StreamHistory: Sendable {
                                    replacing: (reportedWanted.load(ordering: .relaxed), reportedNeeded.load(ordering: .relaxed)))
         reportedWanted.store(wanted, ordering: .relaxed)
         reportedNeeded.store(max(needed, HistoryBudget.smallestWindow), ordering: .relaxed)
-        retain(bytes: window)
+        // Shrink by at most two punch blocks beyond what is held per call (the hub
+        // calls twice a second): players lagging past the new half-window skip
+        // forward at their next send before the punches reach the bytes they read.
+        let from = min(retainedBytes, residentBytes)
+        retain(bytes: window >= from ? window : max(window, from - min(from, 2 * StreamHistory.punchBlock)))
     }
 
     /// The memfd closes only when the last reader lets go of the history: a
