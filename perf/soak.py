@@ -248,7 +248,9 @@ def main():
     relay = subprocess.Popen(["timeout", bound] + args.wrap.split() + [os.path.join(bins, "acerelay"), "serve",
                               "--listen", f"127.0.0.1:{relay_port}", "--api-listen", f"127.0.0.1:{api_port}",
                               "--engine", sim_url, "--provision", "off", "--data-dir", data_dir,
-                              "--grace-period", "5", "--workers", "2"],
+                              "--grace-period", "5", "--workers", "2",
+                              # every player loop comes from 127.0.0.1: no per-address bound here
+                              "--max-contents-per-address", "0"],
                              stdout=logf, stderr=logf)
     procs.append(relay)
     wait_port(relay_port, relay)

@@ -84,6 +84,10 @@ extension AceRelayCommand {
             if descriptors < 4_096 {
                 logger.warning("only \(descriptors) file descriptors: each player needs one; raise LimitNOFILE / ulimit -n")
             }
+            logger.info("resource bounds", metadata: [
+                "relay.max_players": "\(settings.relay.maxPlayers)", "relay.descriptors": "\(descriptors)",
+                "relay.history_budget_mib": "\(settings.relay.historyBudget >> 20)",
+                "relay.max_contents_per_address": "\(settings.relay.maxContentsPerAddress)"])
             do throws(StartFailure) {
                 try ComposedControlPlane(settings: settings, environment: environment, logger: logger).run()
             } catch {

@@ -117,12 +117,13 @@ final class ComposedControlPlane: Sendable {
         events.subscribe("stats", collector)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let dispatcharr = settings.dispatcharr.map { DispatcharrBridge(configuration: $0, channels: channels, logger: logger) }
-        let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
+        var plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port }, channels: channels,
                                  playlists: PlaylistSettings(publicURL: settings.publicURL,
                                                              fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))),
                                  dispatcharr: dispatcharr?.sync, live: live, engineURLs: engineURLs)
+        plane.maxConcurrentRequests = settings.apiMaxRequests
         let progress = GroupProgress()
         self.progress = progress
         let (apiHost, apiPort) = settings.apiAddress

@@ -37,6 +37,8 @@ struct ServeSettings {
     var drainSeconds: Double
     /// `SSE_UPDATE_INTERVAL_S`: seconds between the panel's live snapshots.
     var sseUpdateInterval: Double
+    /// `ACERELAY_API_MAX_REQUESTS`: control API requests in progress at most; more get 503.
+    var apiMaxRequests: Int
     /// `CHANNEL_PROBE_SECONDS`, `CHANNEL_PROBE_INTERVAL_S`, `CHANNEL_PROBE_CONCURRENCY`: how channel sources are probed.
     var probe: ProbeSettings
     /// `ALLOW_FOREIGN_ENGINE_URLS`: call `stat_url`/`command_url` that other proxies report
@@ -79,6 +81,7 @@ struct ServeSettings {
             throw SettingError(option: "the Dispatcharr settings", environment: nil, value: "DISPATCHARR_*",
                                expected: error.problems.joined(separator: "; "))
         }
+        apiMaxRequests = try read.int(nil, option: "ACERELAY_API_MAX_REQUESTS", env: "ACERELAY_API_MAX_REQUESTS", default: 64, range: 1...100_000)
         m3uTimeout = try read.double(nil, option: "M3U_TIMEOUT", env: "M3U_TIMEOUT", default: 15, range: 1...600)
         publicURL = try read.publicURL(env: "ACERELAY_PUBLIC_URL")
         allowForeignEngineURLs = try read.bool(env: "ALLOW_FOREIGN_ENGINE_URLS", default: false)

@@ -49,6 +49,25 @@ struct SettingReader {
         return parsed
     }
 
+    /// A size in bytes, with an optional binary suffix (`512M`, `2G`, `64KiB`); 0 for
+    /// none, else at least `minimum`.
+    func bytes(_ flag: String?, option: String, env: String?, default value: UInt64, minimum: UInt64) throws(SettingError) -> UInt64 {
+        guard let text = raw(flag, env: env) else { return value }
+        let invalid = SettingError(option: option, environment: env, value: text,
+                                   expected: "0 or a size of at least \(minimum >> 20) MiB in bytes, optionally with K, M or G (e.g. 2G)")
+        var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for suffix in ["IB", "B"] where digits.hasSuffix(suffix) { digits.removeLast(suffix.count); break }
+        var shift: UInt64 = 0
+        if let unit = digits.last, let power = ["K": 10, "M": 20, "G": 30, "T": 40][String(unit)] {
+            shift = UInt64(power)
+            digits.removeLast()
+        }
+        guard let number = UInt64(digits), number <= (UInt64.max >> shift) else { throw invalid }
+        let bytes = number << shift
+        guard bytes == 0 || bytes >= minimum else { throw invalid }
+        return bytes
+    }
+
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all addresses).
     func address(_ flag: String?, option: String, env: String?, default value: String) throws(SettingError) -> (host: String, port: UInt16) {
         let text = raw(flag, env: env) ?? value

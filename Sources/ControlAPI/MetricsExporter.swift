@@ -20,6 +20,8 @@ public final class MetricsExporter: RelayObserver {
     // Relay.
     private let players: Gauge
     private let hubs: Gauge
+    private let historyBytes: Gauge
+    private let historyBudget: Gauge
     private let relayCounters: [(key: String, counter: Counter, read: @Sendable (RelayTotals) -> UInt64)]
     // Fleet.
     private let engines: [EngineHealth: Gauge]
@@ -52,6 +54,9 @@ public final class MetricsExporter: RelayObserver {
             help: "Time from a player's connection to the first stream byte sent to it.")
         players = registry.makeGauge(name: "acerelay_relay_players", help: "Players connected now.")
         hubs = registry.makeGauge(name: "acerelay_relay_hubs", help: "Contents with an open engine session (hubs) now.")
+        historyBytes = registry.makeGauge(name: "acerelay_history_bytes",
+                                          help: "Memfd bytes all stream histories hold now (shared memory: Shmem in /proc/meminfo, not RSS).")
+        historyBudget = registry.makeGauge(name: "acerelay_history_budget_bytes", help: "The budget for all stream histories (--history-budget); 0 for none.")
         func counter(_ name: String, _ help: String, _ read: @escaping @Sendable (RelayTotals) -> UInt64) -> (String, Counter, @Sendable (RelayTotals) -> UInt64) {
             (name, registry.makeCounter(name: name, help: help), read)
         }
@@ -65,6 +70,7 @@ public final class MetricsExporter: RelayObserver {
             counter("acerelay_relay_upstream_stalls_total", "Times an engine went quiet for a second or more.") { $0.stalls },
             counter("acerelay_relay_players_served_total", "Players that asked for a stream.") { $0.playersServed },
             counter("acerelay_relay_accept_failures_total", "Accepts that failed (out of file descriptors, as a rule).") { $0.acceptFailures },
+            counter("acerelay_relay_players_refused_total", "Connections answered 503 because --max-players were connected.") { $0.playersRefused },
         ].map { (key: $0.0, counter: $0.1, read: $0.2) }
         storeRetries = registry.makeCounter(name: "acerelay_store_retries_total",
                                             help: "Store writes retried after an error that may pass (locked, full, read-only).")
@@ -121,6 +127,8 @@ public final class MetricsExporter: RelayObserver {
                 let totals = relay.totals()
                 players.set(Double(totals.players))
                 hubs.set(Double(totals.hubs))
+                historyBytes.set(Double(totals.historyBytes))
+                historyBudget.set(Double(totals.historyBudgetBytes))
                 for entry in relayCounters { advance(entry.counter, key: entry.key, to: entry.read(totals), last: &last) }
             }
             for (health, gauge) in engines {

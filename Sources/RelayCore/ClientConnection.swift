@@ -284,12 +284,17 @@ final class ClientConnection: @unchecked Sendable {
         let server = worker.server
         let attached: (hub: Hub, created: Bool)
         do {
-            attached = try server.registry.attach(key) { try Hub(key: key, owner: worker) }
+            attached = try server.registry.attach(key, from: playerHost) { try Hub(key: key, owner: worker) }
+        } catch let quota as AddressQuotaExceeded {
+            refuseAttach(HTTPResponse.error(status: 429, code: "too_many_contents",
+                                            message: "this address has \(quota.limit) streams open already (--max-contents-per-address); close one or retry later",
+                                            retryAfter: Int(configuration.gracePeriod.rounded(.up)) + 1))
+            return nil
+        } catch let full as HistoryBudgetExhausted {
+            refuseAttach(HTTPResponse.error(status: 503, code: "history_budget_full", message: full.message, retryAfter: 10))
+            return nil
         } catch {
-            // A channel player moving between sources has its head already: it can only be closed.
-            if case .betweenSources = state { close() } else {
-                respond(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
-            }
+            refuseAttach(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
             return nil
         }
         let hub = attached.hub
@@ -301,6 +306,12 @@ final class ClientConnection: @unchecked Sendable {
         if attached.created { hub.start() }
         channel?.attached(hub)
         return subscription
+    }
+
+    /// Answers a refused attach; a channel player moving between sources has its
+    /// head already, so it can only be closed.
+    private func refuseAttach(_ response: [UInt8]) {
+        if case .betweenSources = state { close() } else { respond(response) }
     }
 
     /// `/ace/channel/{id}`: the channel's first working source, moved to the next
@@ -326,6 +337,14 @@ final class ClientConnection: @unchecked Sendable {
             return
         }
         waitForHub(first)
+    }
+
+    /// The player's host without its port (the proxied one behind `--proxy-protocol`),
+    /// which `--max-contents-per-address` counts by.
+    private var playerHost: String {
+        let address = info.withLock { $0.address }
+        guard let colon = address.lastIndex(of: ":") else { return address }
+        return String(address[..<colon])
     }
 
     // MARK: Streaming

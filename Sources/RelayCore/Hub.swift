@@ -83,7 +83,9 @@ final class Hub: @unchecked Sendable {
         logger[metadataKey: "relay.content"] = "\(key)"
         self.logger = logger
         let config = owner.server.configuration
-        history = try StreamHistory(name: "acerelay-\(key.value.prefix(8))", retainedBytes: config.historyMaxBytes)
+        let budget = owner.server.historyBudget
+        guard budget.hasRoomForAnotherHistory else { throw HistoryBudgetExhausted(limit: budget.limit) }
+        history = try StreamHistory(name: "acerelay-\(key.value.prefix(8))", retainedBytes: config.historyMaxBytes, budget: budget)
         machine = HubStateMachine(timing: HubStateMachine.Timing(config))
         ingest = IngestPipeline(history: history, loop: owner.loop, configuration: config)
         upstream = UpstreamSession(curl: owner.curl, configuration: config)

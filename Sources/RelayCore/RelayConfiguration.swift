@@ -48,6 +48,16 @@ public struct RelayConfiguration: Sendable {
     public var channelMaxSwitchesPerMinute = 6
     /// `CHANNEL_WARM_STANDBY`: keep a playing channel's next source open without players.
     public var channelWarmStandby = true
+    /// Connections the stream port holds at once (players and heads still arriving);
+    /// beyond it a connection gets `503` with `Retry-After` at once. 0 for no bound.
+    public var maxPlayers = 0
+    /// Hubs one player address may have open at once (`--max-contents-per-address`);
+    /// a new content beyond it is a `429` with `Retry-After`, joining an open hub is
+    /// always allowed. The address is the proxied one with `--proxy-protocol`. 0 for no bound.
+    public var maxContentsPerAddress = 0
+    /// Bytes of memfd history all hubs together may hold (`--history-budget`); past
+    /// it every hub keeps the same, shorter window. 0 for no budget.
+    public var historyBudget: UInt64 = 0
 
     /// Accept a PROXY protocol v1/v2 header before each request (`--proxy-protocol`):
     /// the player's address is the one the proxy names. Off, such a header is a 400.

@@ -23,9 +23,13 @@ public final class RelayServer: @unchecked Sendable {
     public let contentGate: (any ContentGate)?
     /// Channels for `/ace/channel/{id}`: their sources and where failures go; nil answers 404.
     public let channels: (any ChannelDirectory)?
-    let registry = HubRegistry()
+    let registry: HubRegistry
     let channelLedger = ChannelLedger()
     let standbys: ChannelStandbys
+    /// The bound on stream-port connections (`maxPlayers`).
+    let admission: PlayerAdmission
+    /// Shared by every hub's history (`historyBudget`).
+    let historyBudget: HistoryBudget
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
     private let logger: Logger
@@ -55,6 +59,7 @@ public final class RelayServer: @unchecked Sendable {
                 channels: (any ChannelDirectory)? = nil, logger: Logger) {
         self.configuration = configuration
         self.channels = channels
+        registry = HubRegistry(maxContentsPerAddress: configuration.maxContentsPerAddress)
         standbys = ChannelStandbys(registry: registry, ledger: channelLedger)
         self.selector = selector
         self.events = events
@@ -62,6 +67,8 @@ public final class RelayServer: @unchecked Sendable {
         self.logger = logger
         acceptFailures = PersistentConditionLog(name: "accepting players failed (out of file descriptors?); pausing accepts 100 ms per failure",
                                                 logger: logger)
+        admission = PlayerAdmission(limit: configuration.maxPlayers)
+        historyBudget = HistoryBudget(limit: configuration.historyBudget)
     }
 
     public func start() throws {
@@ -197,6 +204,9 @@ public final class RelayServer: @unchecked Sendable {
         }
         totals.hubs = registry.all.count
         totals.acceptFailures = acceptFailures.occurrences
+        totals.playersRefused = admission.refusedTotal
+        totals.historyBytes = historyBudget.bytesHeld
+        totals.historyBudgetBytes = historyBudget.limit
         return totals
     }
 
@@ -216,21 +226,18 @@ public final class RelayServer: @unchecked Sendable {
         }
         let snapshots = hubs.map { $0.snapshot() }.sorted { $0.startedAt < $1.startedAt }
         return RelayStatus(version: Self.version, workers: workers.count, streams: snapshots.count,
-                           playerCount: clients.count, hubs: snapshots, clients: clients, channels: channelLedger.all)
+                           playerCount: clients.count, hubs: snapshots, clients: clients, channels: channelLedger.all,
+                           historyBytes: historyBudget.bytesHeld, historyBudgetBytes: historyBudget.limit)
     }
 
-<<<<<<< HEAD
-    /// `/ace/status`'s body; without `showingPlayers` the players are only counted.
-    func statusJSON(showingPlayers: Bool = true) -> [UInt8] {
-=======
     /// Playback of every channel a player asked for since start, by channel id.
     public func channelPlayback() -> [ChannelPlaybackSnapshot] { channelLedger.all }
 
     /// Playback of one channel; nil when no player asked for it since start.
     public func channelPlayback(_ channelID: String) -> ChannelPlaybackSnapshot? { channelLedger.snapshot(channelID) }
 
-    func statusJSON() -> [UInt8] {
->>>>>>> failover
+    /// `/ace/status`'s body; without `showingPlayers` the players are only counted.
+    func statusJSON(showingPlayers: Bool = true) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]

@@ -92,18 +92,18 @@ public struct RelayStatus: Codable, Sendable {
     public var playerCount: Int
     public var hubs: [HubSnapshot]
     public var clients: [ClientSnapshot]
-<<<<<<< HEAD
     /// Why `clients` is empty though players are connected: the caller did not present the API key.
     public var clientsHidden: String?
-
-    enum CodingKeys: String, CodingKey {
-        case version, workers, streams, playerCount = "player_count", hubs, clients, clientsHidden = "clients_hidden"
-=======
     /// Channel playback (`/ace/channel/{id}`) per channel a player asked for; nil from relays without it.
     public var channels: [ChannelPlaybackSnapshot]?
+    /// Memfd bytes all hubs' histories hold now (published minus punched): shared
+    /// memory, seen in `/proc/meminfo`'s Shmem rather than in the process's RSS.
+    public var historyBytes: UInt64 = 0
+    /// `--history-budget`; 0 when there is none.
+    public var historyBudgetBytes: UInt64 = 0
 
     enum CodingKeys: String, CodingKey {
-        case version, workers, streams, playerCount = "player_count", hubs, clients, channels
->>>>>>> failover
+        case version, workers, streams, playerCount = "player_count", hubs, clients, clientsHidden = "clients_hidden", channels
+        case historyBytes = "history_bytes", historyBudgetBytes = "history_budget_bytes"
     }
 }

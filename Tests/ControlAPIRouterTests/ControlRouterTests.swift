@@ -232,3 +232,15 @@ import Testing
         }
     }
 }
+
+@Suite struct JSONNestingTests {
+    @Test func sixtyFourLevelsPassAndSixtyFiveDoNot() {
+        #expect(!JSONNesting.exceedsLimit(Array((String(repeating: "[", count: 64) + String(repeating: "]", count: 64)).utf8)))
+        #expect(JSONNesting.exceedsLimit(Array((String(repeating: "{\"a\":", count: 65) + "1" + String(repeating: "}", count: 65)).utf8)))
+    }
+
+    @Test func bracketsInsideStringsDoNotCount() {
+        let text = "{\"a\":\"" + String(repeating: "[", count: 500) + "\\\"" + String(repeating: "{", count: 500) + "\"}"
+        #expect(!JSONNesting.exceedsLimit(Array(text.utf8)))
+    }
+}

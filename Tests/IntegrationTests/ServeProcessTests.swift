@@ -181,7 +181,8 @@ final class ServeProcess {
 
     /// - Parameter stderrAsJournal: sets `JOURNAL_STREAM` to the stderr file's
     ///   `device:inode`, as systemd does when stderr is the journal.
-    init(_ arguments: [String], environment: [String: String] = [:], stderrAsJournal: Bool = false) throws {
+    /// - Parameter executable: runs this instead of acerelay (e.g. `prlimit`, which then execs acerelay).
+    init(_ arguments: [String], environment: [String: String] = [:], stderrAsJournal: Bool = false, executable: URL? = nil) throws {
         let errorsPath = TestDirectory.path("serve-stderr") + "/stderr"
         _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
         var environment = environment
@@ -190,13 +191,16 @@ final class ServeProcess {
             guard stat(errorsPath, &info) == 0 else { throw TestError("cannot stat \(errorsPath)") }
             environment["JOURNAL_STREAM"] = "\(info.st_dev):\(info.st_ino)"
         }
-        child = try ChildProcess(ProcessTests.executable, arguments, environment: environment, errorsPath: errorsPath)
+        child = try ChildProcess(executable ?? ProcessTests.executable, arguments, environment: environment, errorsPath: errorsPath)
     }
 
     /// True once the process exited, waiting up to `timeout`.
     func waitForExit(timeout: Double) -> Bool { child.waitForExit(timeout: timeout) }
 
     var status: Int32 { child.status }
+
+    /// The relay's process id (a wrapper such as `prlimit` execs it in place).
+    var relayPID: Int32 { process.processIdentifier }
 
     /// What it wrote to stderr, line by line.
     var errorLines: [String] { child.errorLines }
