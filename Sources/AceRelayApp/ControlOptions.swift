@@ -15,7 +15,7 @@ struct ControlOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), parsing: .unconditional, help: "Directory of the SQLite store. Env ACERELAY_DATA_DIR; under systemd $STATE_DIRECTORY. Default ./data.")
     var dataDir: String?
 
-    @Option(name: .customLong("provision"), parsing: .unconditional, help: "Start engine containers through Docker: auto (when DOCKER_HOST is set or /var/run/docker.sock exists), on, off. Env ACERELAY_PROVISION. Default auto.")
+    @Option(name: .customLong("provision"), parsing: .unconditional, help: "Start engine containers through Docker: auto (when DOCKER_HOST or DOCKER_HOSTS is set or /var/run/docker.sock exists), on, off. Env ACERELAY_PROVISION. Default auto.")
     var provision: String?
 
     @Option(name: .customLong("engine-image"), parsing: .unconditional, help: "Engine image for provisioned containers. Env TARGET_IMAGE. Default \(FleetConfiguration.defaultImage).")

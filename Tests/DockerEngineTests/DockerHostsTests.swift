@@ -164,7 +164,7 @@ struct DockerHostsTests {
         #expect(process.terminationStatus != 0)
         let lines = output.split(separator: "\n")
         #expect(lines.count == 1, "\(lines)")
-        #expect(output.contains("DOCKER_HOSTS") && output.contains("DOCKER_HOST unset"), output)
+        #expect(output.contains("DOCKER_HOSTS") && output.contains("DOCKER_HOST unset"), "\(output)")
     }
 
     // MARK: Helpers

@@ -390,7 +390,7 @@ extension FleetProvisioningTests {
             process.environment = environment
             process.standardOutput = FileHandle.nullDevice
             if let errorLog {
-                if !FileManager.default.fileExists(atPath: errorLog.path) { FileManager.default.createFile(atPath: errorLog.path, contents: nil) }
+                if !FileManager.default.fileExists(atPath: errorLog.path) { _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil) }
                 let handle = try FileHandle(forWritingTo: errorLog)
                 handle.seekToEndOfFile()
                 process.standardError = handle

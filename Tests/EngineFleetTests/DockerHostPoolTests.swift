@@ -142,9 +142,8 @@ final class RecordedLines: Sendable {
             set { metadata[key] = newValue }
         }
 
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String,
-                 function: String, line: UInt) {
-            lines.append(level, message.description, self.metadata.merging(metadata ?? [:]) { _, new in new })
+        func log(event: LogEvent) {
+            lines.append(event.level, event.message.description, metadata.merging(event.metadata ?? [:]) { _, new in new })
         }
     }
 }
