@@ -30,7 +30,7 @@ struct DockerHostsTests {
                 launch.errorLog = log
                 launch.logLevel = "info"
                 var (serve, _, api) = try launch.start()
-                defer { kill(serve.processIdentifier, SIGKILL) }
+                defer { PodmanService.stop(serve.processIdentifier, signal: SIGKILL) }
 
                 // Fewest first: the two MIN_REPLICAS engines go one to each host.
                 var status = try await Self.pollStatus(api, within: 40) { Self.engines($0) == [nameA: 1, nameB: 1] && Self.healthy($0) == 2 }
@@ -55,8 +55,7 @@ struct DockerHostsTests {
                 #expect(try await a.client.inspectContainer(id: createdID).labels["acerelay.docker_host"] == nameA)
 
                 // acerelay restarts while b is down: it finds a's two engines; b's comes back with b.
-                kill(serve.processIdentifier, SIGTERM)
-                serve.waitUntilExit()
+                PodmanService.stop(serve.processIdentifier)
                 (serve, _, api) = try launch.start()
                 status = try await Self.pollStatus(api, within: 20) { Self.engines($0)[nameA] == 2 && Self.reachable($0)[nameB] == false }
                 #expect(Self.engines(status) == [nameA: 2, nameB: 0], "\(status)")
@@ -67,14 +66,12 @@ struct DockerHostsTests {
                 #expect(status["status"] as? String == "healthy")
 
                 // A restart with both answering finds every engine by its label, and starts none.
-                kill(serve.processIdentifier, SIGTERM)
-                serve.waitUntilExit()
+                PodmanService.stop(serve.processIdentifier)
                 (serve, _, api) = try launch.start()
                 status = try await Self.pollStatus(api, within: 20) { Self.engines($0) == [nameA: 2, nameB: 1] }
                 #expect(Self.engines(status) == [nameA: 2, nameB: 1], "\(status)")
                 #expect(try await a.client.listContainers(all: true).count + b.client.listContainers(all: true).count == 3)
-                kill(serve.processIdentifier, SIGTERM)
-                serve.waitUntilExit()
+                PodmanService.stop(serve.processIdentifier)
 
                 let lines = Self.lines(log)
                 #expect(lines.filter { $0.contains("Docker host unreachable") }.count == 2, "once per run that saw b down: \(lines)")
@@ -97,7 +94,7 @@ struct DockerHostsTests {
             launch.errorLog = log
             launch.logLevel = "info"
             let (serve, streamPort, api) = try launch.start()
-            defer { kill(serve.processIdentifier, SIGKILL) }
+            defer { PodmanService.stop(serve.processIdentifier, signal: SIGKILL) }
             var status = try await Self.pollStatus(api, within: 40) { $0["status"] as? String == "healthy" }
             #expect(status["status"] as? String == "healthy", "\(status)")
             #expect(Self.provisioning(status)["can_provision"] as? Bool == true)
@@ -160,7 +157,10 @@ struct DockerHostsTests {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // Not waitUntilExit: it was seen to hang on a child that had exited.
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        try #require(!process.isRunning, "acerelay kept running with DOCKER_HOST and DOCKER_HOSTS both set")
         #expect(process.terminationStatus != 0)
         let lines = output.split(separator: "\n")
         #expect(lines.count == 1, "\(lines)")

@@ -44,6 +44,30 @@ final class PodmanService: @unchecked Sendable {
     private let current: Mutex<Process>
     private var process: Process { current.withLock { $0 } }
 
+    private var isRunning: Bool { Self.isRunning(process.processIdentifier) }
+
+    /// Whether a child process still runs, read from /proc: Foundation's
+    /// `isRunning` was seen to stay true (and `waitUntilExit` to hang) for a
+    /// child that had exited and was left a zombie.
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != "Z" && state != "X"
+    }
+
+    /// Sends `signal` to a child and waits up to `seconds` for it to exit; SIGKILL if it has not.
+    static func stop(_ pid: Int32, signal: Int32 = SIGTERM, within seconds: Double = 5) {
+        guard isRunning(pid) else { return }
+        Glibc.kill(pid, signal)
+        let deadline = Date().addingTimeInterval(seconds)
+        while isRunning(pid) && Date() < deadline { usleep(10_000) }
+        if isRunning(pid) {
+            Glibc.kill(pid, SIGKILL)
+            while isRunning(pid) && Date() < deadline.addingTimeInterval(5) { usleep(10_000) }
+        }
+    }
+
     private init(directory: URL, socketPath: String, process: Process, owner: String, isolatedStorage: Bool) {
         self.directory = directory
         self.socketPath = socketPath
@@ -130,7 +154,7 @@ final class PodmanService: @unchecked Sendable {
                 try await client.ping()
                 return
             } catch {
-                if !process.isRunning || ContinuousClock.now > deadline {
+                if !isRunning || ContinuousClock.now > deadline {
                     let output = (try? String(contentsOf: directory.appendingPathComponent("service.log"), encoding: .utf8)) ?? ""
                     throw PodmanServiceError(
                         "podman system service did not answer on \(socketPath) (\(error)); its log: \(output.suffix(1500))")
@@ -142,19 +166,18 @@ final class PodmanService: @unchecked Sendable {
 
     /// Stops the service (SIGTERM) as an operator stops a daemon; its containers keep running.
     func stopService() async {
-        let process = process
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         process.terminate()
         let deadline = ContinuousClock.now + .seconds(5)
-        while process.isRunning && ContinuousClock.now < deadline {
+        while isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
-        if process.isRunning { kill() }
+        if isRunning { kill() }
     }
 
     /// Starts the service again after `stopService()`, on the same socket and storage.
     func startService(readyWithin limit: Duration = .seconds(20)) async throws {
-        guard !process.isRunning else { return }
+        guard !isRunning else { return }
         let started = try Self.launch(directory: directory, socketPath: socketPath, isolatedStorage: isolatedStorage)
         current.withLock { $0 = started }
         try await waitUntilAnswering(within: limit)
@@ -180,8 +203,8 @@ final class PodmanService: @unchecked Sendable {
     /// Removes the containers carrying `labels`, stops the service and deletes its directory.
     /// With isolated storage every container goes: all of them are this service's.
     func stop() async {
-        if isolatedStorage, !process.isRunning { try? await startService() }
-        if process.isRunning, let containers = try? await client.listContainers(labels: isolatedStorage ? [:] : labels, all: true) {
+        if isolatedStorage, !isRunning { try? await startService() }
+        if isRunning, let containers = try? await client.listContainers(labels: isolatedStorage ? [:] : labels, all: true) {
             for container in containers {
                 try? await client.removeContainer(id: container.id, force: true)
             }
@@ -216,11 +239,7 @@ final class PodmanService: @unchecked Sendable {
     }
 
     /// Kills the service at once (SIGKILL), as a crashed daemon; its containers keep running.
-    func kill() {
-        guard process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
+    func kill() { Self.stop(process.processIdentifier, signal: SIGKILL) }
 
     // MARK: Images
 
