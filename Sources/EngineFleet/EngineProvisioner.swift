@@ -124,8 +124,7 @@ public final class EngineProvisioner: Sendable {
         let reasons = down.map { $0.lastError ?? "cannot reach the Docker daemon at \($0.name)" }
         let message = reasons.count == 1 ? reasons[0] : "no Docker host answers: " + reasons.joined(separator: "; ")
         return ProvisioningError(code: "general_error", message: message + "; engines already running keep serving",
-                                 recoveryETASeconds: recheckSeconds,
-                                 canRetry: true, shouldWait: true)
+                                 recoveryETASeconds: recheckSeconds, canRetry: true, shouldWait: true)
     }
 
     // MARK: Creating
@@ -139,8 +138,9 @@ public final class EngineProvisioner: Sendable {
 
     /// `forDemand`: the demand hook counted this engine as requested; it stops being requested here.
     ///
-    /// Hosts are tried fewest engines first; one that does not answer is marked so
-    /// and the next is tried. Only a host that answers and fails counts for the breaker.
+    /// Hosts are tried fewest engines first until one starts the engine; one that
+    /// does not answer is marked so. The breaker counts the attempt only when a
+    /// host answered and every host failed.
     private func provision(labels extraLabels: [String: String], environment: [String: String], hostPort requestedPort: Int?,
                            image: String?, forDemand: Bool) async throws(ProvisioningError) -> ProvisionedEngine {
         let now = clock.now
@@ -154,6 +154,9 @@ public final class EngineProvisioner: Sendable {
             return budget.reserve(requestedPort: requestedPort, forDemand: forDemand, managedCount: managed, now: now)
         }.get()
         var tried: Set<String> = []
+        // Failures of hosts that answered: the next host is tried (one host may lack
+        // the image), and only when every host failed does the breaker count it.
+        var failures: [String] = []
         while let host = hosts.claim(engines: enginesPerHost, excluding: tried) {
             tried.insert(host.name)
             let outcome = await start(reservation, on: host, labels: extraLabels, environment: environment, image: image)
@@ -164,13 +167,18 @@ public final class EngineProvisioner: Sendable {
             case .unreachable(let error):
                 hosts.recordFailure(host, error)
             case .failed(let error):
-                hosts.recordSuccess(host)
-                budget.withLock { $0.rollback(reservation, error: error.description, now: clock.now) }
-                logger.error("engine provisioning failed", metadata: ["fleet.reason": "\(error)", "docker.host": "\(host.name)"])
-                await record(kind: "provisioning_failed", message: error.description)
-                throw ProvisioningError(code: "general_error", message: "cannot start an engine container: \(error.description)",
-                                        recoveryETASeconds: 30, canRetry: true, shouldWait: false)
+                // It answered (an error status), unless it went away between create and start.
+                if case .daemonUnreachable = error { hosts.recordFailure(host, error) } else { hosts.recordSuccess(host) }
+                failures.append(hosts.members.count > 1 ? "\(host.name): \(error.description)" : error.description)
             }
+        }
+        guard failures.isEmpty else {
+            let reason = failures.joined(separator: "; ")
+            budget.withLock { $0.rollback(reservation, error: reason, now: clock.now) }
+            logger.error("engine provisioning failed", metadata: ["fleet.reason": "\(reason)"])
+            await record(kind: "provisioning_failed", message: reason)
+            throw ProvisioningError(code: "general_error", message: "cannot start an engine container: \(reason)",
+                                    recoveryETASeconds: 30, canRetry: true, shouldWait: false)
         }
         budget.withLock { $0.rollback(reservation, error: "no Docker host answers", countedByBreaker: false, now: clock.now) }
         throw unreachableRefusal() ?? ProvisioningError(

@@ -167,6 +167,8 @@ final class PodmanService: @unchecked Sendable {
     /// Stops the service (SIGTERM) as an operator stops a daemon; its containers keep running.
     func stopService() async {
         guard isRunning else { return }
+        // Other services starting meanwhile must not take this one's containers for orphans.
+        try? String(getpid()).write(to: directory.appendingPathComponent("stopped-by"), atomically: true, encoding: .utf8)
         process.terminate()
         let deadline = ContinuousClock.now + .seconds(5)
         while isRunning && ContinuousClock.now < deadline {
@@ -181,6 +183,7 @@ final class PodmanService: @unchecked Sendable {
         let started = try Self.launch(directory: directory, socketPath: socketPath, isolatedStorage: isolatedStorage)
         current.withLock { $0 = started }
         try await waitUntilAnswering(within: limit)
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent("stopped-by"))
     }
 
     /// Runs `body` with a started service and stops the service afterwards, also when `body` throws.
@@ -228,13 +231,31 @@ final class PodmanService: @unchecked Sendable {
                   owner != directory.lastPathComponent else { continue }
             let ownerDirectory = "/tmp/\(owner)"
             if ownerAlive[owner] == nil {
-                let ownerClient = DockerClient(host: .unixSocket(path: ownerDirectory + "/podman.sock"), requestTimeout: .seconds(2))
-                ownerAlive[owner] = (try? await ownerClient.ping()) != nil
+                ownerAlive[owner] = await Self.ownerIsAlive(ownerDirectory)
                 if ownerAlive[owner] == false { try? FileManager.default.removeItem(atPath: ownerDirectory) }
             }
             if ownerAlive[owner] == false {
                 try? await client.removeContainer(id: container.id, force: true)
             }
+        }
+    }
+
+    /// Whether the service that owned `ownerDirectory` may still be in use: it
+    /// answers, or is slow to (its socket is there and does not refuse), or its
+    /// test stopped it on purpose and still runs (`stopped-by` holds that test's pid).
+    private static func ownerIsAlive(_ ownerDirectory: String) async -> Bool {
+        if let pid = (try? String(contentsOfFile: ownerDirectory + "/stopped-by", encoding: .utf8)).flatMap({ Int32($0) }),
+           Glibc.kill(pid, 0) == 0 {
+            return true
+        }
+        let socket = ownerDirectory + "/podman.sock"
+        do {
+            try await DockerClient(host: .unixSocket(path: socket), requestTimeout: .seconds(2)).ping()
+            return true
+        } catch .daemonUnreachable(_, let reason) {
+            return FileManager.default.fileExists(atPath: socket) && !reason.contains("refused")
+        } catch {
+            return true
         }
     }
 
@@ -277,7 +298,9 @@ final class PodmanService: @unchecked Sendable {
         let reference = "\(repository):\(tag)"
         let client = client
         let directory = directory
-        return try await Self.imports.once(reference) {
+        // Services on podman's normal storage share images; one with storage of its own needs its own import.
+        let storage = isolatedStorage ? directory.path : "shared"
+        return try await Self.imports.once("\(storage) \(reference)") {
             if try await client.imageExists(reference) { return reference }
             let tarball = directory.appendingPathComponent("\(repository)-\(tag).tar")
             try Self.makeRootfsTar(executable: executable, at: inside, tarball: tarball)
