@@ -1,4 +1,5 @@
 import DockerEngine
+import EngineFleet
 import Foundation
 import Synchronization
 import Testing
@@ -140,6 +141,31 @@ struct DockerHostsTests {
             let lines = Self.lines(log)
             #expect(lines.filter { $0.contains("cannot reach") }.count == 1, "the outage is said once, not per retry: \(lines)")
             #expect(lines.filter { $0.contains("Docker host reachable again") }.count == 1, "\(lines)")
+        }
+    }
+
+    /// A host that answers but cannot start the engine (it lacks the image) is
+    /// passed over for the next one within the same attempt.
+    @Test func aHostWithoutTheImageIsPassedOverForTheNextHost() async throws {
+        try await PodmanService.with(isolatedStorage: true) { a in
+            try await PodmanService.with(isolatedStorage: true) { b in
+                var configuration = FleetConfiguration()
+                configuration.image = try await FleetProvisioningTests.engineImage(b)
+                configuration.networkMode = "host"
+                configuration.containerLabel = ("acerelay.test.docker-hosts", String(UUID().uuidString.prefix(8)))
+                configuration.portRange = try FleetProvisioningTests.Rig.freePortRange(count: 4)
+                configuration.minReplicas = 0
+                configuration.minFreeReplicas = 0
+                let fleet = EngineFleet(maxStreamsPerEngine: 3, startupTimeout: 10, failureThreshold: 2, logger: FleetProvisioningTests.logger)
+                let provisioner = EngineProvisioner(configuration: configuration, dockerHosts: [a.client, b.client], fleet: fleet,
+                                                    store: nil, logger: FleetProvisioningTests.logger)
+                // Both hosts have no engine: the tie goes to a, which lacks the image.
+                let engine = try await provisioner.provision()
+                #expect(try await b.client.inspectContainer(id: engine.containerID).labels["acerelay.docker_host"] == b.host.description)
+                #expect(try await a.client.listContainers(all: true).isEmpty)
+                #expect(provisioner.dockerHosts().map(\.reachable) == [true, true], "a answered: it is not down")
+                #expect(provisioner.provisioningCounts.failed == 0, "the attempt succeeded")
+            }
         }
     }
 
