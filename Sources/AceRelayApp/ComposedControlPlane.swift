@@ -67,9 +67,13 @@ final class ComposedControlPlane: Sendable {
         }
         var provisioner: EngineProvisioner?
         if settings.provisioning {
-            let docker: DockerClient
-            do { docker = try DockerClient(environment: environment, logger: logger) } catch { throw .docker(error) }
-            let created = EngineProvisioner(configuration: settings.fleet, docker: docker, fleet: fleet, store: store, logger: logger)
+            let clients: [DockerClient]
+            if let hosts = settings.dockerHosts {
+                clients = hosts.map { DockerClient(host: $0, logger: logger) }
+            } else {
+                do { clients = [try DockerClient(environment: environment, logger: logger)] } catch { throw .docker(error) }
+            }
+            let created = EngineProvisioner(configuration: settings.fleet, dockerHosts: clients, fleet: fleet, store: store, logger: logger)
             fleet.onDemand(created.demandHook())
             provisioner = created
         }

@@ -1,4 +1,5 @@
 import Dispatcharr
+import DockerEngine
 import Channels
 import EngineFleet
 import Foundation
@@ -14,6 +15,8 @@ struct ServeSettings {
     var apiAddress: (host: String, port: UInt16)
     var dataDirectory: String
     var provisioning: Bool
+    /// `DOCKER_HOSTS`: the hosts engines are spread over; nil for `DOCKER_HOST`'s one host.
+    var dockerHosts: [DockerHost]?
     var fleet: FleetConfiguration
     /// `--max-streams-per-static-engine`: the cap on each `--engine`, 0 for none.
     /// `fleet.maxStreamsPerEngine` is for provisioned engines only.
@@ -53,6 +56,7 @@ struct ServeSettings {
         apiAddress = try control.apiAddress(environment: environment, relay: relay)
         dataDirectory = control.dataDirectory(environment: environment)
         provisioning = try control.provisioningEnabled(environment: environment)
+        dockerHosts = try control.dockerHosts(environment: environment)
         fleet = try control.fleetConfiguration(environment: environment, relay: options)
         // Static engines are the user's own: no per-engine limit unless asked for with their own option.
         staticEngineMaxStreams = try options.staticEngineMaxStreams(environment: environment)

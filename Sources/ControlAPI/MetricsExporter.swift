@@ -139,6 +139,14 @@ public final class MetricsExporter: RelayObserver {
                 advance(provisioned, key: "provisioned", to: counts.succeeded, last: &last)
                 advance(provisioningFailed, key: "provisioning_failed", to: counts.failed, last: &last)
                 breakerOpen.set(provisioner.status().breaker == .open ? 1.0 : 0.0)
+                // Hosts come from DOCKER_HOSTS: a bounded set of labels, made (once) at the first scrape.
+                for host in provisioner.dockerHosts() {
+                    registry.makeGauge(name: "acerelay_docker_host_up", labels: [("host", host.name)],
+                                       help: "1 while the Docker host answers, 0 while it does not.").set(host.reachable ? 1.0 : 0.0)
+                    let errors = registry.makeCounter(name: "acerelay_docker_errors_total", labels: [("host", host.name)],
+                                                      help: "Docker API calls that failed, by host.")
+                    advance(errors, key: "docker_errors \(host.name)", to: host.errors, last: &last)
+                }
             }
             waiting.set(Double(plane.fleet.waiting))
             activeStreams.set(Double(started.count))

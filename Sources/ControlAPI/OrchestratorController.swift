@@ -53,8 +53,12 @@ struct OrchestratorController: APIController {
         let blocked = provisioning?.blocked ?? (plane.provisioner == nil
             ? ProvisioningError(code: "general_error", message: "no Docker daemon configured: engines are static", recoveryETASeconds: 0, canRetry: false, shouldWait: false)
             : nil)
+        let dockerHosts = plane.provisioner?.dockerHosts() ?? []
         var state = engines.isEmpty ? "unavailable" : (healthy == engines.count ? "healthy" : (healthy > 0 ? "degraded" : "unavailable"))
         if state == "healthy", !store.writable { state = "degraded" }
+        // A Docker host that does not answer degrades the service even while every
+        // engine is healthy; provisioning stops only when no host answers.
+        if state == "healthy", dockerHosts.contains(where: { !$0.reachable }) { state = "degraded" }
         let body: [String: Any] = [
             "status": state,
             "engines": ["total": engines.count, "running": engines.count, "healthy": healthy, "unhealthy": unhealthy],
@@ -71,6 +75,11 @@ struct OrchestratorController: APIController {
             ],
             "dispatcharr": dispatcharrStatus(),
             "store": storeStatus(store),
+            "docker_hosts": dockerHosts.map { host -> [String: Any] in
+                ["host": host.name, "reachable": host.reachable, "engines": host.engines,
+                 "last_error": host.lastError ?? NSNull(),
+                 "last_checked": host.lastChecked.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull()]
+            },
             "timestamp": ISO8601DateFormatter().string(from: Date()),
         ]
         return .rawJSON(body)
