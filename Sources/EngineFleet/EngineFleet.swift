@@ -66,6 +66,7 @@ public final class EngineFleet: EngineSelector {
                 existing.port = engine.port
                 existing.host = engine.host
                 existing.forwarded = engine.forwarded
+                existing.dockerHost = engine.dockerHost
                 state.engines[engine.id] = existing
             } else {
                 state.engines[engine.id] = engine

@@ -50,6 +50,9 @@ struct ProvisioningBudget {
     /// Counts one provision the demand hook started, before it begins.
     mutating func request() { requested += 1 }
 
+    /// A provision the demand hook started will not begin (no Docker host answers).
+    mutating func cancelRequest() { requested -= 1 }
+
     /// Takes ports (`requestedPort` for HTTP when given) and one pending engine, or
     /// says why not: the breaker is open or allows no attempt now, `MAX_REPLICAS`
     /// is reached counting pending engines, or no port is free.
@@ -79,11 +82,15 @@ struct ProvisioningBudget {
         pending -= 1
     }
 
-    /// The attempt failed: its ports go back and the breaker counts the failure.
-    mutating func rollback(_ reservation: Reservation, error: String, now: Date) {
+    /// The attempt failed: its ports go back and the breaker counts the failure,
+    /// unless `countedByBreaker` is false (no Docker host answered: that outage is
+    /// reported per host, and pausing would only delay the first try once one is back).
+    mutating func rollback(_ reservation: Reservation, error: String, countedByBreaker: Bool = true, now: Date) {
         failed += 1
-        breaker.recordFailure(at: now)
-        lastError = error
+        if countedByBreaker {
+            breaker.recordFailure(at: now)
+            lastError = error
+        }
         ports.release(reservation.httpPort)
         ports.release(reservation.apiPort)
         pending -= 1

@@ -42,6 +42,10 @@ final class Hub: @unchecked Sendable {
     private let measuredBitsPerSecond = Atomic<Int>(0)
     /// Bytes the aligner threw away (garbage between packets).
     private let discardedBytes = Atomic<UInt64>(0)
+    /// Stream packets taken in since the hub opened (keepalives not counted), for channel players' silence checks.
+    private let streamPackets = Atomic<UInt64>(0)
+    /// `HubUpstream`: whether the engine stream flows or is being reconnected.
+    private let upstreamValue = Atomic<UInt8>(HubUpstream.flowing.rawValue)
 
     // Owned by `owner`'s loop.
     private var machine: HubStateMachine
@@ -83,7 +87,9 @@ final class Hub: @unchecked Sendable {
         logger[metadataKey: "relay.content"] = "\(key)"
         self.logger = logger
         let config = owner.server.configuration
-        history = try StreamHistory(name: "acerelay-\(key.value.prefix(8))", retainedBytes: config.historyMaxBytes)
+        let budget = owner.server.historyBudget
+        guard budget.hasRoomForAnotherHistory else { throw HistoryBudgetExhausted(limit: budget.limit) }
+        history = try StreamHistory(name: "acerelay-\(key.value.prefix(8))", retainedBytes: config.historyMaxBytes, budget: budget)
         machine = HubStateMachine(timing: HubStateMachine.Timing(config))
         ingest = IngestPipeline(history: history, loop: owner.loop, configuration: config)
         segments = ingest.segmenter.index
@@ -118,6 +124,9 @@ final class Hub: @unchecked Sendable {
     private var hlsRetentionSeconds: Double {
         Double(2 * configuration.hlsWindow + 4) * Double(hlsTargetDuration)
     }
+    /// Stream packets taken in so far; it stands still while the engine is silent.
+    var packetsReceived: UInt64 { streamPackets.load(ordering: .relaxed) }
+    var upstreamCondition: HubUpstream { HubUpstream(rawValue: upstreamValue.load(ordering: .relaxed)) ?? .flowing }
 
     func addSubscriber(_ subscription: Subscription) { ingest.addSubscriber(subscription) }
     func removeSubscriber(_ subscription: Subscription) { ingest.removeSubscriber(subscription) }
@@ -244,6 +253,7 @@ final class Hub: @unchecked Sendable {
             // Silence means no packets: an engine sending only garbage is as good as quiet.
             machine.dataArrived(at: now)
             packetsSinceOpen += packets
+            streamPackets.add(packets, ordering: .relaxed)
             countContinuity()
             if !machine.isLive { becameLive() }
         }
@@ -283,6 +293,7 @@ final class Hub: @unchecked Sendable {
             lastLiveEngine = engine
         }
         updateSummary { $0.state = "live" }
+        upstreamValue.store(HubUpstream.flowing.rawValue, ordering: .relaxed)
         if phaseValue.exchange(HubPhase.streaming.rawValue, ordering: .acquiringAndReleasing) != HubPhase.streaming.rawValue {
             ingest.notifySubscribers()
         }
@@ -296,7 +307,9 @@ final class Hub: @unchecked Sendable {
         lastAttemptError = reason
         switch machine.state {
         case .starting: logger.warning("engine could not start the stream", metadata: ["relay.reason": "\(reason)"])
-        case .reconnecting: logger.warning("reconnect attempt failed", metadata: ["relay.reason": "\(reason)"])
+        case .reconnecting:
+            logger.warning("reconnect attempt failed", metadata: ["relay.reason": "\(reason)"])
+            upstreamValue.store(HubUpstream.reconnectFailed.rawValue, ordering: .relaxed)
         case .live, .closed: break
         }
         carryOut(machine.attemptFailed(engine: engine, reason: reason, at: now), reason: reason)
@@ -333,6 +346,7 @@ final class Hub: @unchecked Sendable {
         logger.warning("engine stream interrupted; reconnecting", metadata: ["relay.reason": "\(reason)"])
         events.publish(.hubReconnecting(id, reason: reason))
         counts.add(.reconnects)
+        upstreamValue.store(HubUpstream.reconnecting.rawValue, ordering: .relaxed)
         upstream.cancel()
         updateSummary { $0.state = "reconnecting" }
         ingest.inspector.resetContinuity()

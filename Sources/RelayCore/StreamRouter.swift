@@ -5,10 +5,15 @@ enum StreamRoute: Equatable {
     /// `HEAD /ace/getstream`: answer as a stream would, without an engine session
     /// (playlist checkers probe this way).
     case probeStream
+<<<<<<< HEAD
     /// `/ace/manifest.m3u8`: the content's live HLS playlist; HEAD answers without a body.
     case hlsPlaylist(ContentKey, includeBody: Bool)
     /// `/ace/hls/<kind>/<content>/<sequence>.ts`: one HLS segment of the content's hub.
     case hlsSegment(ContentKey, sequence: UInt64, includeBody: Bool)
+=======
+    /// `/ace/channel/{id}`: play a channel, failing over between its sources; HEAD answers as a stream would.
+    case playChannel(String, includeBody: Bool)
+>>>>>>> main
     /// `/ace/status`: the relay's status as JSON.
     case status(includeBody: Bool)
     /// `/healthz`: 200 while serving, 503 once draining or stopping (load balancers' check).
@@ -63,6 +68,19 @@ struct StreamRouter {
         }),
     ])
 
+    static let channelPrefix = "/ace/channel/"
+
+    /// A channel id is a slug: lower-case letters, digits and dashes. Anything
+    /// else under the prefix (a `.m3u8` form, say) is not a channel of this route.
+    static func channel(_ id: String, isHead: Bool) -> StreamRoute {
+        let valid = !id.isEmpty && id.utf8.count <= 200 && id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
+        guard valid else {
+            return .refuse(status: 404, code: "not_found", message: "no such channel path: \(StreamRouter.channelPrefix)\(id)",
+                           includeBody: !isHead, allow: false)
+        }
+        return .playChannel(id, includeBody: !isHead)
+    }
+
     func route(_ head: HTTPRequestHead) -> StreamRoute {
         let isHead = head.method == "HEAD"
         guard head.method == "GET" || isHead else {
@@ -72,6 +90,9 @@ struct StreamRouter {
         if path.count > 1, path.hasSuffix("/") { path.removeLast() }
         if let (_, handler) = prefixHandlers.first(where: { path.hasPrefix($0.prefix) }) {
             return handler(head, isHead)
+        }
+        if path.hasPrefix(StreamRouter.channelPrefix) {
+            return StreamRouter.channel(String(path.dropFirst(StreamRouter.channelPrefix.count)), isHead: isHead)
         }
         guard let handler = handlers[path] else {
             return .refuse(status: 404, code: "not_found", message: "no such path: \(path); players use /ace/getstream?id=<content id>",
