@@ -415,7 +415,7 @@ final class ClientConnection: @unchecked Sendable {
         guard pendingMove == nil else { return nil }
         switch state {
         case .waitingForHub(let subscription), .streaming(let subscription): return subscription.hub
-        case .readingRequest, .betweenSources, .responding, .closed: return nil
+        case .readingRequest, .betweenSources, .waitingForSegments, .sendingSegment, .responding, .closed: return nil
         }
     }
 
@@ -448,7 +448,7 @@ final class ClientConnection: @unchecked Sendable {
             send(subscription)
         case .betweenSources:
             completeMove(key)
-        case .readingRequest, .responding, .closed:
+        case .readingRequest, .waitingForSegments, .sendingSegment, .responding, .closed:
             return
         }
     }
@@ -632,7 +632,7 @@ final class ClientConnection: @unchecked Sendable {
 
     private var hls: HLSResponder {
         let info = info.withLock { $0 }
-        return HLSResponder(worker: worker, viewer: HLSAudience.viewer(address: info.address, userAgent: info.userAgent))
+        return HLSResponder(worker: worker, viewer: HLSAudience.viewer(address: info.address, userAgent: info.userAgent), address: playerHost)
     }
 
     /// A segment's transfer may take this long; a player that stalls longer is closed.

@@ -18,6 +18,8 @@ struct HLSResponder {
     unowned let worker: Worker
     /// The requesting player, as `HLSAudience` counts it.
     let viewer: String
+    /// The player's host, which `--max-contents-per-address` counts by.
+    let address: String
 
     private var server: RelayServer { worker.server }
     private var configuration: RelayConfiguration { server.configuration }
@@ -29,7 +31,14 @@ struct HLSResponder {
     func playlistRequested(_ key: ContentKey) -> Answer {
         let attached: (hub: Hub, created: Bool, newViewer: Bool)
         do {
-            attached = try server.registry.attachViewer(key, viewer: viewer, at: now) { try Hub(key: key, owner: worker) }
+            attached = try server.registry.attachViewer(key, viewer: viewer, from: address, at: now) { try Hub(key: key, owner: worker) }
+        } catch let quota as AddressQuotaExceeded {
+            return .respond(HTTPResponse.error(status: 429, code: "too_many_contents",
+                                               message: "this address has \(quota.limit) streams open already (--max-contents-per-address); close one or retry later",
+                                               retryAfter: Int(configuration.gracePeriod.rounded(.up)) + 1, extraHeaders: HLSResponder.errorHeaders))
+        } catch let full as HistoryBudgetExhausted {
+            return .respond(HTTPResponse.error(status: 503, code: "history_budget_full", message: full.message, retryAfter: 10,
+                                               extraHeaders: HLSResponder.errorHeaders))
         } catch {
             return .respond(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
         }

@@ -76,11 +76,24 @@ final class HubRegistry: Sendable {
 
     /// Notes an HLS fetch of `key` by `viewer`, creating the hub with `make` if none
     /// is open; a viewer not yet in the hub's audience is counted as a player.
-    func attachViewer(_ key: ContentKey, viewer: String, at now: Double, make: () throws -> Hub) rethrows -> (hub: Hub, created: Bool, newViewer: Bool) {
-        try hubs.withLock { hubs in
-            let existing = hubs[key]
+    /// - Parameter address: the viewer's host; a new hub counts against it, as for `attach`.
+    /// - Throws: `AddressQuotaExceeded` as `attach` does; what `make` throws.
+    func attachViewer(_ key: ContentKey, viewer: String, from address: String? = nil, at now: Double,
+                      make: () throws -> Hub) throws -> (hub: Hub, created: Bool, newViewer: Bool) {
+        try state.withLock { state in
+            let existing = state.hubs[key]
+            if existing == nil, let address, maxContentsPerAddress > 0,
+               state.openedPerAddress[address, default: 0] >= maxContentsPerAddress {
+                throw AddressQuotaExceeded(limit: maxContentsPerAddress)
+            }
             let hub = try existing ?? make()
-            if existing == nil { hubs[key] = hub }
+            if existing == nil {
+                state.hubs[key] = hub
+                if let address {
+                    state.openers[ObjectIdentifier(hub)] = address
+                    state.openedPerAddress[address, default: 0] += 1
+                }
+            }
             let isNew = hub.audience.touch(viewer, at: now)
             if isNew {
                 hub.clientCount.add(1, ordering: .relaxed)
@@ -93,8 +106,8 @@ final class HubRegistry: Sendable {
     /// Notes an HLS fetch of one of `hub`'s segments, counting a new viewer; nothing
     /// when the hub is no longer the content's open hub. True for a new viewer.
     func touchViewer(of hub: Hub, viewer: String, at now: Double) -> Bool {
-        hubs.withLock { hubs in
-            guard hubs[hub.key] === hub, hub.audience.touch(viewer, at: now) else { return false }
+        state.withLock { state in
+            guard state.hubs[hub.key] === hub, hub.audience.touch(viewer, at: now) else { return false }
             hub.clientCount.add(1, ordering: .relaxed)
             hub.hadPlayers.store(true, ordering: .releasing)
             return true
@@ -104,7 +117,7 @@ final class HubRegistry: Sendable {
     /// Uncounts the HLS viewers of `hub` quiet since before `cutoff`; the hub's owner
     /// hears about it when nothing holds the hub any more. Returns how many left.
     func expireViewers(of hub: Hub, before cutoff: Double) -> Int {
-        let (gone, released) = hubs.withLock { _ -> (Int, Bool) in
+        let (gone, released) = state.withLock { _ -> (Int, Bool) in
             let gone = hub.audience.expire(before: cutoff)
             guard gone > 0 else { return (0, false) }
             return (gone, hub.clientCount.subtract(gone, ordering: .relaxed).newValue == 0 && hub.probeCount.load(ordering: .relaxed) == 0)
@@ -114,7 +127,7 @@ final class HubRegistry: Sendable {
     }
 
     /// The open hub of `key`, if any.
-    func hub(for key: ContentKey) -> Hub? { hubs.withLock { $0[key] } }
+    func hub(for key: ContentKey) -> Hub? { state.withLock { $0.hubs[key] } }
 
     /// Uncounts a player; the hub's owner hears about it when nothing holds the hub any more.
     func detach(_ hub: Hub) {

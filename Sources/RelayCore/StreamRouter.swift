@@ -5,15 +5,12 @@ enum StreamRoute: Equatable {
     /// `HEAD /ace/getstream`: answer as a stream would, without an engine session
     /// (playlist checkers probe this way).
     case probeStream
-<<<<<<< HEAD
     /// `/ace/manifest.m3u8`: the content's live HLS playlist; HEAD answers without a body.
     case hlsPlaylist(ContentKey, includeBody: Bool)
     /// `/ace/hls/<kind>/<content>/<sequence>.ts`: one HLS segment of the content's hub.
     case hlsSegment(ContentKey, sequence: UInt64, includeBody: Bool)
-=======
     /// `/ace/channel/{id}`: play a channel, failing over between its sources; HEAD answers as a stream would.
     case playChannel(String, includeBody: Bool)
->>>>>>> main
     /// `/ace/status`: the relay's status as JSON.
     case status(includeBody: Bool)
     /// `/healthz`: 200 while serving, 503 once draining or stopping (load balancers' check).
