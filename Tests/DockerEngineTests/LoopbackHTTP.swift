@@ -19,6 +19,15 @@ enum LoopbackHTTP {
         return (response.status, response.text)
     }
 
+    /// A TCP socket connected to 127.0.0.1:`port` with send and receive time limits; nil when refused.
+    static func connected(port: Int, timeoutSeconds: Int) -> Int32? {
+        guard let fd = try? Loopback.connect(port: UInt16(port)) else { return nil }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
     /// Plays `path` like a player: the status, and how many body bytes arrived
     /// (at most `bytes`) before `timeout` seconds or a close.
     static func stream(port: Int, path: String, bytes wanted: Int, timeout: Double) -> (status: Int, bytes: Int) {
