@@ -289,7 +289,15 @@ final class BoundsRig {
             executable = URL(fileURLWithPath: "/usr/bin/prlimit")
         }
         serve = try ServeProcess(arguments, environment: environment, executable: executable)
-        guard eventually(timeout: 15, { (try? TestPlayer(port: streamPort, request: "")) != nil })
+        // A whole /healthz exchange, read until the relay closes it: a probe that only
+        // connected could still hold one of the --max-players slots when the test's
+        // players arrive on a loaded machine.
+        let streamPort = streamPort
+        guard eventually(timeout: 15, {
+                  guard let probe = try? TestPlayer(port: streamPort, path: "/healthz"),
+                        (try? probe.readHead(timeout: 5).status) == 200 else { return false }
+                  return probe.waitForClose(timeout: 5)
+              })
                 && eventually(timeout: 15, { (try? TestPlayer(port: apiPort, request: "")) != nil }) else {
             serve.kill()
             simulator.shutdown()
