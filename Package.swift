@@ -57,6 +57,11 @@ let package = Package(
             dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks",
                            .product(name: "Logging", package: "swift-log")]
         ),
+        // Watches Gluetun (the VPN engines run behind): tunnel health and the forwarded port.
+        .target(
+            name: "VPN",
+            dependencies: ["CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
+        ),
         // What happens to streams once they run: stats polling and parsing, loop detection.
         .target(
             name: "Streams",
@@ -72,7 +77,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP", "Dispatcharr",
+                "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP", "Dispatcharr", "VPN",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -104,6 +109,7 @@ let package = Package(
                 "CurlHTTP",
                 "StreamFacts",
                 "SystemdNotify",
+                "VPN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -140,10 +146,15 @@ let package = Package(
         // Docker client tests and the fleet's end-to-end tests, all against a real podman service.
         .testTarget(
             name: "DockerEngineTests",
-            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator",
+            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "VPN", "Clocks",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        // The VPN monitor's parsing and state machine, and the monitor against a Gluetun control-server stand-in.
+        .testTarget(
+            name: "VPNTests",
+            dependencies: ["VPN", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store",
                                                         .product(name: "Logging", package: "swift-log")]),

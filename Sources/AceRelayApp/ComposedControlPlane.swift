@@ -66,9 +66,11 @@ final class ComposedControlPlane: Sendable {
                                        failureThreshold: settings.fleet.healthFailureThreshold, now: now))
         }
         var provisioner: EngineProvisioner?
+        var dockerClient: DockerClient?
         if settings.provisioning {
             let docker: DockerClient
             do { docker = try DockerClient(environment: environment, logger: logger) } catch { throw .docker(error) }
+            dockerClient = docker
             let created = EngineProvisioner(configuration: settings.fleet, docker: docker, fleet: fleet, store: store, logger: logger)
             fleet.onDemand(created.demandHook())
             provisioner = created
@@ -106,13 +108,15 @@ final class ComposedControlPlane: Sendable {
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
         let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
         self.channels = channels
+        let (vpn, vpnServices) = VPNServices.make(settings: settings.vpn, docker: dockerClient, provisioner: provisioner,
+                                                  store: store, live: live, logger: logger)
         let dispatcharr = settings.dispatcharr.map { DispatcharrBridge(configuration: $0, channels: channels, logger: logger) }
         let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port }, channels: channels,
                                  playlists: PlaylistSettings(publicURL: settings.publicURL,
                                                              fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))),
-                                 dispatcharr: dispatcharr?.sync, live: live)
+                                 dispatcharr: dispatcharr?.sync, live: live, vpn: vpn)
         let progress = GroupProgress()
         self.progress = progress
         let (apiHost, apiPort) = settings.apiAddress
@@ -140,6 +144,7 @@ final class ComposedControlPlane: Sendable {
                 try await store.prune(Store.Retention(samples: settings.statsRetention))
             }),
         ]
+        services += vpnServices
         services += PanelServices.make(plane: plane, live: live, interval: settings.sseUpdateInterval, logger: logger)
         // Every channel source is measured: from its hub while players watch it, by a probe otherwise.
         let prober = SourceProber(relay: relay, catalog: channels, sink: channels, stats: collector, loops: loops,

@@ -2,6 +2,7 @@ import EngineFleet
 import Streams
 import Dispatcharr
 import Foundation
+import VPN
 import Hummingbird
 
 /// `GET /orchestrator/status`, `GET /health/status` and `GET /version`.
@@ -48,7 +49,10 @@ struct OrchestratorController: APIController {
         let blocked = provisioning?.blocked ?? (plane.provisioner == nil
             ? ProvisioningError(code: "general_error", message: "no Docker daemon configured: engines are static", recoveryETASeconds: 0, canRetry: false, shouldWait: false)
             : nil)
-        let state = engines.isEmpty ? "unavailable" : (healthy == engines.count ? "healthy" : (healthy > 0 ? "degraded" : "unavailable"))
+        var state = engines.isEmpty ? "unavailable" : (healthy == engines.count ? "healthy" : (healthy > 0 ? "degraded" : "unavailable"))
+        let vpn = plane.vpn?.status
+        // Engines behind a dead tunnel reach no peer, however their probes answer.
+        if let vpn, !vpn.isUp, state == "healthy" { state = "degraded" }
         let body: [String: Any] = [
             "status": state,
             "engines": ["total": engines.count, "running": engines.count, "healthy": healthy, "unhealthy": unhealthy],
@@ -56,7 +60,9 @@ struct OrchestratorController: APIController {
             "capacity": ["total": capacity, "used": used, "available": max(capacity - used, 0),
                          "max_replicas": plane.provisioner?.configuration.maxReplicas ?? engines.count,
                          "min_replicas": plane.provisioner?.configuration.minReplicas ?? 0],
-            "vpn": ["enabled": false, "connected": false, "health": "unknown", "container": NSNull(), "forwarded_port": NSNull()],
+            "vpn": ["enabled": vpn != nil, "connected": vpn?.isUp ?? false, "health": vpn?.health ?? "unknown",
+                    "container": vpn.map { $0.containerName as Any } ?? NSNull(),
+                    "forwarded_port": vpn?.forwardedPort.map { $0 as Any } ?? NSNull()],
             "provisioning": [
                 "can_provision": provisioning?.canProvision ?? false,
                 "circuit_breaker": provisioning?.breaker.rawValue ?? "closed",

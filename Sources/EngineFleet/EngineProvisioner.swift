@@ -55,6 +55,8 @@ public final class EngineProvisioner: Sendable {
     let clock: any WallClock
     let logger: Logger
     let budget: Mutex<ProvisioningBudget>
+    /// Outside reasons to wait (the VPN down); checked before the budget's own.
+    public let blockers = ProvisioningBlockers()
 
     public init(configuration: FleetConfiguration, docker: DockerClient, fleet: EngineFleet, store: Store?,
                 clock: any WallClock = SystemClock(), logger: Logger) {
@@ -84,8 +86,9 @@ public final class EngineProvisioner: Sendable {
     public func status() -> (canProvision: Bool, blocked: ProvisioningError?, breaker: CircuitBreaker.State, pending: Int) {
         let now = clock.now
         let managed = managedCount
+        let outside = blockers.current
         return budget.withLock { budget in
-            let blocked = budget.refusal(now: now, managedCount: managed)
+            let blocked = outside ?? budget.refusal(now: now, managedCount: managed)
             return (blocked == nil, blocked, budget.breaker.state(at: now), budget.pending)
         }
     }
@@ -94,21 +97,28 @@ public final class EngineProvisioner: Sendable {
 
     /// Creates and starts one engine container and registers it with the fleet.
     /// `labels` and `environment` are added to the defaults; `hostPort` asks for a specific port.
+    /// `p2pPort` starts the engine with that P2P port (`--port`), as the forwarded engine.
     public func provision(labels extraLabels: [String: String] = [:], environment: [String: String] = [:],
-                          hostPort requestedPort: Int? = nil, image: String? = nil) async throws(ProvisioningError) -> ProvisionedEngine {
-        try await provision(labels: extraLabels, environment: environment, hostPort: requestedPort, image: image, forDemand: false)
+                          hostPort requestedPort: Int? = nil, image: String? = nil,
+                          p2pPort: Int? = nil) async throws(ProvisioningError) -> ProvisionedEngine {
+        try await provision(labels: extraLabels, environment: environment, hostPort: requestedPort, image: image,
+                            p2pPort: p2pPort, forDemand: false)
     }
 
     /// `forDemand`: the demand hook counted this engine as requested; it stops being requested here.
     private func provision(labels extraLabels: [String: String], environment: [String: String], hostPort requestedPort: Int?,
-                           image: String?, forDemand: Bool) async throws(ProvisioningError) -> ProvisionedEngine {
+                           image: String?, p2pPort: Int? = nil, forDemand: Bool) async throws(ProvisioningError) -> ProvisionedEngine {
         let now = clock.now
         let managed = managedCount
+        if let blocked = blockers.current {
+            if forDemand { budget.withLock { $0.cancelRequest() } }
+            throw blocked
+        }
         let reservation = try budget.withLock { budget in
             budget.reserve(requestedPort: requestedPort, forDemand: forDemand, managedCount: managed, now: now)
         }.get()
         let container = template.container(hostHTTPPort: reservation.httpPort, hostAPIPort: reservation.apiPort,
-                                           labels: extraLabels, environment: environment, image: image)
+                                           labels: extraLabels, environment: environment, image: image, p2pPort: p2pPort)
         let name = container.name
         var created: String?
         do {
@@ -195,6 +205,7 @@ public final class EngineProvisioner: Sendable {
             let managed = managedCount
             let perEngine = configuration.maxStreamsPerEngine
             let waiting = fleet.waiting + 1
+            if let blocked = blockers.current { return blocked.unavailable }
             let decision = budget.withLock { budget -> Result<Bool, ProvisioningError> in
                 if let refused = budget.refusal(now: now, managedCount: managed) { return .failure(refused) }
                 let coming = budget.pending + budget.requested

@@ -50,6 +50,9 @@ struct ProvisioningBudget {
     /// Counts one provision the demand hook started, before it begins.
     mutating func request() { requested += 1 }
 
+    /// A requested provision that never reached `reserve` (an outside blocker refused it).
+    mutating func cancelRequest() { requested = max(requested - 1, 0) }
+
     /// Takes ports (`requestedPort` for HTTP when given) and one pending engine, or
     /// says why not: the breaker is open or allows no attempt now, `MAX_REPLICAS`
     /// is reached counting pending engines, or no port is free.

@@ -1,0 +1,59 @@
+import ControlAPI
+import DockerEngine
+import EngineFleet
+import Foundation
+import Logging
+import ServiceLifecycle
+import Store
+import VPN
+
+/// The VPN's part of the composition: the Gluetun monitor, the fleet's
+/// provisioning blocked while the tunnel is down, the forwarded engine kept on
+/// Gluetun's port, and transitions told to the event log and the panel.
+enum VPNServices {
+    /// The monitor and its periodic check, or nothing without `GLUETUN_CONTAINER_NAME`.
+    static func make(settings: VPNSettings?, docker: DockerClient?, provisioner: EngineProvisioner?, store: Store,
+                     live: LiveUpdates, logger: Logger) -> (VPNMonitor?, [ServiceGroupConfiguration.ServiceConfiguration]) {
+        guard let settings else { return (nil, []) }
+        let container = settings.containerName
+        let monitor = VPNMonitor(settings: settings, containerHealth: {
+            // No Docker, or no such container to Docker: the control server's answer decides alone.
+            guard let docker else { return nil }
+            return try? await docker.inspectContainer(id: container).health
+        }, logger: logger)
+        let retry = max(Int(settings.checkInterval.rounded(.up)), 1)
+        provisioner?.blockers.add("vpn") {
+            guard let reason = monitor.status.downReason else { return nil }
+            return ProvisioningError(code: "vpn_disconnected",
+                                     message: "the VPN (\(container)) is down: \(reason); engines start again once it is back",
+                                     recoveryETASeconds: retry, canRetry: true, shouldWait: true)
+        }
+        monitor.onTransition { change, status in
+            live.announceVPN(kind: change.eventKind, message: change.message, connected: status.isUp, forwardedPort: status.forwardedPort)
+            do {
+                try await store.record(EventRecord(kind: change.eventKind, message: change.message, containerID: nil))
+            } catch {
+                logger.warning("cannot record a VPN event", metadata: ["vpn.reason": "\(error)"])
+            }
+            if change == .stableAfterOutage, settings.restartEnginesOnReconnect, let provisioner {
+                // Provisioning takes seconds per engine: the checks go on meanwhile.
+                Task { await provisioner.restartEngines() }
+            }
+        }
+        let keeper = provisioner.map(ForwardedEngineKeeper.init(provisioner:))
+        let service = PeriodicService(description: "VPN checks", interval: settings.checkInterval, logger: logger) {
+            await monitor.checkOnce()
+            let status = monitor.status
+            guard let keeper, status.isUp else { return }
+            switch await keeper.reconcile(forwardedPort: status.forwardedPort) {
+            case .unchanged: break
+            case .started(let id, let draining), .reused(let id, let draining):
+                logger.notice("forwarded engine in place", metadata: ["vpn.engine": "\(id)", "vpn.port": "\(status.forwardedPort ?? 0)",
+                                                                      "vpn.draining": "\(draining.count)"])
+            case .failed(let error):
+                logger.warning("cannot start the forwarded engine; retrying at the next check", metadata: ["vpn.reason": "\(error)"])
+            }
+        }
+        return (monitor, [ServicePolicy.auxiliary(service)])
+    }
+}
