@@ -143,10 +143,13 @@ let package = Package(
             name: "EngineSimulatorTests",
             dependencies: ["EngineSimulator", .product(name: "Logging", package: "swift-log")]
         ),
-        // Docker client tests and the fleet's end-to-end tests, all against a real podman service.
+        // Docker client tests and the fleet's end-to-end tests, all against a real podman service;
+        // the VPN's, against a Gluetun control-server stand-in (GluetunStandIn) and podman.
         .testTarget(
             name: "DockerEngineTests",
-            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "VPN", "Clocks",
+            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "VPN", "Clocks", "CurlHTTP",
+                           "ControlAPI", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
