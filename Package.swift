@@ -54,7 +54,7 @@ let package = Package(
         // template, budget, reconciler), ports, circuit breaker.
         .target(
             name: "EngineFleet",
-            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks",
+            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks", "VPN",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // Watches Gluetun (the VPN engines run behind): tunnel health and the forwarded port.

@@ -7,9 +7,10 @@ import ServiceLifecycle
 import Store
 import VPN
 
-/// The VPN's part of the composition: the Gluetun monitor, the fleet's
-/// provisioning blocked while the tunnel is down, the forwarded engine kept on
-/// Gluetun's port, and transitions told to the event log and the panel.
+/// The VPN's part of the composition: the Gluetun monitor, its link to the
+/// fleet (`VPNFleetLink`: provisioning blocked while the tunnel is down, the
+/// forwarded engine, restarts after a reconnect), and transitions told to the
+/// event log and the panel.
 enum VPNServices {
     /// The monitor and its periodic check, or nothing without `GLUETUN_CONTAINER_NAME`.
     static func make(settings: VPNSettings?, docker: DockerClient?, provisioner: EngineProvisioner?, store: Store,
@@ -21,13 +22,6 @@ enum VPNServices {
             guard let docker else { return nil }
             return try? await docker.inspectContainer(id: container).health
         }, logger: logger)
-        let retry = max(Int(settings.checkInterval.rounded(.up)), 1)
-        provisioner?.blockers.add("vpn") {
-            guard let reason = monitor.status.downReason else { return nil }
-            return ProvisioningError(code: "vpn_disconnected",
-                                     message: "the VPN (\(container)) is down: \(reason); engines start again once it is back",
-                                     recoveryETASeconds: retry, canRetry: true, shouldWait: true)
-        }
         monitor.onTransition { change, status in
             live.announceVPN(kind: change.eventKind, message: change.message, connected: status.isUp, forwardedPort: status.forwardedPort)
             do {
@@ -35,20 +29,17 @@ enum VPNServices {
             } catch {
                 logger.warning("cannot record a VPN event", metadata: ["vpn.reason": "\(error)"])
             }
-            if change == .stableAfterOutage, settings.restartEnginesOnReconnect, let provisioner {
-                // Provisioning takes seconds per engine: the checks go on meanwhile.
-                Task { await provisioner.restartEngines() }
-            }
         }
-        let keeper = provisioner.map(ForwardedEngineKeeper.init(provisioner:))
+        let link = provisioner.map { VPNFleetLink(monitor: monitor, provisioner: $0) }
         let service = PeriodicService(description: "VPN checks", interval: settings.checkInterval, logger: logger) {
-            await monitor.checkOnce()
-            let status = monitor.status
-            guard let keeper, status.isUp else { return }
-            switch await keeper.reconcile(forwardedPort: status.forwardedPort) {
+            guard let link else {
+                await monitor.checkOnce()
+                return
+            }
+            switch await link.checkOnce() {
             case .unchanged: break
             case .started(let id, let draining), .reused(let id, let draining):
-                logger.notice("forwarded engine in place", metadata: ["vpn.engine": "\(id)", "vpn.port": "\(status.forwardedPort ?? 0)",
+                logger.notice("forwarded engine in place", metadata: ["vpn.engine": "\(id)", "vpn.port": "\(monitor.status.forwardedPort ?? 0)",
                                                                       "vpn.draining": "\(draining.count)"])
             case .failed(let error):
                 logger.warning("cannot start the forwarded engine; retrying at the next check", metadata: ["vpn.reason": "\(error)"])

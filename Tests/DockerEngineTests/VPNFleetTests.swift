@@ -1,0 +1,84 @@
+import DockerEngine
+import EngineFleet
+import Foundation
+import Testing
+import VPN
+
+/// The fleet behind a VPN, end to end: the Gluetun stand-in, real podman,
+/// engine containers of the simulator, the relay in front.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct VPNFleetTests {
+    typealias Rig = FleetProvisioningTests.Rig
+
+    static func link(_ gluetun: GluetunStandIn, _ rig: Rig) -> VPNFleetLink {
+        let monitor = VPNMonitor(settings: VPNSettings(containerName: "gluetun", controlURL: gluetun.url, requestTimeout: .seconds(1)),
+                                 containerHealth: { nil }, logger: FleetProvisioningTests.logger)
+        return VPNFleetLink(monitor: monitor, provisioner: rig.provisioner)
+    }
+
+    /// The P2P port in a container's command (`--port N`), nil for the engine's default.
+    static func p2pPort(_ details: ContainerDetails) -> Int? {
+        guard let flag = details.command.firstIndex(of: "--port"), flag + 1 < details.command.count else { return nil }
+        return Int(details.command[flag + 1])
+    }
+
+    @Test func aDownTunnelRefusesProvisioningWhileAPlayerKeepsItsRate() async throws {
+        try await PodmanService.with { podman in
+            let gluetun = try await GluetunStandIn.start()
+            defer { gluetun.stop() }
+            let rig = try Rig(podman: podman, image: try await FleetProvisioningTests.engineImage(podman)) { configuration in
+                configuration.maxReplicas = 3
+                configuration.maxStreamsPerEngine = 1
+                configuration.unhealthyGracePeriod = 0
+            }
+            rig.startBackground()
+            defer { rig.stop() }
+            let link = Self.link(gluetun, rig)
+            #expect(rig.provisioner.status().blocked?.code == "vpn_disconnected", "nothing starts before the first check")
+            await link.checkOnce()
+            #expect(rig.provisioner.status().canProvision)
+            let relay = try FleetProvisioningTests.relay(rig.fleet)
+            defer { relay.shutdown(timeout: 2) }
+
+            _ = try await rig.provisioner.provision()
+            _ = try await rig.provisioner.provision()
+            #expect(try await rig.waitUntil(20) { rig.fleet.engines.filter { $0.health.status == .healthy }.count == 2 })
+
+            // 2 Mbit/s of synthetic media for 10 s, the tunnel going down meanwhile.
+            async let longPlay = FleetProvisioningTests.play(relay.port, 7, bytes: 188 * 100_000, timeout: 10)
+            #expect(try await rig.waitUntil(10) { rig.fleet.engines.contains { $0.load == 1 } })
+            let idle = try #require(rig.fleet.engines.first { $0.load == 0 })
+            gluetun.set { $0.publicIP = "" }
+            await link.checkOnce()
+            let blocked = try #require(rig.provisioner.status().blocked)
+            #expect(blocked.code == "vpn_disconnected")
+            #expect(blocked.shouldWait && blocked.canRetry)
+            await #expect(throws: ProvisioningError.self) { _ = try await rig.provisioner.provision() }
+
+            // The other engine fails its probes while the tunnel is down: not replaced, not removed.
+            #expect(LoopbackHTTP.get(port: idle.port, path: "/sim/fault?kind=hang")?.status == 200)
+            #expect(try await rig.waitUntil(10) { rig.fleet.engine(id: idle.id)?.health.status == .unhealthy })
+            let changes = try await rig.provisioner.reconcile()
+            #expect(changes.provisioned == 0 && changes.removed == 0)
+            #expect(try await rig.containers().count == 2)
+            // A second content finds no engine and none may be started: refused at once.
+            let began = ContinuousClock.now
+            let refused = await FleetProvisioningTests.play(relay.port, 8, bytes: 188 * 100, timeout: 10)
+            #expect(refused.status == 503)
+            #expect(ContinuousClock.now - began < .seconds(3), "refused with the VPN's reason, not after the start timeout")
+
+            let played = await longPlay
+            print("VPN outage: the player received \(played.bytes) bytes in 10 s")
+            #expect(played.status == 200)
+            // 250 kB/s for 10 s, less the start; a player cut or stalled by the outage would fall far short.
+            #expect(played.bytes >= 2_000_000, "the player kept its rate: \(played.bytes) bytes in 10 s")
+
+            gluetun.set { $0.publicIP = "203.0.113.8" }
+            await link.checkOnce()
+            #expect(rig.provisioner.status().canProvision)
+            let again = await FleetProvisioningTests.play(relay.port, 8, bytes: 188 * 500, timeout: 20)
+            #expect(again.status == 200)
+            #expect(again.bytes == 188 * 500)
+        }
+    }
+}
