@@ -81,4 +81,66 @@ struct VPNFleetTests {
             #expect(again.bytes == 188 * 500)
         }
     }
+
+    @Test func aNewForwardedPortStartsANewForwardedEngineAndDrainsTheOld() async throws {
+        try await PodmanService.with { podman in
+            let gluetun = try await GluetunStandIn.start { $0.forwardedPort = 40_001 }
+            defer { gluetun.stop() }
+            let rig = try Rig(podman: podman, image: try await FleetProvisioningTests.engineImage(podman)) { $0.maxReplicas = 4 }
+            rig.startBackground()
+            defer { rig.stop() }
+            let link = Self.link(gluetun, rig)
+            guard case .started(let first, let none) = await link.checkOnce() else {
+                Issue.record("no forwarded engine was started")
+                return
+            }
+            #expect(none.isEmpty)
+            #expect(await link.checkOnce() == .unchanged, "one forwarded engine, not one per check")
+            let ordinary = try await rig.provisioner.provision().containerID
+            let details = try await podman.client.inspectContainer(id: first)
+            #expect(Self.p2pPort(details) == 40_001)
+            #expect(details.labels["acestream.forwarded"] == "true")
+            #expect(Self.p2pPort(try await podman.client.inspectContainer(id: ordinary)) == nil)
+            #expect(try await rig.waitUntil(20) { rig.fleet.engines.filter { $0.health.status == .healthy }.count == 2 })
+
+            let relay = try FleetProvisioningTests.relay(rig.fleet)
+            defer { relay.shutdown(timeout: 2) }
+            // The forwarded engine is preferred: the first stream goes to it, though both are free.
+            async let longPlay = FleetProvisioningTests.play(relay.port, 31, bytes: 188 * 12_000, timeout: 25)
+            #expect(try await rig.waitUntil(10) { rig.fleet.engine(id: first)?.load == 1 })
+            #expect(rig.fleet.engine(id: ordinary)?.load == 0)
+
+            gluetun.set { $0.forwardedPort = 40_002 }
+            guard case .started(let second, let draining) = await link.checkOnce() else {
+                Issue.record("the new port started no engine")
+                return
+            }
+            #expect(draining == [first], "the old forwarded engine drains; the ordinary one is left alone")
+            let running = try await rig.containers().filter(\.isRunning)
+            #expect(Set(running.map(\.id)) == [first, ordinary, second], "make before break: the old one still serves its player")
+            var ports: [Int] = []
+            for container in running {
+                if let port = Self.p2pPort(try await podman.client.inspectContainer(id: container.id)) { ports.append(port) }
+            }
+            #expect(ports.sorted() == [40_001, 40_002], "no two engines on one P2P port")
+            #expect(Self.p2pPort(try await podman.client.inspectContainer(id: second)) == 40_002)
+            #expect(rig.fleet.engine(id: first)?.draining == true)
+            #expect(rig.fleet.engines.filter(\.forwarded).map(\.id) == [second])
+            #expect(try await rig.waitUntil(20) { rig.fleet.engine(id: second)?.health.status == .healthy })
+            // New streams go to the new forwarded engine, none to the draining one.
+            let next = await FleetProvisioningTests.play(relay.port, 32, bytes: 188 * 500, timeout: 20)
+            #expect(next.status == 200)
+            #expect(rig.fleet.engine(id: first)?.load == 1)
+
+            let played = await longPlay
+            #expect(played.status == 200)
+            #expect(played.bytes == 188 * 12_000, "the player on the drained engine finished undisturbed")
+            // Once its stream ended (after the relay's grace period), the drained engine goes.
+            #expect(try await rig.waitUntil(15) {
+                await link.checkOnce()
+                return try await rig.containers().allSatisfy { $0.id != first }
+            })
+            #expect(rig.fleet.engine(id: first) == nil)
+        }
+    }
 }
