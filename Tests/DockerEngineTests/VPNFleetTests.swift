@@ -10,9 +10,10 @@ import VPN
 struct VPNFleetTests {
     typealias Rig = FleetProvisioningTests.Rig
 
-    static func link(_ gluetun: GluetunStandIn, _ rig: Rig) -> VPNFleetLink {
-        let monitor = VPNMonitor(settings: VPNSettings(containerName: "gluetun", controlURL: gluetun.url, requestTimeout: .seconds(1)),
-                                 containerHealth: { nil }, logger: FleetProvisioningTests.logger)
+    static func link(_ gluetun: GluetunStandIn, _ rig: Rig, restartOnReconnect: Bool = false) -> VPNFleetLink {
+        let settings = VPNSettings(containerName: "gluetun", controlURL: gluetun.url, restartEnginesOnReconnect: restartOnReconnect,
+                                   stableChecks: 2, requestTimeout: .seconds(1))
+        let monitor = VPNMonitor(settings: settings, containerHealth: { nil }, logger: FleetProvisioningTests.logger)
         return VPNFleetLink(monitor: monitor, provisioner: rig.provisioner)
     }
 
@@ -141,6 +142,33 @@ struct VPNFleetTests {
                 return try await rig.containers().allSatisfy { $0.id != first }
             })
             #expect(rig.fleet.engine(id: first) == nil)
+        }
+    }
+
+    @Test func withRestartOnReconnectEnginesAreReplacedOnceTheTunnelIsStable() async throws {
+        try await PodmanService.with { podman in
+            let gluetun = try await GluetunStandIn.start()
+            defer { gluetun.stop() }
+            let rig = try Rig(podman: podman, image: try await FleetProvisioningTests.engineImage(podman)) { $0.maxReplicas = 3 }
+            rig.startBackground()
+            defer { rig.stop() }
+            let link = Self.link(gluetun, rig, restartOnReconnect: true)
+            await link.checkOnce()
+            let old = try await rig.provisioner.provision().containerID
+            gluetun.set { $0.publicIP = "" }
+            await link.checkOnce()
+            gluetun.set { $0.publicIP = "203.0.113.9" }
+            await link.checkOnce()
+            #expect(try await rig.containers().map(\.id) == [old], "one up check after an outage is not stable yet")
+            await link.checkOnce()
+            // Stable: a replacement starts first, then the old engine (idle) drains and goes.
+            #expect(try await rig.waitUntil(20) {
+                await rig.provisioner.removeDrainedIdle()
+                let ids = try await rig.containers().map(\.id)
+                return ids.count == 1 && ids != [old]
+            })
+            #expect(rig.fleet.engines.count == 1)
+            #expect(rig.fleet.engine(id: old) == nil)
         }
     }
 }
