@@ -170,7 +170,7 @@ let package = Package(
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
         .testTarget(
             name: "ControlAPIRouterTests",
-            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts",
+            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts", "VPN",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log")]
         ),
