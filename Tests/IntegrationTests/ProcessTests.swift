@@ -148,6 +148,10 @@ import Testing
             (["serve"], ["CHANNEL_PROBE_SECONDS": "0"], "CHANNEL_PROBE_SECONDS"),
             (["serve"], ["CHANNEL_PROBE_INTERVAL_S": "soon"], "CHANNEL_PROBE_INTERVAL_S"),
             (["serve"], ["CHANNEL_PROBE_CONCURRENCY": "-1"], "CHANNEL_PROBE_CONCURRENCY"),
+            (["serve"], ["GLUETUN_CONTAINER_NAME": "gluetun", "GLUETUN_API_PORT": "0"], "GLUETUN_API_PORT"),
+            (["serve"], ["GLUETUN_CONTAINER_NAME": "gluetun", "GLUETUN_API_URL": "gluetun:8001"], "GLUETUN_API_URL"),
+            (["serve"], ["GLUETUN_CONTAINER_NAME": "gluetun", "GLUETUN_HEALTH_CHECK_INTERVAL_S": "0"], "GLUETUN_HEALTH_CHECK_INTERVAL_S"),
+            (["serve"], ["GLUETUN_CONTAINER_NAME": "gluetun", "VPN_RESTART_ENGINES_ON_RECONNECT": "maybe"], "VPN_RESTART_ENGINES_ON_RECONNECT"),
         ] {
             let (process, errors) = try run(arguments, environment: environment)
             process.waitUntilExit()
