@@ -52,7 +52,8 @@ struct GluetunMonitorTests {
     @Test func refusedUnavailableEmptyAndSlowAllCountAsDown() async throws {
         let gluetun = try await GluetunStandIn.start()
         defer { gluetun.stop() }
-        let monitor = Self.monitor(gluetun.url, timeout: .milliseconds(500))
+        // Time limits roomy enough for a loaded machine, far below the slow answer's delay.
+        let monitor = Self.monitor(gluetun.url, timeout: .seconds(3))
         await monitor.checkOnce()
         #expect(monitor.status.isUp)
 
@@ -61,10 +62,10 @@ struct GluetunMonitorTests {
         gluetun.set { $0.failWith = nil; $0.publicIP = "" }
         await monitor.checkOnce()
         #expect(monitor.status.downReason == "Gluetun reports no public IP (tunnel down)")
-        gluetun.set { $0.publicIP = "203.0.113.9"; $0.delay = .seconds(5) }
+        gluetun.set { $0.publicIP = "203.0.113.9"; $0.delay = .seconds(20) }
         let began = ContinuousClock.now
         await monitor.checkOnce()
-        #expect(ContinuousClock.now - began < .seconds(2), "each request is cut at its timeout")
+        #expect(ContinuousClock.now - began < .seconds(8), "each request is cut at its timeout, not held for the answer")
         #expect(monitor.status.downReason?.contains("timed out") == true)
 
         let refused = Self.monitor("http://127.0.0.1:\(try Self.closedPort())")
@@ -75,9 +76,10 @@ struct GluetunMonitorTests {
     }
 
     @Test func aSlowControlServerDoesNotSlowTheStatusOrTheLiveEvents() async throws {
-        let gluetun = try await GluetunStandIn.start { $0.delay = .seconds(30) }
+        let gluetun = try await GluetunStandIn.start { $0.delay = .seconds(60) }
         defer { gluetun.stop() }
-        let monitor = Self.monitor(gluetun.url, timeout: .seconds(8))
+        // A check that waits 30 s on the control server; reads done in a fraction of that never waited for it.
+        let monitor = Self.monitor(gluetun.url, timeout: .seconds(30))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-vpn-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try Store(directory: directory)
@@ -106,7 +108,7 @@ struct GluetunMonitorTests {
         for _ in 0..<5 {
             let began = ContinuousClock.now
             let status = LoopbackHTTP.get(port: port, path: "/orchestrator/status", timeoutSeconds: 5)
-            #expect(ContinuousClock.now - began < .milliseconds(500))
+            #expect(ContinuousClock.now - began < .seconds(5))
             let body = try #require(status?.body)
             let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
             let vpn = try #require(json["vpn"] as? [String: Any])
@@ -115,13 +117,13 @@ struct GluetunMonitorTests {
             #expect(vpn["health"] as? String == "unknown")
             let began2 = ContinuousClock.now
             #expect(LoopbackHTTP.get(port: port, path: "/vpn/status", timeoutSeconds: 5)?.status == 200)
-            #expect(ContinuousClock.now - began2 < .milliseconds(500))
+            #expect(ContinuousClock.now - began2 < .seconds(5))
         }
         let began = ContinuousClock.now
         let events = await Self.read(port: port, path: "/api/v1/events/live", until: "event: snapshot", timeout: 5)
         #expect(events.contains("event: snapshot"))
         #expect(events.contains(#""vpn":{"#), "the snapshot carries the VPN for the panel")
-        #expect(ContinuousClock.now - began < .seconds(2), "a snapshot arrives within a few ticks")
+        #expect(ContinuousClock.now - began < .seconds(5), "a snapshot arrives within a few ticks")
         #expect(monitor.status.lastCheck == nil, "the check was still waiting all along")
     }
 
