@@ -59,39 +59,3 @@ public struct ForwardedEngineKeeper: Sendable {
         return .started(containerID: created.containerID, draining: stale.map(\.id))
     }
 }
-
-extension EngineProvisioner {
-    /// Removes drained engines whose last stream ended.
-    public func removeDrainedIdle() async {
-        for engine in fleet.engines where engine.managed && engine.draining && engine.load == 0 {
-            do {
-                try await remove(containerID: engine.id, reason: "drained")
-            } catch {
-                logger.warning("cannot remove a drained engine", metadata: ["fleet.container": "\(engine.name)", "fleet.reason": "\(error)"])
-            }
-        }
-    }
-
-    /// Restarts the managed engines make-before-break (after a VPN reconnect): a
-    /// fresh engine is started for each, then the old one drains. The forwarded
-    /// engine is left to `ForwardedEngineKeeper`, since a second engine may not
-    /// take its port. Returns how many were replaced; stops at the first refusal.
-    @discardableResult
-    public func restartEngines() async -> Int {
-        let old = fleet.engines.filter { $0.managed && !$0.draining && !$0.forwarded && $0.p2pPort == nil }
-        var replaced = 0
-        for engine in old {
-            do {
-                _ = try await provision()
-            } catch {
-                logger.warning("cannot start a replacement engine; the old one keeps serving",
-                               metadata: ["fleet.container": "\(engine.name)", "fleet.reason": "\(error)"])
-                break
-            }
-            fleet.drain(id: engine.id)
-            replaced += 1
-        }
-        if replaced > 0 { await record(kind: "engines_restarted", message: "\(replaced) engines restarted after the VPN reconnected") }
-        return replaced
-    }
-}

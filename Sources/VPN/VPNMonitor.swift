@@ -4,39 +4,6 @@ import Foundation
 import Logging
 import Synchronization
 
-/// What the API, the panel and the metrics show of the VPN: a copy, read without waiting on Gluetun.
-public struct VPNStatus: Sendable, Equatable {
-    public var containerName: String
-    public var connection: VPNTracker.Connection
-    public var forwardedPort: Int?
-    /// Docker's health of the container, nil where it reports none.
-    public var containerHealth: String?
-    public var lastCheck: Date?
-
-    public var isUp: Bool { if case .up = connection { true } else { false } }
-
-    /// The public IP while up.
-    public var publicIP: String? { if case .up(let address, _) = connection { address } else { nil } }
-
-    /// The orchestrator's health word: `healthy`, `unhealthy`, or `unknown` before the first check.
-    public var health: String {
-        switch connection {
-        case .unchecked: "unknown"
-        case .up: "healthy"
-        case .down: "unhealthy"
-        }
-    }
-
-    /// Why the tunnel is down, nil while up.
-    public var downReason: String? {
-        switch connection {
-        case .unchecked: "the VPN has not been checked yet"
-        case .up: nil
-        case .down(let reason, _): reason
-        }
-    }
-}
-
 /// Watches Gluetun: every check asks Docker for the container's health and the
 /// control server for the public IP and the forwarded port, all at once and
 /// each bounded by a short timeout; the result is judged by a `VPNTracker`.
@@ -117,29 +84,6 @@ public final class VPNMonitor: Sendable {
                 ["vpn.from": "\(from.map(String.init) ?? "none")", "vpn.to": "\(to.map(String.init) ?? "none")"]) { a, _ in a })
         case .stableAfterOutage:
             logger.info("VPN stable again", metadata: metadata)
-        }
-    }
-}
-
-extension VPNTransition {
-    /// The event log's kind for this transition.
-    public var eventKind: String {
-        switch self {
-        case .wentDown: "vpn_down"
-        case .cameUp: "vpn_up"
-        case .forwardedPortChanged: "vpn_forwarded_port"
-        case .stableAfterOutage: "vpn_stable"
-        }
-    }
-
-    /// One line for the event log and the panel.
-    public var message: String {
-        switch self {
-        case .wentDown(let reason): "VPN down: \(reason)"
-        case .cameUp(let address, let afterOutage): "VPN \(afterOutage ? "back up" : "up"), public IP \(address)"
-        case .forwardedPortChanged(let from, let to):
-            "forwarded port \(from.map(String.init) ?? "none") → \(to.map(String.init) ?? "none")"
-        case .stableAfterOutage: "VPN stable after an outage"
         }
     }
 }

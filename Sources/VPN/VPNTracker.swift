@@ -1,17 +1,5 @@
 import Foundation
 
-/// A change the tracker saw; the monitor turns each into a log line, an event and hooks.
-public enum VPNTransition: Sendable, Equatable {
-    /// The tunnel went down (or was down at the first check).
-    case wentDown(reason: String)
-    /// The tunnel is up: at the first check, or back after an outage.
-    case cameUp(publicIP: String, afterOutage: Bool)
-    /// Gluetun forwards another port (nil: none).
-    case forwardedPortChanged(from: Int?, to: Int?)
-    /// Back after an outage and up for `stableChecks` checks in a row.
-    case stableAfterOutage
-}
-
 /// The tunnel's state from one check to the next: pure, driven by the checks
 /// and the time they were made, so the rules are tested with a manual clock.
 public struct VPNTracker: Sendable, Equatable {
