@@ -38,7 +38,9 @@ enum VPNServices {
             }
             switch await link.checkOnce() {
             case .unchanged: break
-            case .started(let id, let draining), .reused(let id, let draining):
+            case .started(let id):
+                logger.notice("forwarded engine started", metadata: ["vpn.engine": "\(id)", "vpn.port": "\(monitor.status.forwardedPort ?? 0)"])
+            case .switched(let id, let draining):
                 logger.notice("forwarded engine in place", metadata: ["vpn.engine": "\(id)", "vpn.port": "\(monitor.status.forwardedPort ?? 0)",
                                                                       "vpn.draining": "\(draining.count)"])
             case .failed(let error):

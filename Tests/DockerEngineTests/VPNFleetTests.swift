@@ -91,11 +91,10 @@ struct VPNFleetTests {
             rig.startBackground()
             defer { rig.stop() }
             let link = Self.link(gluetun, rig)
-            guard case .started(let first, let none) = await link.checkOnce() else {
+            guard case .started(let first) = await link.checkOnce() else {
                 Issue.record("no forwarded engine was started")
                 return
             }
-            #expect(none.isEmpty)
             #expect(await link.checkOnce() == .unchanged, "one forwarded engine, not one per check")
             let ordinary = try await rig.provisioner.provision().containerID
             let details = try await podman.client.inspectContainer(id: first)
@@ -112,11 +111,18 @@ struct VPNFleetTests {
             #expect(rig.fleet.engine(id: ordinary)?.load == 0)
 
             gluetun.set { $0.forwardedPort = 40_002 }
-            guard case .started(let second, let draining) = await link.checkOnce() else {
+            guard case .started(let second) = await link.checkOnce() else {
                 Issue.record("the new port started no engine")
                 return
             }
-            #expect(draining == [first], "the old forwarded engine drains; the ordinary one is left alone")
+            #expect(rig.fleet.engine(id: first)?.draining == false, "the old one serves until the new one answers")
+            // Once the new one is healthy, a check switches over and the old forwarded engine drains.
+            var outcome = ForwardedEngineKeeper.Outcome.unchanged
+            #expect(try await rig.waitUntil(20) {
+                outcome = await link.checkOnce()
+                return outcome != .unchanged
+            })
+            #expect(outcome == .switched(containerID: second, draining: [first]), "the ordinary engine is left alone")
             let running = try await rig.containers().filter(\.isRunning)
             #expect(Set(running.map(\.id)) == [first, ordinary, second], "make before break: the old one still serves its player")
             var ports: [Int] = []
@@ -127,7 +133,7 @@ struct VPNFleetTests {
             #expect(Self.p2pPort(try await podman.client.inspectContainer(id: second)) == 40_002)
             #expect(rig.fleet.engine(id: first)?.draining == true)
             #expect(rig.fleet.engines.filter(\.forwarded).map(\.id) == [second])
-            #expect(try await rig.waitUntil(20) { rig.fleet.engine(id: second)?.health.status == .healthy })
+            #expect(rig.fleet.engine(id: second)?.health.status == .healthy)
             // New streams go to the new forwarded engine, none to the draining one.
             let next = await FleetProvisioningTests.play(relay.port, 32, bytes: 188 * 500, timeout: 20)
             #expect(next.status == 200)
