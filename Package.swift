@@ -38,6 +38,7 @@ let package = Package(
                 "CurlHTTP",
                 "ProxyProtocol",
                 "StreamFacts",
+                "PersistentConditions",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -47,14 +48,20 @@ let package = Package(
             dependencies: ["CurlHTTP", .product(name: "Logging", package: "swift-log")]
         ),
         // SQLite persistence (GRDB, WAL): engines, streams, events, settings.
-        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "PersistentConditions",
+                                             .product(name: "Logging", package: "swift-log")]),
         // The control plane's clock, injected so tests move time by hand.
         .target(name: "Clocks"),
+        // Logging a condition that persists (begins, periodic summary, ends) instead of once per retry.
+        .target(
+            name: "PersistentConditions",
+            dependencies: ["Clocks", .product(name: "Logging", package: "swift-log")]
+        ),
         // The engine fleet: registry and selection, health, provisioning (container
         // template, budget, reconciler), ports, circuit breaker.
         .target(
             name: "EngineFleet",
-            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks", "VPN",
+            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks", "PersistentConditions", "VPN",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // Watches Gluetun (the VPN engines run behind): tunnel health and the forwarded port.
@@ -65,7 +72,8 @@ let package = Package(
         // What happens to streams once they run: stats polling and parsing, loop detection.
         .target(
             name: "Streams",
-            dependencies: ["RelayCore", "Store", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["RelayCore", "Store", "CurlHTTP", "Clocks", "PersistentConditions",
+                           .product(name: "Logging", package: "swift-log")]
         ),
         // Dispatcharr's REST API (channels, stream order, stream_stats) and the sync that
         // reads its channels and writes back acerelay's orders and stream facts.
@@ -138,16 +146,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the test targets share: a raw-socket HTTP client and players (tests see the exact
+        // bytes a server sends), a canned loopback HTTP server, a process runner, temporary
+        // directories removed at the end, free ports. A plain `.target` (a test target cannot
+        // be depended on) kept under Tests/ with an explicit path, so it sits with the tests
+        // rather than the shipped modules. No product names it, so no shipped binary links it
+        // (`swift build` still compiles it); it depends on no project module, so any test target can.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
         .testTarget(
             name: "EngineSimulatorTests",
-            dependencies: ["EngineSimulator", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         // Docker client tests and the fleet's end-to-end tests, all against a real podman service;
         // the VPN's, against a Gluetun control-server stand-in (GluetunStandIn) and podman.
         .testTarget(
             name: "DockerEngineTests",
-            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "VPN", "Clocks", "CurlHTTP",
+            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "TestSupport", "VPN", "Clocks", "CurlHTTP",
                            "ControlAPI", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "Logging", package: "swift-log")]
@@ -158,19 +173,19 @@ let package = Package(
             name: "VPNTests",
             dependencies: ["VPN", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts"]),
-        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store",
+        .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts", "TestSupport"]),
+        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store", "RelayCore",
                                                         .product(name: "Logging", package: "swift-log")]),
         // Probing sources through a real relay against the engine simulator.
         .testTarget(
             name: "SourceProbingTests",
-            dependencies: ["Channels", "RelayCore", "Streams", "Store", "StreamFacts", "Clocks", "EngineSimulator",
+            dependencies: ["Channels", "RelayCore", "Streams", "Store", "StreamFacts", "Clocks", "EngineSimulator", "TestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
         .testTarget(
             name: "ControlAPIRouterTests",
-            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts", "VPN",
+            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts", "VPN", "TestSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log")]
         ),
@@ -184,25 +199,29 @@ let package = Package(
             dependencies: ["Streams", "Clocks", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]
         ),
         // The HTTP layer against loopback servers the tests start.
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CSupport"]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CSupport", "TestSupport"]),
         // Against the real Dispatcharr backend (shared/tools/real-dispatcharr) and a stand-in for faults.
         .testTarget(
             name: "DispatcharrTests",
-            dependencies: ["Dispatcharr", "CurlHTTP", "EngineSimulator", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Dispatcharr", "CurlHTTP", "EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "SystemdNotifyTests",
-            dependencies: ["SystemdNotify", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["SystemdNotify", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(
+            name: "PersistentConditionsTests",
+            dependencies: ["PersistentConditions", "Clocks", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol"]
+            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol", "TestSupport"]
         ),
         // The panel in headless Chromium (a Python Playwright script) and its SSE stream, against a real `acerelay serve`.
         .testTarget(
             name: "PanelTests",
-            dependencies: ["EngineSimulator", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")],
             exclude: ["panel_test.py"]
         ),
     ]

@@ -58,7 +58,8 @@ extension AceRelayCommand {
         static let configuration = CommandConfiguration(
             abstract: "Serve /ace/getstream on the stream port and the orchestrator-compatible API on the control port.",
             discussion: """
-            Engines are static (--engine) and/or provisioned as Docker containers (--provision, DOCKER_HOST).
+            Engines are static (--engine) and/or provisioned as Docker containers (--provision, DOCKER_HOST,
+            or DOCKER_HOSTS for several hosts; ACERELAY_RECONCILE_INTERVAL_S between container listings).
             The fleet reads the orchestrator's variables: API_KEY, DOCKER_HOST, DOCKER_NETWORK, CONTAINER_LABEL,
             MIN_REPLICAS, MIN_FREE_REPLICAS, MAX_REPLICAS, MAX_STREAMS_PER_ENGINE, ENGINE_GRACE_PERIOD_S,
             AUTO_DELETE, PORT_RANGE_HOST, STARTUP_TIMEOUT_S, HEALTH_CHECK_INTERVAL_S, HEALTH_FAILURE_THRESHOLD,
@@ -86,6 +87,10 @@ extension AceRelayCommand {
             if descriptors < 4_096 {
                 logger.warning("only \(descriptors) file descriptors: each player needs one; raise LimitNOFILE / ulimit -n")
             }
+            logger.info("resource bounds", metadata: [
+                "relay.max_players": "\(settings.relay.maxPlayers)", "relay.descriptors": "\(descriptors)",
+                "relay.history_budget_mib": "\(settings.relay.historyBudget >> 20)",
+                "relay.max_contents_per_address": "\(settings.relay.maxContentsPerAddress)"])
             do throws(StartFailure) {
                 try ComposedControlPlane(settings: settings, environment: environment, logger: logger).run()
             } catch {

@@ -51,7 +51,7 @@ final class ComposedControlPlane: Sendable {
         streamAddress = "\(settings.relay.listenHost):\(settings.relay.listenPort)"
         self.logger = logger
         let store: Store
-        do { store = try Store(directory: settings.dataDirectory) } catch { throw .store(error) }
+        do { store = try Store(directory: settings.dataDirectory, logger: logger) } catch { throw .store(error) }
         self.store = store
         let fleet = EngineFleet(maxStreamsPerEngine: settings.fleet.maxStreamsPerEngine,
                                 startupTimeout: settings.fleet.startupTimeout,
@@ -68,18 +68,29 @@ final class ComposedControlPlane: Sendable {
         var provisioner: EngineProvisioner?
         var dockerClient: DockerClient?
         if settings.provisioning {
-            let docker: DockerClient
-            do { docker = try DockerClient(environment: environment, logger: logger) } catch { throw .docker(error) }
-            dockerClient = docker
-            let created = EngineProvisioner(configuration: settings.fleet, docker: docker, fleet: fleet, store: store, logger: logger)
+            let clients: [DockerClient]
+            if let hosts = settings.dockerHosts {
+                clients = hosts.map { DockerClient(host: $0, logger: logger) }
+            } else {
+                do { clients = [try DockerClient(environment: environment, logger: logger)] } catch { throw .docker(error) }
+            }
+            // Gluetun runs on the first host listed: the VPN monitor asks that one for its container's health.
+            dockerClient = clients.first
+            let created = EngineProvisioner(configuration: settings.fleet, dockerHosts: clients, fleet: fleet, store: store, logger: logger)
             fleet.onDemand(created.demandHook())
             provisioner = created
         }
+        // Reported streams' stat/command URLs are called only on the fleet's engines.
+        let engineURLs = EngineURLPolicy(fleet: fleet, allowsForeignHosts: settings.allowForeignEngineURLs)
         let recorder = StoreStreamRecorder(store: store, containerName: { fleet.engine(id: $0)?.name }, logger: logger)
         let (refusals, refused) = AsyncStream.makeStream(of: LoopRefusal.self, bufferingPolicy: .unbounded)
         let loops = LoopDetector(store: store, config: settings.loopDetection, logger: logger, stopExternal: { stream in
             // Another proxy's session: the engine must hear stop, or it keeps playing.
             guard let command = stream.commandURL, !command.isEmpty else { return }
+            if let refusal = engineURLs.refusal(for: command) {
+                logger.warning("a looping stream's command_url is not called", metadata: ["loop.stream": "\(stream.id)", "loop.reason": "\(refusal)"])
+                return
+            }
             if let failure = await EngineCommand.stop(commandURL: command) {
                 logger.warning("a looping stream's engine did not stop", metadata: ["loop.stream": "\(stream.id)", "loop.reason": "\(failure)"])
             }
@@ -92,7 +103,12 @@ final class ComposedControlPlane: Sendable {
         events.subscribe("metrics", metrics)
         let live = LiveUpdates()
         events.subscribe("live", live)
-        let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops, logger: logger)
+        // Before the relay: `/ace/channel/{id}` reads the channels' order from it.
+        let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
+        self.channels = channels
+        Task { await channels.warmUp() }
+        let relay = RelayServer(configuration: settings.relay, selector: fleet, events: events, contentGate: loops,
+                                channels: channels, logger: logger)
         self.relay = relay
         let notifier = SystemdNotifier(environment: environment)
         self.notifier = notifier
@@ -103,20 +119,20 @@ final class ComposedControlPlane: Sendable {
         let turns = (0..<max(settings.relay.workers, 1)).map { gate.register("relay-\($0)") }
         relay.loopTurned = { worker in turns[worker].turned() }
         pinger = WatchdogPinger(notifier: notifier, gate: gate, logger: logger)
-        let collector = StatsCollector(store: store, retention: settings.statsRetention, loops: loops, logger: logger)
+        let collector = StatsCollector(store: store, retention: settings.statsRetention, loops: loops,
+                                       urlRefusal: { engineURLs.refusal(for: $0) }, logger: logger)
         events.subscribe("stats", collector)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
-        let channels = ChannelService(store: store, margin: settings.channelReorderMargin, logger: logger)
-        self.channels = channels
         let (vpn, vpnServices) = VPNServices.make(settings: settings.vpn, docker: dockerClient, provisioner: provisioner,
                                                   store: store, live: live, logger: logger)
         let dispatcharr = settings.dispatcharr.map { DispatcharrBridge(configuration: $0, channels: channels, logger: logger) }
-        let plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
+        var plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port }, channels: channels,
                                  playlists: PlaylistSettings(publicURL: settings.publicURL,
                                                              fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))),
-                                 dispatcharr: dispatcharr?.sync, live: live, vpn: vpn)
+                                 dispatcharr: dispatcharr?.sync, live: live, engineURLs: engineURLs, vpn: vpn)
+        plane.maxConcurrentRequests = settings.apiMaxRequests
         let progress = GroupProgress()
         self.progress = progress
         let (apiHost, apiPort) = settings.apiAddress

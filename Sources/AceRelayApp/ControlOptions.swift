@@ -1,4 +1,5 @@
 import ArgumentParser
+import DockerEngine
 import EngineFleet
 import Foundation
 import RelayCore
@@ -14,7 +15,7 @@ struct ControlOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), parsing: .unconditional, help: "Directory of the SQLite store. Env ACERELAY_DATA_DIR; under systemd $STATE_DIRECTORY. Default ./data.")
     var dataDir: String?
 
-    @Option(name: .customLong("provision"), parsing: .unconditional, help: "Start engine containers through Docker: auto (when DOCKER_HOST is set or /var/run/docker.sock exists), on, off. Env ACERELAY_PROVISION. Default auto.")
+    @Option(name: .customLong("provision"), parsing: .unconditional, help: "Start engine containers through Docker: auto (when DOCKER_HOST or DOCKER_HOSTS is set or /var/run/docker.sock exists), on, off. Env ACERELAY_PROVISION. Default auto.")
     var provision: String?
 
     @Option(name: .customLong("engine-image"), parsing: .unconditional, help: "Engine image for provisioned containers. Env TARGET_IMAGE. Default \(FleetConfiguration.defaultImage).")
@@ -42,8 +43,29 @@ struct ControlOptions: ParsableArguments {
         switch text {
         case "on", "true", "yes", "1": return true
         case "off", "false", "no", "0": return false
-        case "auto": return environment["DOCKER_HOST"].map { !$0.isEmpty } ?? FileManager.default.fileExists(atPath: "/var/run/docker.sock")
+        case "auto":
+            if environment["DOCKER_HOSTS"].map({ !$0.isEmpty }) == true { return true }
+            return environment["DOCKER_HOST"].map { !$0.isEmpty } ?? FileManager.default.fileExists(atPath: "/var/run/docker.sock")
         default: throw SettingError(option: "--provision", environment: "ACERELAY_PROVISION", value: text, expected: "auto, on or off")
+        }
+    }
+
+    /// `DOCKER_HOSTS`: the Docker hosts engines are spread over, or nil when it is
+    /// unset and `DOCKER_HOST` names the one host. Setting both is refused: which
+    /// one was meant cannot be guessed, and silently ignoring one hides engines.
+    func dockerHosts(environment: [String: String]) throws(SettingError) -> [DockerHost]? {
+        guard let value = environment["DOCKER_HOSTS"], !value.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        if let single = environment["DOCKER_HOST"], !single.isEmpty {
+            throw SettingError(option: "DOCKER_HOSTS", environment: nil, value: value,
+                               expected: "DOCKER_HOST unset (it is \"\(single)\"): DOCKER_HOSTS lists every host, DOCKER_HOST is the one-host form")
+        }
+        do {
+            return try DockerHost.list(parsing: value)
+        } catch {
+            var problem = error.description
+            if case .invalidHost(let entry, let reason) = error { problem = "\"\(entry.trimmingCharacters(in: .whitespaces))\": \(reason)" }
+            throw SettingError(option: "DOCKER_HOSTS", environment: nil, value: value,
+                               expected: "unix:///path/to/docker.sock or tcp://host:port entries separated by commas (\(problem))")
         }
     }
 
@@ -79,6 +101,7 @@ struct ControlOptions: ParsableArguments {
         c.healthCheckInterval = try read.double(nil, option: "HEALTH_CHECK_INTERVAL_S", env: "HEALTH_CHECK_INTERVAL_S", default: 20, range: 1...3_600)
         c.healthFailureThreshold = try read.int(nil, option: "HEALTH_FAILURE_THRESHOLD", env: "HEALTH_FAILURE_THRESHOLD", default: 3, range: 1...100)
         c.unhealthyGracePeriod = try read.double(nil, option: "HEALTH_UNHEALTHY_GRACE_PERIOD_S", env: "HEALTH_UNHEALTHY_GRACE_PERIOD_S", default: 60, range: 0...86_400)
+        c.reconcileInterval = try read.double(nil, option: "ACERELAY_RECONCILE_INTERVAL_S", env: "ACERELAY_RECONCILE_INTERVAL_S", default: 10, range: 0.2...3_600)
         if let network = environment["DOCKER_NETWORK"], !network.isEmpty { c.networkMode = network }
         guard c.minReplicas <= c.maxReplicas else {
             throw SettingError(option: "MIN_REPLICAS", environment: nil, value: String(c.minReplicas), expected: "at most MAX_REPLICAS (\(c.maxReplicas))")

@@ -18,5 +18,17 @@ enum OpenFileLimit {
         return UInt64(limit.rlim_cur)
     }
 
+    /// Descriptors kept for everything but players: engine transfers and health
+    /// probes, the control API's connections, the store, the loops' own.
+    static func reserve(descriptors: UInt64) -> UInt64 { max(128, descriptors / 8) }
+
+    /// `--max-players` when none is given: a player of a content nobody else
+    /// watches costs three descriptors (its socket, its hub's memfd, the engine
+    /// transfer), so a third of what the reserve leaves; at least 16.
+    static func defaultMaxPlayers(descriptors: UInt64) -> Int {
+        let spare = descriptors > reserve(descriptors: descriptors) ? descriptors - reserve(descriptors: descriptors) : 0
+        return Int(min(max(spare / 3, 16), 10_000_000))
+    }
+
     private static var RLIMIT_NOFILE_VALUE: __rlimit_resource_t { __rlimit_resource_t(RLIMIT_NOFILE.rawValue) }
 }

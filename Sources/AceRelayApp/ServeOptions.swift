@@ -58,6 +58,15 @@ public struct RelayOptions: ParsableArguments {
     @Option(name: .customLong("drain-seconds"), parsing: .unconditional, help: "On SIGTERM, seconds players already connected may keep streaming while /healthz answers 503 and new players are refused; 0 stops at once. Env ACERELAY_DRAIN_S. Default 0.")
     var drainSeconds: String?
 
+    @Option(name: .customLong("max-players"), parsing: .unconditional, help: "Connections the stream port holds at once; beyond it 503 with Retry-After. 0 for no bound. Env ACERELAY_MAX_PLAYERS. Default: a third of the descriptors left after a reserve for engines, the API and the store.")
+    var maxPlayers: String?
+
+    @Option(name: .customLong("max-contents-per-address"), parsing: .unconditional, help: "Streams one player address may have open (opened by it); a new content beyond it is a 429 with Retry-After. 0 for no bound. Env ACERELAY_MAX_CONTENTS_PER_ADDRESS. Default 16.")
+    var maxContentsPerAddress: String?
+
+    @Option(name: .customLong("history-budget"), parsing: .unconditional, help: "Bytes (K, M, G suffixes allowed) all streams' histories may hold together; past it every stream keeps a shorter window. 0 for none. Env ACERELAY_HISTORY_BUDGET. Default: a quarter of physical memory.")
+    var historyBudget: String?
+
     @Flag(name: .customLong("proxy-protocol"), help: "Expect a PROXY protocol v1 or v2 header (HAProxy send-proxy) before each request on the stream port; players' addresses are the ones it names. Env ACERELAY_PROXY_PROTOCOL=true. Default off: such a header is a 400.")
     var proxyProtocol = false
 
@@ -98,6 +107,12 @@ public struct RelayOptions: ParsableArguments {
         c.requestTimeout = try read.double(requestTimeout, option: "--request-timeout", env: "ACERELAY_REQUEST_TIMEOUT_S", default: 10, range: 0.5...300)
         c.clientMaxLagSeconds = try read.double(clientMaxLag, option: "--client-max-lag", env: "ACERELAY_CLIENT_MAX_LAG_S", default: 10, range: 1...600)
         c.proxyProtocol = try proxyProtocolEnabled(environment: environment)
+        c.maxPlayers = try read.int(maxPlayers, option: "--max-players", env: "ACERELAY_MAX_PLAYERS",
+                                    default: OpenFileLimit.defaultMaxPlayers(descriptors: OpenFileLimit.raiseToHardLimit()), range: 0...10_000_000)
+        c.maxContentsPerAddress = try read.int(maxContentsPerAddress, option: "--max-contents-per-address", env: "ACERELAY_MAX_CONTENTS_PER_ADDRESS",
+                                               default: 16, range: 0...100_000)
+        c.historyBudget = try read.bytes(historyBudget, option: "--history-budget", env: "ACERELAY_HISTORY_BUDGET",
+                                         default: ProcessInfo.processInfo.physicalMemory / 4, minimum: 16 << 20)
         // Test-only hook, deliberately without an option or help text: see RelayConfiguration.testStallLoopAfter.
         if let stall = environment["ACERELAY_TEST_STALL_LOOP_AFTER_S"].flatMap(Double.init), stall >= 0 { c.testStallLoopAfter = stall }
         return c

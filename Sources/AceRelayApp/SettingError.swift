@@ -23,6 +23,16 @@ struct SettingReader {
         return value
     }
 
+    /// A true/false setting from the environment (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+    func bool(env: String, default value: Bool) throws(SettingError) -> Bool {
+        guard let text = raw(nil, env: env)?.lowercased() else { return value }
+        switch text {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw SettingError(option: env, environment: nil, value: text, expected: "true or false")
+        }
+    }
+
     func double(_ flag: String?, option: String, env: String?, default value: Double, range: ClosedRange<Double>) throws(SettingError) -> Double {
         guard let text = raw(flag, env: env) else { return value }
         guard let parsed = Double(text.trimmingCharacters(in: .whitespaces)), range.contains(parsed) else {
@@ -37,6 +47,25 @@ struct SettingReader {
             throw SettingError(option: option, environment: env, value: text, expected: "a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return parsed
+    }
+
+    /// A size in bytes, with an optional binary suffix (`512M`, `2G`, `64KiB`); 0 for
+    /// none, else at least `minimum`.
+    func bytes(_ flag: String?, option: String, env: String?, default value: UInt64, minimum: UInt64) throws(SettingError) -> UInt64 {
+        guard let text = raw(flag, env: env) else { return value }
+        let invalid = SettingError(option: option, environment: env, value: text,
+                                   expected: "0 or a size of at least \(minimum >> 20) MiB in bytes, optionally with K, M or G (e.g. 2G)")
+        var digits = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for suffix in ["IB", "B"] where digits.hasSuffix(suffix) { digits.removeLast(suffix.count); break }
+        var shift: UInt64 = 0
+        if let unit = digits.last, let power = ["K": 10, "M": 20, "G": 30, "T": 40][String(unit)] {
+            shift = UInt64(power)
+            digits.removeLast()
+        }
+        guard let number = UInt64(digits), number <= (UInt64.max >> shift) else { throw invalid }
+        let bytes = number << shift
+        guard bytes == 0 || bytes >= minimum else { throw invalid }
+        return bytes
     }
 
     /// `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all addresses).

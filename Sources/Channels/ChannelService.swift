@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RelayCore
 import Store
 import StreamFacts
 import Synchronization
@@ -42,12 +43,19 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
     private let ordering: SourceOrdering
     private let logger: Logger
     private let now: @Sendable () -> Date
-    private var cache: Cache?
+    private var cache: Cache? {
+        // Every change of channels or scores goes through here, so relay loops always read the current order.
+        didSet { publishDirectory() }
+    }
     private var loading: Task<Cache, any Error>?
     /// The store is written through in the order the cache changed, even when calls interleave.
     private var writes: Task<Void, Never>?
     private nonisolated let hooks = Mutex(Hooks())
     private nonisolated let counters = Mutex(ChannelCounts())
+    /// Each channel's working sources best first, for relay loops (`ChannelDirectory`).
+    nonisolated let directory = Mutex<[String: [ContentKey]]>([:])
+    /// Sources reported failed whose failure is not recorded yet: left out of `directory` meanwhile.
+    nonisolated let reportedFailures = Mutex<Set<String>>([])
 
     /// `margin` is `CHANNEL_REORDER_MARGIN`; `now` is injected for tests.
     public init(store: Store, margin: Int = 10, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
@@ -272,6 +280,27 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
     }
 
     // MARK: Internals
+
+    /// Rebuilds what relay loops read: per channel, its sources in order without the failed ones.
+    private func publishDirectory() {
+        guard let cache else { return }
+        let reported = reportedFailures.withLock { $0 }
+        var sources: [String: [ContentKey]] = [:]
+        for channel in cache.channels {
+            sources[channel.channel.id] = channel.sources.compactMap { source in
+                guard cache.latest[source.contentID]?.failed != true, !reported.contains(source.contentID) else { return nil }
+                return ContentKey(kind: .contentID, value: source.contentID)
+            }
+        }
+        directory.withLock { $0 = sources }
+    }
+
+    /// Loads the channels now, so `/ace/channel/{id}` knows them before anyone asked the API.
+    public func warmUp() async {
+        do { _ = try await loaded() } catch {
+            logger.warning("cannot load channels from the store yet; channel playback answers 404 until it can", metadata: ["channels.reason": "\(error)"])
+        }
+    }
 
     private func loaded() async throws -> Cache {
         if let cache { return cache }

@@ -1,3 +1,5 @@
+import RelayCore
+
 /// The orchestrator's API key rule: with `API_KEY` set, mutating routes need
 /// `Authorization: Bearer <key>` or `X-API-Key: <key>` (the latter first when both are given).
 struct APIKeyCheck: Sendable {
@@ -14,17 +16,6 @@ struct APIKeyCheck: Sendable {
             if parts.count == 2, parts[0].lowercased() == "bearer" { presented = String(parts[1]).trimmingCharacters(in: .whitespaces) }
         }
         guard let presented, !presented.isEmpty else { return .missing }
-        return Self.constantTimeEqual(Array(presented.utf8), Array(key.utf8)) ? .allowed : .invalid
-    }
-
-    /// Compares without returning early, so timing does not reveal how much of the key matched.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for i in 0..<max(a.count, b.count) {
-            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return difference == 0
+        return APIKey(key)?.matches(presented) == true ? .allowed : .invalid
     }
 }
-
-import Foundation

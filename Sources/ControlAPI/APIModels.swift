@@ -68,11 +68,14 @@ struct StreamJSON: Encodable {
     var sample: StatSample? = nil
     /// What the relay itself measures of this session's stream, while its hub is open.
     var hub: HubSnapshot? = nil
+    /// Why this reported stream's `stat_url`/`command_url` are not called, if they are not.
+    var urlRefusal: String? = nil
 
-    init(stream: StreamRecord, sample: StatSample? = nil, hub: HubSnapshot? = nil) {
+    init(stream: StreamRecord, sample: StatSample? = nil, hub: HubSnapshot? = nil, urlRefusal: String? = nil) {
         self.stream = stream
         self.sample = sample
         self.hub = hub
+        self.urlRefusal = urlRefusal
     }
 
     enum Keys: String, CodingKey {
@@ -80,6 +83,7 @@ struct StreamJSON: Encodable {
         case playbackSessionID = "playback_session_id", statURL = "stat_url", commandURL = "command_url"
         case isLive = "is_live", startedAt = "started_at", endedAt = "ended_at", status
         case peers, speedDown = "speed_down", speedUp = "speed_up", downloaded, uploaded, livepos, relay
+        case urlRefusal = "url_refusal"
     }
 
     /// The relay's own numbers, from packet headers only.
@@ -120,6 +124,7 @@ struct StreamJSON: Encodable {
                                          reconnects: $0.reconnects, bytes_in: $0.bytesIn, bytes_out: $0.bytesOut,
                                          players: $0.players, skips: $0.skips, drops: $0.drops,
                                          time_to_first_byte_ms_avg: $0.firstByteMillisecondsAverage) }, forKey: .relay)
+        try c.encodeIfPresent(urlRefusal, forKey: .urlRefusal)
     }
 }
 

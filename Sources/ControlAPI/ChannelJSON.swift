@@ -3,19 +3,32 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import RelayCore
 import StreamFacts
 
 /// The channel API's JSON objects, built in one place: a channel with its
 /// sources in order, a source's score, components and facts, a history entry.
 /// Absent values are JSON `null`, never missing keys, so clients see one shape.
 enum ChannelJSON {
-    static func channel(_ channel: ChannelSnapshot) -> [String: Any] {
+    /// `playback`: what `/ace/channel/{id}` players of it did (nil before any asked for it).
+    static func channel(_ channel: ChannelSnapshot, playback: ChannelPlaybackSnapshot? = nil) -> [String: Any] {
         let record = channel.record
         return [
             "id": record.id, "name": record.name, "group": record.groupTitle ?? NSNull(), "tvg_id": record.tvgID ?? NSNull(),
             "logo": record.logo ?? NSNull(), "origin": record.origin.rawValue,
             "dispatcharr_channel_id": record.dispatcharrChannelID ?? NSNull(),
             "sources": channel.sources.map(source),
+            "playback": self.playback(playback),
+        ]
+    }
+
+    /// players, playing_source, standby_source, switches, last_switch_at, last_switch_reason, switches_by_reason.
+    static func playback(_ playback: ChannelPlaybackSnapshot?) -> [String: Any] {
+        let p = playback ?? ChannelPlaybackSnapshot(channelID: "")
+        return [
+            "players": p.players, "playing_source": p.playingSource ?? NSNull(), "standby_source": p.standbySource ?? NSNull(),
+            "switches": p.switches, "last_switch_at": p.lastSwitchAt.map(timestamp) ?? NSNull(),
+            "last_switch_reason": p.lastSwitchReason?.rawValue ?? NSNull(), "switches_by_reason": p.switchesByReason,
         ]
     }
 

@@ -1,11 +1,13 @@
 import Channels
 import Prometheus
+import RelayCore
 import Synchronization
 
 /// The channel metrics, brought up to date at scrape time from the channel
 /// service: `acerelay_channel_best_score{channel}`,
 /// `acerelay_channel_sources{channel,state}`,
-/// `acerelay_channel_measurements_total{result}`, `acerelay_channel_reorders_total`.
+/// `acerelay_channel_measurements_total{result}`, `acerelay_channel_reorders_total`;
+/// and from the relay, `acerelay_channel_switches_total{channel,reason}`.
 ///
 /// Channel ids are labels because they are bounded by configuration (an
 /// operator creates channels); a deleted channel's series are removed.
@@ -20,6 +22,8 @@ final class ChannelMetrics: Sendable {
     private struct State {
         var channels: [String: PerChannel] = [:]
         var lastCounts = ChannelCounts()
+        /// Switch counters by channel and reason, with the relay's total they were last advanced to.
+        var switches: [String: (counter: Counter, seen: UInt64)] = [:]
     }
 
     private let registry: PrometheusCollectorRegistry
@@ -65,6 +69,22 @@ final class ChannelMetrics: Sendable {
             }
             if counts.reorders > state.lastCounts.reorders { reorders.increment(by: Int64(counts.reorders - state.lastCounts.reorders)) }
             state.lastCounts = counts
+        }
+    }
+
+    /// Advances `acerelay_channel_switches_total{channel,reason}` to the relay's per-channel counts.
+    func update(playback: [ChannelPlaybackSnapshot]) {
+        state.withLock { state in
+            for channel in playback {
+                for (reason, total) in channel.switchesByReason {
+                    let key = channel.channelID + "\u{0}" + reason
+                    let series = state.switches[key] ?? (registry.makeCounter(
+                        name: "acerelay_channel_switches_total", labels: [("channel", channel.channelID), ("reason", reason)],
+                        help: "Channel players moved to another source, by channel and why they left the previous one."), 0)
+                    if total > series.seen { series.counter.increment(by: Int64(total - series.seen)) }
+                    state.switches[key] = (series.counter, max(total, series.seen))
+                }
+            }
         }
     }
 

@@ -47,12 +47,12 @@ struct ChannelsController: APIController {
     }
 
     func list() async throws -> Response {
-        ChannelJSON.response(try await service().channels().map(ChannelJSON.channel))
+        ChannelJSON.response(try await service().channels().map { ChannelJSON.channel($0, playback: plane.relay?.channelPlayback($0.id)) })
     }
 
     func show(id: String) async throws -> Response {
         guard let channel = try await service().channel(id: id) else { throw APIError.notFound("no channel with id \(id)") }
-        return ChannelJSON.response(ChannelJSON.channel(channel))
+        return ChannelJSON.response(ChannelJSON.channel(channel, playback: plane.relay?.channelPlayback(id)))
     }
 
     func scores(id: String, since: String?) async throws -> Response {

@@ -35,13 +35,21 @@ public struct ControlPlane: Sendable {
     public var live: LiveUpdates?
     /// The Gluetun monitor, when `GLUETUN_CONTAINER_NAME` is set: `/vpn/*`, the status's `vpn`, metrics, the panel.
     public var vpn: VPNMonitor?
+    /// Which reported `stat_url`/`command_url` may be called (the fleet's engines only, by default).
+    public var engineURLs: EngineURLPolicy
+    /// Control API requests in progress at most (`ACERELAY_API_MAX_REQUESTS`); more get 503.
+    public var maxConcurrentRequests = 64
+    /// The count `maxConcurrentRequests` bounds, shared by every router built from this plane.
+    let requestsInFlight = InFlightRequests()
 
     public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
                 metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16,
                 channels: ChannelService? = nil, playlists: PlaylistSettings = PlaylistSettings(),
-                dispatcharr: DispatcharrSync? = nil, live: LiveUpdates? = nil, vpn: VPNMonitor? = nil) {
+                dispatcharr: DispatcharrSync? = nil, live: LiveUpdates? = nil, engineURLs: EngineURLPolicy? = nil,
+                vpn: VPNMonitor? = nil) {
         self.live = live
         self.vpn = vpn
+        self.engineURLs = engineURLs ?? EngineURLPolicy(fleet: fleet)
         self.channels = channels
         self.dispatcharr = dispatcharr
         self.playlists = playlists

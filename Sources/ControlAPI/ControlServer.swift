@@ -32,6 +32,7 @@ public enum ControlServer {
     static func router(plane: ControlPlane) -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: ConcurrencyLimitMiddleware(limit: plane.maxConcurrentRequests, inFlight: plane.requestsInFlight))
         let controllers: [any APIController] = [
             EnginesController(plane: plane),
             StreamsController(plane: plane),

@@ -31,7 +31,7 @@ struct EventsController: APIController {
                                   statURL: body.session.statURL, commandURL: body.session.commandURL,
                                   isLive: (body.session.isLive ?? 1) != 0, origin: .external)
         try await plane.store.saveStream(record)
-        return .json(StreamJSON(stream: record))
+        return .json(StreamJSON(stream: record, urlRefusal: StreamsController(plane: plane).urlRefusal(record)))
     }
 
     /// The fleet engine the event is about: by `container_id` when that is an

@@ -21,6 +21,8 @@ public final class MetricsExporter: RelayObserver {
     // Relay.
     private let players: Gauge
     private let hubs: Gauge
+    private let historyBytes: Gauge
+    private let historyBudget: Gauge
     private let relayCounters: [(key: String, counter: Counter, read: @Sendable (RelayTotals) -> UInt64)]
     // Fleet.
     private let engines: [EngineHealth: Gauge]
@@ -42,6 +44,10 @@ public final class MetricsExporter: RelayObserver {
     private let vpnForwardedPort: Gauge
     /// What the Dispatcharr counters were last advanced to.
     private let dispatcharrSeen = Mutex<[DispatcharrRequestResult: Int]>([:])
+    /// `acerelay_store_errors_total{operation}`, one per store operation that failed so far.
+    private let storeErrors = Mutex<[String: Counter]>([:])
+    private let storeRetries: Counter
+    private let storeWritable: Gauge
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -52,6 +58,9 @@ public final class MetricsExporter: RelayObserver {
             help: "Time from a player's connection to the first stream byte sent to it.")
         players = registry.makeGauge(name: "acerelay_relay_players", help: "Players connected now.")
         hubs = registry.makeGauge(name: "acerelay_relay_hubs", help: "Contents with an open engine session (hubs) now.")
+        historyBytes = registry.makeGauge(name: "acerelay_history_bytes",
+                                          help: "Memfd bytes all stream histories hold now (shared memory: Shmem in /proc/meminfo, not RSS).")
+        historyBudget = registry.makeGauge(name: "acerelay_history_budget_bytes", help: "The budget for all stream histories (--history-budget); 0 for none.")
         func counter(_ name: String, _ help: String, _ read: @escaping @Sendable (RelayTotals) -> UInt64) -> (String, Counter, @Sendable (RelayTotals) -> UInt64) {
             (name, registry.makeCounter(name: name, help: help), read)
         }
@@ -64,7 +73,12 @@ public final class MetricsExporter: RelayObserver {
             counter("acerelay_relay_upstream_reconnects_total", "Times a hub reconnected to its engine.") { $0.reconnects },
             counter("acerelay_relay_upstream_stalls_total", "Times an engine went quiet for a second or more.") { $0.stalls },
             counter("acerelay_relay_players_served_total", "Players that asked for a stream.") { $0.playersServed },
+            counter("acerelay_relay_accept_failures_total", "Accepts that failed (out of file descriptors, as a rule).") { $0.acceptFailures },
+            counter("acerelay_relay_players_refused_total", "Connections answered 503 because --max-players were connected.") { $0.playersRefused },
         ].map { (key: $0.0, counter: $0.1, read: $0.2) }
+        storeRetries = registry.makeCounter(name: "acerelay_store_retries_total",
+                                            help: "Store writes retried after an error that may pass (locked, full, read-only).")
+        storeWritable = registry.makeGauge(name: "acerelay_store_writable", help: "0 while the store's writes fail, else 1.")
         var engines: [EngineHealth: Gauge] = [:]
         for health in [EngineHealth.healthy, .unhealthy, .unknown] {
             engines[health] = registry.makeGauge(name: "acerelay_fleet_engines", labels: [("health", health.rawValue)],
@@ -104,6 +118,7 @@ public final class MetricsExporter: RelayObserver {
         let latest = (try? await plane.store.latestSamples(streamIDs: started.map(\.id), as: StatSample.self)) ?? [:]
         let fleetEngines = plane.fleet.engines
         if let channels = plane.channels { channelMetrics.update(gauges: await channels.gauges(), counts: channels.counts) }
+        if let relay = plane.relay { channelMetrics.update(playback: relay.channelPlayback()) }
         if let dispatcharr = plane.dispatcharr {
             let snapshot = dispatcharr.client.counts.snapshot()
             dispatcharrSeen.withLock { seen in
@@ -118,6 +133,8 @@ public final class MetricsExporter: RelayObserver {
                 let totals = relay.totals()
                 players.set(Double(totals.players))
                 hubs.set(Double(totals.hubs))
+                historyBytes.set(Double(totals.historyBytes))
+                historyBudget.set(Double(totals.historyBudgetBytes))
                 for entry in relayCounters { advance(entry.counter, key: entry.key, to: entry.read(totals), last: &last) }
             }
             for (health, gauge) in engines {
@@ -128,6 +145,14 @@ public final class MetricsExporter: RelayObserver {
                 advance(provisioned, key: "provisioned", to: counts.succeeded, last: &last)
                 advance(provisioningFailed, key: "provisioning_failed", to: counts.failed, last: &last)
                 breakerOpen.set(provisioner.status().breaker == .open ? 1.0 : 0.0)
+                // Hosts come from DOCKER_HOSTS: a bounded set of labels, made (once) at the first scrape.
+                for host in provisioner.dockerHosts() {
+                    registry.makeGauge(name: "acerelay_docker_host_up", labels: [("host", host.name)],
+                                       help: "1 while the Docker host answers, 0 while it does not.").set(host.reachable ? 1.0 : 0.0)
+                    let errors = registry.makeCounter(name: "acerelay_docker_errors_total", labels: [("host", host.name)],
+                                                      help: "Docker API calls that failed, by host.")
+                    advance(errors, key: "docker_errors \(host.name)", to: host.errors, last: &last)
+                }
             }
             waiting.set(Double(plane.fleet.waiting))
             activeStreams.set(Double(started.count))
@@ -138,6 +163,19 @@ public final class MetricsExporter: RelayObserver {
             let vpn = plane.vpn?.status
             vpnUp.set(vpn?.isUp == true ? 1.0 : 0.0)
             vpnForwardedPort.set(Double(vpn?.forwardedPort ?? 0))
+            let store = plane.store.health
+            storeWritable.set(store.writable ? 1.0 : 0.0)
+            advance(storeRetries, key: "store_retries", to: store.retries, last: &last)
+            for (operation, count) in store.errors {
+                let counter = storeErrors.withLock { counters in
+                    if let known = counters[operation] { return known }
+                    let made = registry.makeCounter(name: "acerelay_store_errors_total", labels: [("operation", operation)],
+                                                    help: "Store operations that failed after their retries, by operation.")
+                    counters[operation] = made
+                    return made
+                }
+                advance(counter, key: "store_errors.\(operation)", to: count, last: &last)
+            }
         }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)

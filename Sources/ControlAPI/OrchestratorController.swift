@@ -4,6 +4,7 @@ import Dispatcharr
 import Foundation
 import VPN
 import Hummingbird
+import Store
 
 /// `GET /orchestrator/status`, `GET /health/status` and `GET /version`.
 struct OrchestratorController: APIController {
@@ -38,8 +39,12 @@ struct OrchestratorController: APIController {
 
     func orchestratorStatus() async throws -> Response {
         let engines = plane.fleet.engines
-        let active = try await plane.store.streams(status: .started).count
-        let total = try await plane.store.streams().count
+        // A store that cannot be read (locked by another process) must not take the status
+        // down with it: the relay's own hubs are the active streams it knows from memory.
+        let liveHubs = plane.relay?.totals().hubs ?? 0
+        let active = (try? await plane.store.streams(status: .started).count) ?? liveHubs
+        let total = (try? await plane.store.streams().count) ?? active
+        let store = plane.store.health
         let healthy = engines.filter { $0.health.status == .healthy }.count
         let unhealthy = engines.filter { $0.health.status == .unhealthy }.count
         let perEngine = plane.provisioner?.configuration.maxStreamsPerEngine ?? 0
@@ -49,10 +54,15 @@ struct OrchestratorController: APIController {
         let blocked = provisioning?.blocked ?? (plane.provisioner == nil
             ? ProvisioningError(code: "general_error", message: "no Docker daemon configured: engines are static", recoveryETASeconds: 0, canRetry: false, shouldWait: false)
             : nil)
-        var state = engines.isEmpty ? "unavailable" : (healthy == engines.count ? "healthy" : (healthy > 0 ? "degraded" : "unavailable"))
+        let dockerHosts = plane.provisioner?.dockerHosts() ?? []
         let vpn = plane.vpn?.status
+        var state = engines.isEmpty ? "unavailable" : (healthy == engines.count ? "healthy" : (healthy > 0 ? "degraded" : "unavailable"))
+        if state == "healthy", !store.writable { state = "degraded" }
         // Engines behind a dead tunnel reach no peer, however their probes answer.
-        if let vpn, !vpn.isUp, state == "healthy" { state = "degraded" }
+        if state == "healthy", let vpn, !vpn.isUp { state = "degraded" }
+        // A Docker host that does not answer degrades the service even while every
+        // engine is healthy; provisioning stops only when no host answers.
+        if state == "healthy", dockerHosts.contains(where: { !$0.reachable }) { state = "degraded" }
         let body: [String: Any] = [
             "status": state,
             "engines": ["total": engines.count, "running": engines.count, "healthy": healthy, "unhealthy": unhealthy],
@@ -70,9 +80,32 @@ struct OrchestratorController: APIController {
                 "blocked_reason_details": blocked.map { APIError.structured($0) } ?? NSNull(),
             ],
             "dispatcharr": dispatcharrStatus(),
+            "store": storeStatus(store),
+            "docker_hosts": dockerHosts.map { host -> [String: Any] in
+                ["host": host.name, "reachable": host.reachable, "engines": host.engines,
+                 "last_error": host.lastError ?? NSNull(),
+                 "last_checked": host.lastChecked.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull()]
+            },
             "timestamp": ISO8601DateFormatter().string(from: Date()),
         ]
         return .rawJSON(body)
+    }
+
+    /// The store's health: `degraded` while writes fail (players keep streaming; what
+    /// happens meanwhile is not recorded), with failures by operation.
+    private func storeStatus(_ health: StoreHealthSnapshot) -> [String: Any] {
+        func time(_ date: Date?) -> Any { date.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull() }
+        return [
+            "status": health.writable ? "ok" : "degraded",
+            "writable": health.writable,
+            "errors_total": health.errors.values.reduce(0, +),
+            "errors": health.errors,
+            "retries": health.retries,
+            "last_error": health.lastError ?? NSNull(),
+            "last_error_at": time(health.lastErrorAt),
+            "failing_since": time(health.failingSince),
+            "moved_aside": health.movedAside ?? NSNull(),
+        ]
     }
 
     /// The Dispatcharr sync's state as plain JSON values (ISO 8601 times, like every other timestamp here).

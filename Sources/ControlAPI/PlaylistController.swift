@@ -27,9 +27,9 @@ struct PlaylistController: APIController {
         guard let channels = plane.channels else { throw APIError.unavailable("channels are not enabled") }
         let origin = relayOrigin(request)
         let items = try await channels.channels().compactMap { channel -> M3UWriter.Item? in
-            // Until playback by channel exists, a channel plays as its best source.
-            guard let first = channel.sources.first, let reference = AceStreamReference(id: first.contentID) else { return nil }
-            return M3UWriter.Item(name: channel.record.name, url: origin + reference.getstreamPath, tvgID: channel.record.tvgID,
+            // The channel, not its best source: the relay fails over between its sources on the same connection.
+            guard !channel.sources.isEmpty else { return nil }
+            return M3UWriter.Item(name: channel.record.name, url: origin + "/ace/channel/" + channel.id, tvgID: channel.record.tvgID,
                                   tvgLogo: channel.record.logo, groupTitle: channel.record.groupTitle)
         }
         return playlist(M3UWriter.render(items), filename: "channels.m3u")

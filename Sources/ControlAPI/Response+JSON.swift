@@ -26,6 +26,9 @@ extension Request {
     /// The body decoded as JSON, or a 400 that says what was wrong with it.
     func decodeJSON<Body: Decodable>(_ type: Body.Type, limit: Int = 1 << 20) async throws -> Body {
         let buffer = try await body.collect(upTo: limit)
+        if JSONNesting.exceedsLimit(buffer.readableBytesView) {
+            throw APIError.badRequest("invalid JSON body: nested deeper than \(JSONNesting.limit) levels")
+        }
         do {
             return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {

@@ -32,8 +32,18 @@ struct StreamsController: APIController {
         let latest = try await plane.store.latestSamples(streamIDs: streams.map(\.id), as: StatSample.self)
         let hubs = openHubs()
         return .json(streams.map { stream in
-            StreamJSON(stream: stream, sample: latest[stream.id], hub: stream.status == .started ? hubs[stream.id] : nil)
+            StreamJSON(stream: stream, sample: latest[stream.id], hub: stream.status == .started ? hubs[stream.id] : nil,
+                       urlRefusal: urlRefusal(stream))
         })
+    }
+
+    /// For a stream another proxy reported: why its URLs are not called, if they are not.
+    func urlRefusal(_ stream: StreamRecord) -> String? {
+        guard stream.origin == .external else { return nil }
+        for (name, url) in [("stat_url", stream.statURL), ("command_url", stream.commandURL)] {
+            if let url, !url.isEmpty, let refusal = plane.engineURLs.refusal(for: url) { return "\(name) not called: \(refusal)" }
+        }
+        return nil
     }
 
     /// The relay's open hubs by the stream id their session has.
@@ -69,6 +79,10 @@ struct StreamsController: APIController {
         let refusal = ContentRefusal(status: 410, code: "stream_stopped", message: "the stream was stopped through the API")
         let closed = stream.origin == .relay && stream.contentKey.map { plane.relay?.closeHub(for: $0, refusal: refusal) ?? false } ?? false
         if !closed, let command = stream.commandURL, !command.isEmpty {
+            // The relay's own sessions carry URLs already rewritten to their engine; only reported ones are checked.
+            if stream.origin == .external, let refusal = plane.engineURLs.refusal(for: command) {
+                throw APIError.badGateway("the stream's command_url is not called: \(refusal)")
+            }
             if let failure = await EngineCommand.stop(commandURL: command) {
                 throw APIError.badGateway("the engine did not stop the stream: \(failure)")
             }

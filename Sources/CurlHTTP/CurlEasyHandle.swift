@@ -97,6 +97,11 @@ public final class CurlEasyHandle: @unchecked Sendable {
         }
         if request.failOnHTTPError { csupport_curl_easy_setopt_long(easy, CURLOPT_FAILONERROR, 1) }
         csupport_curl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        if !request.reuseConnection { csupport_curl_easy_setopt_long(easy, CURLOPT_FORBID_REUSE, 1) }
+        // An idle connection kept in a multi handle's cache is closed once it has
+        // been idle this long (curl's default is 118 s): polls a second apart still
+        // reuse theirs, but an engine whose streams ended is let go within seconds.
+        csupport_curl_easy_setopt_long(easy, CURLOPT_MAXAGE_CONN, HTTPRequest.idleConnectionSeconds)
         csupport_curl_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 64 * 1024)
         if let agent = request.userAgent { csupport_curl_easy_setopt_string(easy, CURLOPT_USERAGENT, agent) }
         // Engines and proxies in the field ask for identity; never let curl negotiate compression.

@@ -77,6 +77,13 @@ public struct HTTPRequest: Sendable {
     public var failOnHTTPError: Bool
     /// `User-Agent`; nil sends none.
     public var userAgent: String?
+    /// Keep the connection for a later request to the same host (curl's cache in
+    /// the multi handle); false closes it when this request ends, for one-shot
+    /// calls whose peer may be gone by the next one (an engine's `getstream` and `stop`).
+    public var reuseConnection = true
+
+    /// Seconds a kept connection may sit idle before curl closes it instead of reusing it.
+    static let idleConnectionSeconds = 5
 
     /// A request with the defaults for a control-plane call: GET, no redirects,
     /// 3 s to connect, 10 s in all, at most 1 MiB of body and 64 KiB of headers.

@@ -55,6 +55,28 @@ public enum DockerHost: Sendable, Hashable, CustomStringConvertible {
         try DockerHost(parsing: environment["DOCKER_HOST"] ?? "")
     }
 
+    /// Parses a `DOCKER_HOSTS` value: hosts separated by commas, each in a form
+    /// `init(parsing:)` accepts. Blank entries are skipped and a host named twice
+    /// counts once, in the order first given.
+    /// - Throws: `DockerError.invalidHost` for the first entry that is not a host.
+    public static func list(parsing value: String) throws(DockerError) -> [DockerHost] {
+        var hosts: [DockerHost] = []
+        for entry in value.split(separator: ",") where !entry.trimmingCharacters(in: .whitespaces).isEmpty {
+            let host = try DockerHost(parsing: String(entry))
+            if !hosts.contains(host) { hosts.append(host) }
+        }
+        return hosts
+    }
+
+    /// The address of the machine a TCP daemon runs on, where the ports of its
+    /// containers are published; nil for a unix socket, whose containers run here.
+    public var machineAddress: String? {
+        switch self {
+        case .unixSocket: nil
+        case .tcp(let host, _): host
+        }
+    }
+
     /// The `DOCKER_HOST` spelling of this host.
     public var description: String {
         switch self {

@@ -67,6 +67,7 @@ public final class EngineFleet: EngineSelector {
                 existing.host = engine.host
                 // A drained engine stays drained and unforwarded whatever its labels say.
                 existing.forwarded = engine.forwarded && !existing.draining
+                existing.dockerHost = engine.dockerHost
                 state.engines[engine.id] = existing
             } else {
                 state.engines[engine.id] = engine

@@ -26,8 +26,11 @@ public struct EngineProbe: Sendable {
     }
 
     public func probe(baseURL: String) async -> ProbeResult {
-        let request = HTTPRequest(url: baseURL + "/server/api?api_version=3&method=get_status",
+        var request = HTTPRequest(url: baseURL + "/server/api?api_version=3&method=get_status",
                                   connectTimeout: .seconds(min(timeout, 3)), timeout: .seconds(timeout))
+        // A fresh connection each time: the probe then also proves the engine
+        // still accepts one, and no idle connection stays open between probes.
+        request.reuseConnection = false
         return Self.interpret(await client.send(request))
     }
 

@@ -1,9 +1,11 @@
 import Foundation
 
 extension EngineProvisioner {
-    /// Removes drained engines whose last stream ended.
+    /// Removes drained engines whose last stream ended; those on a Docker host that
+    /// does not answer wait until it does (a warning per round would only repeat its outage).
     public func removeDrainedIdle() async {
-        for engine in fleet.engines where engine.managed && engine.draining && engine.load == 0 {
+        for engine in fleet.engines where engine.managed && engine.draining && engine.load == 0
+            && engine.dockerHost.map(hosts.isReachable) ?? true {
             do {
                 try await remove(containerID: engine.id, reason: "drained")
             } catch {

@@ -13,6 +13,9 @@ public struct FleetEngine: Sendable, Equatable {
     public var forwarded: Bool
     /// Being replaced (make-before-break): it gets no new streams and goes once its last one ends.
     public var draining = false
+    /// The Docker host a managed engine's container runs on (its `DOCKER_HOST`
+    /// spelling, as in the `acerelay.docker_host` label); nil for a static engine.
+    public var dockerHost: String?
     /// Contents this engine may serve at once, 0 for no limit; nil takes the
     /// fleet's `maxStreamsPerEngine` (the managed engines' limit).
     public var maxStreams: Int?
@@ -30,8 +33,8 @@ public struct FleetEngine: Sendable, Equatable {
     public var platform: String?
 
     public init(endpoint: EngineEndpoint, name: String, host: String, port: Int, apiPort: Int? = nil,
-                labels: [String: String] = [:], managed: Bool, forwarded: Bool = false, maxStreams: Int? = nil,
-                failureThreshold: Int, now: Date) {
+                labels: [String: String] = [:], managed: Bool, forwarded: Bool = false, dockerHost: String? = nil,
+                maxStreams: Int? = nil, failureThreshold: Int, now: Date) {
         self.endpoint = endpoint
         self.name = name
         self.host = host
@@ -40,6 +43,7 @@ public struct FleetEngine: Sendable, Equatable {
         self.labels = labels
         self.managed = managed
         self.forwarded = forwarded
+        self.dockerHost = dockerHost
         self.maxStreams = maxStreams
         health = HealthTracker(failureThreshold: failureThreshold)
         firstSeen = now

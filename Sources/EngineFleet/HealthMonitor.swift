@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import PersistentConditions
 import Store
+import Synchronization
 
 /// Probes every engine's `get_status` and feeds the results to the fleet:
 /// an engine turns unhealthy after consecutive failures and gets no new hubs;
@@ -10,6 +12,11 @@ public final class HealthMonitor: Sendable {
     private let store: Store?
     private let probe: EngineProbe
     private let logger: Logger
+    /// Per engine, its probes failing: logged when it begins, summarised, and when it ends,
+    /// not once per probe interval.
+    private let unanswered = Mutex<[String: PersistentConditionLog]>([:])
+    /// Failed probes of engines gone from the fleet, so `probeFailures` never goes down.
+    private let forgottenFailures = Atomic<UInt64>(0)
 
     public init(fleet: EngineFleet, store: Store?, probe: EngineProbe, logger: Logger) {
         self.fleet = fleet
@@ -26,6 +33,7 @@ public final class HealthMonitor: Sendable {
                 group.addTask { [probe] in (engine.id, await probe.probe(baseURL: engine.endpoint.baseURL)) }
             }
             for await (id, result) in group {
+                reportProbe(of: engines.first { $0.id == id }, result)
                 guard let changed = fleet.recordProbe(id: id, success: result.healthy, version: result.version, platform: result.platform) else {
                     continue
                 }
@@ -37,6 +45,32 @@ public final class HealthMonitor: Sendable {
                 }
                 await persist(changed, failure: result.failure)
             }
+        }
+    }
+
+    /// Failed probes since start, over every engine; for a metric.
+    public var probeFailures: UInt64 {
+        unanswered.withLock { $0.values.reduce(0) { $0 + $1.occurrences } } + forgottenFailures.load(ordering: .relaxed)
+    }
+
+    private func reportProbe(of engine: FleetEngine?, _ result: ProbeResult) {
+        guard let engine else { return }
+        let condition = unanswered.withLock { conditions in
+            let present = Set(fleet.engines.map(\.id))
+            for (id, gone) in conditions where !present.contains(id) {
+                forgottenFailures.add(gone.occurrences, ordering: .relaxed)
+                conditions[id] = nil
+            }
+            if let known = conditions[engine.id] { return known }
+            // Notice, not warning: a starting engine fails its first probes, and "engine unhealthy" is the warning.
+            let made = PersistentConditionLog(name: "engine \(engine.name) not answering its status probe", level: .notice, logger: logger)
+            conditions[engine.id] = made
+            return made
+        }
+        if result.healthy {
+            condition.cleared(metadata: ["fleet.engine": "\(engine.name)"])
+        } else {
+            condition.occurred(result.failure ?? "no answer", metadata: ["fleet.engine": "\(engine.name)"])
         }
     }
 

@@ -50,7 +50,8 @@ struct ProvisioningBudget {
     /// Counts one provision the demand hook started, before it begins.
     mutating func request() { requested += 1 }
 
-    /// A requested provision that never reached `reserve` (an outside blocker refused it).
+    /// A provision the demand hook counted will not begin (an outside blocker
+    /// or no Docker host answering refused it before `reserve`).
     mutating func cancelRequest() { requested = max(requested - 1, 0) }
 
     /// Takes ports (`requestedPort` for HTTP when given) and one pending engine, or
@@ -82,11 +83,15 @@ struct ProvisioningBudget {
         pending -= 1
     }
 
-    /// The attempt failed: its ports go back and the breaker counts the failure.
-    mutating func rollback(_ reservation: Reservation, error: String, now: Date) {
+    /// The attempt failed: its ports go back and the breaker counts the failure,
+    /// unless `countedByBreaker` is false (no Docker host answered: that outage is
+    /// reported per host, and pausing would only delay the first try once one is back).
+    mutating func rollback(_ reservation: Reservation, error: String, countedByBreaker: Bool = true, now: Date) {
         failed += 1
-        breaker.recordFailure(at: now)
-        lastError = error
+        if countedByBreaker {
+            breaker.recordFailure(at: now)
+            lastError = error
+        }
         ports.release(reservation.httpPort)
         ports.release(reservation.apiPort)
         pending -= 1

@@ -98,7 +98,12 @@ extension EngineSimulator {
             state.withLock { $0.count(content.infohash) { $0.playbackConnections += 1 } }
             return streamPlayback(sessionID: session.id, request: request, on: connection)
         }
-        let base = "http://\(configuration.advertisedHost):\(configuration.advertisedPort ?? port)"
+        let authority = "\(configuration.advertisedHost):\(configuration.advertisedPort ?? port)"
+        let base = switch configuration.advertisedURLStyle {
+        case .absolute: "http://\(authority)"
+        case .schemeLess: authority
+        case .relative: ""
+        }
         let suffix = "\(content.infohash)/\(session.id)"
         return sendJSON(.object([
             ("response", .object([

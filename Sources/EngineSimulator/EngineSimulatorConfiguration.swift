@@ -25,6 +25,9 @@ public struct EngineSimulatorConfiguration: Sendable {
     public var advertisedHost: String = "127.0.0.1"
     /// Port written into returned URLs; nil writes the port actually bound.
     public var advertisedPort: UInt16? = nil
+    /// What the returned URLs begin with, before the path: a quirk (or an attack) the
+    /// relay must survive by keeping only the path.
+    public var advertisedURLStyle: AdvertisedURLStyle = .absolute
     /// Quirk of some engine builds: stat keys `speedDown`/`speedUp` instead of `speed_down`/`speed_up`.
     public var camelCaseStats: Bool = false
     /// Engine version reported by get_status and get_version ("3.1.70" reports code 3017000).
@@ -68,4 +71,14 @@ public struct SimulatorSwarm: Sendable, Equatable {
         self.speedDownKBps = speedDownKBps
         self.speedUpKBps = speedUpKBps
     }
+}
+
+/// How the simulator writes the URLs in its `getstream` answer.
+public enum AdvertisedURLStyle: Sendable, Equatable {
+    /// `http://host:port/ace/r/...`, as real engines do.
+    case absolute
+    /// `host:port/ace/r/...`, no scheme.
+    case schemeLess
+    /// `/ace/r/...`, no host at all.
+    case relative
 }

@@ -15,6 +15,9 @@ final class ClientConnection: @unchecked Sendable {
         case waitingForHub(Subscription)
         /// A player being streamed (head first, then history bytes).
         case streaming(Subscription)
+        /// A channel player with no source to play (all failed, or the switch
+        /// limit holds it): the head is sent, null packets keep it connected.
+        case betweenSources
         /// A fixed response is being written; the connection closes after it.
         case responding
         case closed
@@ -47,6 +50,14 @@ final class ClientConnection: @unchecked Sendable {
     private var awaitingProxyHeader = true
     /// A PROXY header split over several reads, kept until it is complete.
     private var proxyBytes: [UInt8] = []
+    /// Set for a player of `/ace/channel/{id}`: which source it plays and when it moves on.
+    private var channel: ChannelPlayback?
+    /// A channel player's change of source (nil: to none), carried out at the
+    /// next packet boundary of the current one.
+    private var pendingMove: ContentKey??
+    /// A channel player moved to a new hub and starts at its next join point
+    /// with the PCR discontinuity marked (`DiscontinuityPatcher`).
+    private var splicePending = false
 
     // Read by status pages on any thread.
     let info: Mutex<ClientInfo>
@@ -179,7 +190,7 @@ final class ClientConnection: @unchecked Sendable {
         case .readingRequest: requestHeadTimedOut()
         case .waitingForHub(let subscription): earlyHeadDue(subscription)
         case .streaming(let subscription): blockedLagCheckDue(subscription)
-        case .responding, .closed: break
+        case .betweenSources, .responding, .closed: break
         }
     }
 
@@ -212,10 +223,15 @@ final class ClientConnection: @unchecked Sendable {
         switch StreamRouter.standard.route(head) {
         case .play(let key):
             join(key)
+        case .playChannel(let id, let includeBody):
+            joinChannel(id, includeBody: includeBody)
         case .probeStream:
             respond(HTTPResponse.streamHead)
         case .status(let includeBody):
-            respond(HTTPResponse.make(status: 200, contentType: "application/json", body: worker.server.statusJSON(), includeBody: includeBody))
+            // Players' addresses and user agents are personal data: with a key set, only its holder sees them.
+            let showsPlayers = configuration.statusKey?.admits(head) ?? true
+            respond(HTTPResponse.make(status: 200, contentType: "application/json", body: worker.server.statusJSON(showingPlayers: showsPlayers),
+                                      extraHeaders: [("Cache-Control", "no-store")], includeBody: includeBody))
         case .health(let includeBody):
             let server = worker.server
             // A draining node must look down to the load balancer at once, while its players keep streaming.
@@ -229,39 +245,106 @@ final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    private func join(_ key: ContentKey) {
+    /// False (after answering 503) when the relay takes no new players.
+    private func admitsPlayers() -> Bool {
         let server = worker.server
         guard server.isAccepting else {
             respond(HTTPResponse.error(status: 503, code: "relay_stopping", message: "the relay is shutting down", retryAfter: 5))
-            return
+            return false
         }
         guard !server.isDraining else {
             // Retry-After lets a player come back through the load balancer, which now sends it to another node.
             respond(HTTPResponse.error(status: 503, code: "relay_draining", message: "this relay is draining; retry", retryAfter: 2))
-            return
+            return false
         }
-        if let refusal = server.contentGate?.refusal(for: key) {
+        return true
+    }
+
+    private func join(_ key: ContentKey) {
+        guard admitsPlayers() else { return }
+        if let refusal = worker.server.contentGate?.refusal(for: key) {
             respond(HTTPResponse.error(status: refusal.status, code: refusal.code, message: refusal.message))
             return
         }
+        waitForHub(key)
+    }
+
+    /// Attaches to `key`'s hub and waits for its stream before sending the head.
+    private func waitForHub(_ key: ContentKey) {
+        guard let subscription = attach(key) else { return }
+        state = .waitingForHub(subscription)
+        guard !isClosed else { return }
+        deadline.schedule(after: configuration.earlyHeadAfter)
+        pump()
+    }
+
+    /// Counts this connection as a player of `key`'s hub, creating the hub if none is open;
+    /// nil (after answering 503, or closing a player that has its head) when no buffer can be made.
+    private func attach(_ key: ContentKey) -> Subscription? {
+        let server = worker.server
         let attached: (hub: Hub, created: Bool)
         do {
-            attached = try server.registry.attach(key) { try Hub(key: key, owner: worker) }
+            attached = try server.registry.attach(key, from: playerHost) { try Hub(key: key, owner: worker) }
+        } catch let quota as AddressQuotaExceeded {
+            refuseAttach(HTTPResponse.error(status: 429, code: "too_many_contents",
+                                            message: "this address has \(quota.limit) streams open already (--max-contents-per-address); close one or retry later",
+                                            retryAfter: Int(configuration.gracePeriod.rounded(.up)) + 1))
+            return nil
+        } catch let full as HistoryBudgetExhausted {
+            refuseAttach(HTTPResponse.error(status: 503, code: "history_budget_full", message: full.message, retryAfter: 10))
+            return nil
         } catch {
-            respond(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
-            return
+            refuseAttach(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
+            return nil
         }
         let hub = attached.hub
         info.withLock { $0.content = key }
         let subscription = worker.subscription(to: hub)
         subscription.add(self)
         counts(hub).add(.playersServed)
-        state = .waitingForHub(subscription)
         server.events.publish(.playerJoined(hub.id))
         if attached.created { hub.start() }
-        guard !isClosed else { return }
-        deadline.schedule(after: configuration.earlyHeadAfter)
-        pump()
+        channel?.attached(hub)
+        return subscription
+    }
+
+    /// Answers a refused attach; a channel player moving between sources has its
+    /// head already, so it can only be closed.
+    private func refuseAttach(_ response: [UInt8]) {
+        if case .betweenSources = state { close() } else { respond(response) }
+    }
+
+    /// `/ace/channel/{id}`: the channel's first working source, moved to the next
+    /// one on the same connection when it fails. HEAD answers as a stream would.
+    private func joinChannel(_ id: String, includeBody: Bool) {
+        guard let directory = worker.server.channels, let sources = directory.sources(ofChannel: id) else {
+            respond(HTTPResponse.error(status: 404, code: "unknown_channel", message: "no channel with id \(id)", includeBody: includeBody))
+            return
+        }
+        guard includeBody else {
+            respond(sources.isEmpty
+                ? HTTPResponse.error(status: 503, code: "no_working_source", message: "every source of channel \(id) failed", retryAfter: 30, includeBody: false)
+                : HTTPResponse.streamHead)
+            return
+        }
+        guard admitsPlayers() else { return }
+        let playback = ChannelPlayback(channelID: id, connection: self, worker: worker)
+        channel = playback
+        info.withLock { $0.channel = id }
+        guard let first = playback.begin() else {
+            respond(HTTPResponse.error(status: 503, code: "no_working_source",
+                                       message: "every source of channel \(id) failed; try again later", retryAfter: 30))
+            return
+        }
+        waitForHub(first)
+    }
+
+    /// The player's host without its port (the proxied one behind `--proxy-protocol`),
+    /// which `--max-contents-per-address` counts by.
+    private var playerHost: String {
+        let address = info.withLock { $0.address }
+        guard let colon = address.lastIndex(of: ":") else { return address }
+        return String(address[..<colon])
     }
 
     // MARK: Streaming
@@ -275,6 +358,10 @@ final class ClientConnection: @unchecked Sendable {
             case .starting: return
             case .streaming: startStreaming(subscription)
             case .failed, .closed:
+                if let channel {
+                    channel.sourceEnded()
+                    return
+                }
                 let failure = subscription.hub.failure
                 respond(HTTPResponse.error(
                     status: failure?.status ?? 503, code: failure?.code ?? "stream_closed",
@@ -282,10 +369,117 @@ final class ClientConnection: @unchecked Sendable {
             }
         case .streaming(let subscription):
             send(subscription)
+        case .betweenSources:
+            do { _ = try writeOutgoing() } catch { close() }
         case .readingRequest, .responding, .closed:
             return
         }
     }
+
+    // MARK: Channel playback
+
+    /// The hub a channel player is settled on: nil while a move is pending or it plays none.
+    var settledHub: Hub? {
+        guard pendingMove == nil else { return nil }
+        switch state {
+        case .waitingForHub(let subscription), .streaming(let subscription): return subscription.hub
+        case .readingRequest, .betweenSources, .responding, .closed: return nil
+        }
+    }
+
+    /// True while a channel player waits for its new hub's first join point (or plays no source).
+    var awaitsJoinPoint: Bool {
+        if case .streaming = state { return splicePending && pendingMove == nil }
+        if case .betweenSources = state { return true }
+        return false
+    }
+
+    /// Moves a channel player to `key`'s hub (nil: to none, with keepalives),
+    /// after the packet in flight; a player without its head yet simply waits
+    /// for the new hub, or is told no source works.
+    func move(to key: ContentKey?) {
+        switch state {
+        case .waitingForHub:
+            leaveHub()
+            // Attached to nothing now; the next state is set by what follows, and a
+            // second `leaveHub` (a refusal's) must not detach the old hub again.
+            state = .readingRequest
+            deadline.cancel()
+            if let key {
+                waitForHub(key)
+            } else {
+                respond(HTTPResponse.error(status: 503, code: "no_working_source",
+                                           message: "every source of channel \(channel?.channelID ?? "-") failed; try again later", retryAfter: 30))
+            }
+        case .streaming(let subscription):
+            pendingMove = .some(key)
+            send(subscription)
+        case .betweenSources:
+            completeMove(key)
+        case .readingRequest, .responding, .closed:
+            return
+        }
+    }
+
+    /// Leaves the current hub (on a packet boundary) for `key`'s, or for none.
+    private func completeMove(_ key: ContentKey?) {
+        pendingMove = nil
+        skipPending = false
+        leaveHub()
+        guard let key else {
+            state = .betweenSources
+            info.withLock { $0.content = nil }
+            return
+        }
+        state = .betweenSources
+        guard let subscription = attach(key) else { return }
+        splicePending = true
+        state = .streaming(subscription)
+        send(subscription)
+    }
+
+    /// One null packet, while a channel player has nothing else to send; never inside a packet.
+    func sendKeepalive() {
+        guard awaitsJoinPoint, !blockedOnWrite, outgoingSent == outgoing.count else { return }
+        outgoing = TSPacket.null
+        outgoingSent = 0
+        do { _ = try writeOutgoing() } catch { close() }
+    }
+
+    /// Starts the player on its new hub: the latest join point, with the first PCR
+    /// packet of each clock marked discontinuous. The packets up to there are copied
+    /// once (sendfile cannot change bytes) and written from `outgoing`; the rest
+    /// follows by sendfile. False while the hub has no join point, or too few bytes after it.
+    private func splice(_ hub: Hub) throws -> Bool {
+        let history = hub.history
+        guard let join = history.latestJoinPoint?.offset else { return false }
+        let end = history.end
+        let length = Int(min(end - join, UInt64(ClientConnection.spliceLimit)))
+        var bytes = [UInt8](repeating: 0, count: length - length % TSPacket.size)
+        let read = try bytes.withUnsafeMutableBytes { try Syscall.preadAll(history.fd, $0, at: Int(join)) }
+        guard read == bytes.count else { return false }
+        let outcome = bytes.withUnsafeMutableBytes { DiscontinuityPatcher.patch($0) }
+        switch outcome {
+        case .patched(let prefix):
+            outgoing = Array(bytes[0..<prefix])
+            readOffset = join + UInt64(prefix)
+        case .noClock:
+            outgoing = []
+            readOffset = join
+        case .incomplete:
+            // The first PCRs follow a join point closely; with this much and none, the stream has no clock to mark.
+            guard bytes.count >= ClientConnection.spliceLimit - TSPacket.size else { return false }
+            worker.logger.notice("no PCR within the splice limit after a channel switch; not marked", metadata: ["relay.content": "\(hub.key)"])
+            outgoing = []
+            readOffset = join
+        }
+        outgoingSent = 0
+        splicePending = false
+        return true
+    }
+
+    /// Most bytes copied at a switch to find the first PCR of each clock.
+    static let spliceLimit = 512 * TSPacket.size
 
     private func startStreaming(_ subscription: Subscription) {
         deadline.cancel()
@@ -315,8 +509,25 @@ final class ClientConnection: @unchecked Sendable {
     private func send(_ subscription: Subscription) {
         guard !blockedOnWrite else { return }
         let hub = subscription.hub
+        if let move = pendingMove {
+            do {
+                if outgoingSent < outgoing.count {
+                    guard try writeOutgoing() else { return }
+                }
+                guard try finishPartialPacket(hub.history) else { return }
+            } catch {
+                close()
+                return
+            }
+            completeMove(move)
+            return
+        }
         switch hub.phase {
         case .failed, .closed:
+            if let channel {
+                channel.sourceEnded()
+                return
+            }
             close()
             return
         case .starting, .streaming:
@@ -324,6 +535,10 @@ final class ClientConnection: @unchecked Sendable {
         }
         do {
             if outgoingSent < outgoing.count {
+                guard try writeOutgoing() else { return }
+            }
+            if splicePending {
+                guard try splice(hub) else { return }
                 guard try writeOutgoing() else { return }
             }
             let history = hub.history
@@ -466,7 +681,7 @@ final class ClientConnection: @unchecked Sendable {
             subscription.remove(self)
             worker.server.registry.detach(subscription.hub)
             worker.server.events.publish(.playerLeft(subscription.hub.id))
-        case .readingRequest, .responding, .closed:
+        case .readingRequest, .betweenSources, .responding, .closed:
             break
         }
     }
@@ -475,6 +690,7 @@ final class ClientConnection: @unchecked Sendable {
     func close() {
         guard !isClosed else { return }
         leaveHub()
+        channel?.finish()
         state = .closed
         io?.stop()
         deadline?.cancel()
@@ -485,15 +701,17 @@ final class ClientConnection: @unchecked Sendable {
     // MARK: Status
 
     /// True once the connection asked for a stream.
-    var isPlayer: Bool { info.withLock { $0.content != nil } }
+    var isPlayer: Bool { info.withLock { $0.content != nil || $0.channel != nil } }
 
     func snapshot() -> ClientSnapshot? {
         let info = info.withLock { $0 }
-        guard let content = info.content else { return nil }
-        return ClientSnapshot(
-            contentKey: content.value, worker: worker.index, address: info.address, userAgent: info.userAgent,
+        guard info.content != nil || info.channel != nil else { return nil }
+        var snapshot = ClientSnapshot(
+            contentKey: info.content?.value ?? "", worker: worker.index, address: info.address, userAgent: info.userAgent,
             connectedAt: info.connectedAt, bytesSent: bytesSent.load(ordering: .relaxed),
             offset: offset.load(ordering: .relaxed))
+        snapshot.channel = info.channel
+        return snapshot
     }
 }
 
@@ -502,5 +720,7 @@ struct ClientInfo: Sendable {
     var address: String
     var userAgent: String?
     var content: ContentKey?
+    /// The channel a `/ace/channel/{id}` player asked for.
+    var channel: String?
     var connectedAt = Date()
 }

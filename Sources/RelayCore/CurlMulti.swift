@@ -52,10 +52,14 @@ final class CurlTransfer {
     ///   - bodyLimit: bytes kept for a buffered transfer; exceeding it fails the transfer.
     init(url: String, connectTimeout: Double, timeout: Double, userAgent: String, bodyLimit: Int = 1 << 20) {
         self.url = url
-        let request = HTTPRequest(
+        var request = HTTPRequest(
             url: url, connectTimeout: .milliseconds(Int(connectTimeout * 1000)),
             timeout: timeout > 0 ? .milliseconds(Int(timeout * 1000)) : nil,
             maxBodyBytes: bodyLimit, failOnHTTPError: true, userAgent: userAgent)
+        // A hub calls its engine a few times in its whole life (getstream, playback,
+        // stop): a connection kept in the loop's cache after `stop` would stay
+        // open to the engine long after the hub is gone.
+        request.reuseConnection = false
         do {
             handle = try CurlEasyHandle(request)
         } catch {

@@ -58,13 +58,29 @@ public enum EngineAPI {
     }
 
     /// Keeps the path and query of `url`, takes scheme, host and port from the engine.
+    ///
+    /// Whatever the engine wrote — an absolute URL, a protocol-relative `//host/...`,
+    /// a scheme-less `127.0.0.2:6878/...` or a relative path — the result is always on
+    /// the engine's own address, so an engine (or something pretending to be one)
+    /// cannot make the relay fetch from, or send `method=stop` to, another host.
     static func rewriteHost(_ url: String, to engine: EngineEndpoint) -> String {
         guard !url.isEmpty else { return url }
-        guard let schemeEnd = url.range(of: "://") else {
-            return url.hasPrefix("/") ? engine.baseURL + url : url
+        var rest = Substring(url)
+        if let schemeEnd = rest.range(of: "://") {
+            rest = rest[schemeEnd.upperBound...]
+            rest = rest[(rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex)...]
+        } else if rest.hasPrefix("//") {
+            rest = rest.dropFirst(2)
+            rest = rest[(rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex)...]
+        } else if !rest.hasPrefix("/") {
+            // "host:port/path" or "host.name/path" names an authority; "ace/r/..." is a relative path.
+            let segmentEnd = rest.firstIndex { "/?#".contains($0) } ?? rest.endIndex
+            let segment = rest[..<segmentEnd]
+            if segment.contains(":") || segment.contains(".") || segment.contains("@") || segment.lowercased() == "localhost" {
+                rest = rest[segmentEnd...]
+            }
         }
-        let rest = url[schemeEnd.upperBound...]
-        let path = rest.firstIndex(of: "/").map { String(rest[$0...]) } ?? "/"
+        let path = rest.hasPrefix("/") ? String(rest) : "/" + rest
         return engine.baseURL + path
     }
 }

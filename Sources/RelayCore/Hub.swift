@@ -38,6 +38,10 @@ final class Hub: @unchecked Sendable {
     private let measuredBitsPerSecond = Atomic<Int>(0)
     /// Bytes the aligner threw away (garbage between packets).
     private let discardedBytes = Atomic<UInt64>(0)
+    /// Stream packets taken in since the hub opened (keepalives not counted), for channel players' silence checks.
+    private let streamPackets = Atomic<UInt64>(0)
+    /// `HubUpstream`: whether the engine stream flows or is being reconnected.
+    private let upstreamValue = Atomic<UInt8>(HubUpstream.flowing.rawValue)
 
     // Owned by `owner`'s loop.
     private var machine: HubStateMachine
@@ -79,7 +83,9 @@ final class Hub: @unchecked Sendable {
         logger[metadataKey: "relay.content"] = "\(key)"
         self.logger = logger
         let config = owner.server.configuration
-        history = try StreamHistory(name: "acerelay-\(key.value.prefix(8))", retainedBytes: config.historyMaxBytes)
+        let budget = owner.server.historyBudget
+        guard budget.hasRoomForAnotherHistory else { throw HistoryBudgetExhausted(limit: budget.limit) }
+        history = try StreamHistory(name: "acerelay-\(key.value.prefix(8))", retainedBytes: config.historyMaxBytes, budget: budget)
         machine = HubStateMachine(timing: HubStateMachine.Timing(config))
         ingest = IngestPipeline(history: history, loop: owner.loop, configuration: config)
         upstream = UpstreamSession(curl: owner.curl, configuration: config)
@@ -97,6 +103,9 @@ final class Hub: @unchecked Sendable {
     var failure: HubFailure? { failureValue.withLock { $0 } }
     var latestJoinPoint: UInt64? { history.latestJoinPoint?.offset }
     var bitsPerSecond: Int { measuredBitsPerSecond.load(ordering: .relaxed) }
+    /// Stream packets taken in so far; it stands still while the engine is silent.
+    var packetsReceived: UInt64 { streamPackets.load(ordering: .relaxed) }
+    var upstreamCondition: HubUpstream { HubUpstream(rawValue: upstreamValue.load(ordering: .relaxed)) ?? .flowing }
 
     func addSubscriber(_ subscription: Subscription) { ingest.addSubscriber(subscription) }
     func removeSubscriber(_ subscription: Subscription) { ingest.removeSubscriber(subscription) }
@@ -223,6 +232,7 @@ final class Hub: @unchecked Sendable {
             // Silence means no packets: an engine sending only garbage is as good as quiet.
             machine.dataArrived(at: now)
             packetsSinceOpen += packets
+            streamPackets.add(packets, ordering: .relaxed)
             countContinuity()
             if !machine.isLive { becameLive() }
         }
@@ -262,6 +272,7 @@ final class Hub: @unchecked Sendable {
             lastLiveEngine = engine
         }
         updateSummary { $0.state = "live" }
+        upstreamValue.store(HubUpstream.flowing.rawValue, ordering: .relaxed)
         if phaseValue.exchange(HubPhase.streaming.rawValue, ordering: .acquiringAndReleasing) != HubPhase.streaming.rawValue {
             ingest.notifySubscribers()
         }
@@ -275,7 +286,9 @@ final class Hub: @unchecked Sendable {
         lastAttemptError = reason
         switch machine.state {
         case .starting: logger.warning("engine could not start the stream", metadata: ["relay.reason": "\(reason)"])
-        case .reconnecting: logger.warning("reconnect attempt failed", metadata: ["relay.reason": "\(reason)"])
+        case .reconnecting:
+            logger.warning("reconnect attempt failed", metadata: ["relay.reason": "\(reason)"])
+            upstreamValue.store(HubUpstream.reconnectFailed.rawValue, ordering: .relaxed)
         case .live, .closed: break
         }
         carryOut(machine.attemptFailed(engine: engine, reason: reason, at: now), reason: reason)
@@ -312,6 +325,7 @@ final class Hub: @unchecked Sendable {
         logger.warning("engine stream interrupted; reconnecting", metadata: ["relay.reason": "\(reason)"])
         events.publish(.hubReconnecting(id, reason: reason))
         counts.add(.reconnects)
+        upstreamValue.store(HubUpstream.reconnecting.rawValue, ordering: .relaxed)
         upstream.cancel()
         updateSummary { $0.state = "reconnecting" }
         ingest.inspector.resetContinuity()

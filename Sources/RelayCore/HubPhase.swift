@@ -20,3 +20,13 @@ struct HubFailure: Sendable, Equatable {
     /// `Retry-After` seconds, when asking again later may help.
     let retryAfter: Int?
 }
+
+/// How a hub's engine stream is doing, as channel players see it from any thread.
+enum HubUpstream: UInt8, Sendable {
+    /// Live and not reconnecting.
+    case flowing
+    /// Reconnecting, the same-session attempt still pending.
+    case reconnecting
+    /// Reconnecting, and an attempt already failed: the same session did not come back.
+    case reconnectFailed
+}

@@ -6,21 +6,55 @@ import Synchronization
 /// Attaching a player and deciding that an idle hub may close happen under the
 /// same lock, so a player arriving at the end of a grace period either keeps
 /// the hub or finds it gone, never a hub that is closing.
+///
+/// It also counts, per player address, the hubs that address opened and that
+/// are still open (`--max-contents-per-address`), under the same lock, so a
+/// burst of new contents from one address cannot slip past the bound.
 final class HubRegistry: Sendable {
-    private let hubs = Mutex<[ContentKey: Hub]>([:])
+    private struct State {
+        var hubs: [ContentKey: Hub] = [:]
+        /// The address that opened each open hub, for hubs a player opened.
+        var openers: [ObjectIdentifier: String] = [:]
+        /// Open hubs per opening address; an address with none has no entry.
+        var openedPerAddress: [String: Int] = [:]
+
+        /// Drops `hub`'s entry and gives its opener's count back.
+        mutating func forget(_ hub: Hub) {
+            if hubs[hub.key] === hub { hubs[hub.key] = nil }
+            guard let address = openers.removeValue(forKey: ObjectIdentifier(hub)) else { return }
+            let left = (openedPerAddress[address] ?? 1) - 1
+            openedPerAddress[address] = left > 0 ? left : nil
+        }
+    }
+
+    private let state = Mutex(State())
+    /// Hubs one address may have opened and still open; 0 for no bound.
+    let maxContentsPerAddress: Int
+
+    init(maxContentsPerAddress: Int = 0) { self.maxContentsPerAddress = maxContentsPerAddress }
 
     /// Counts a new player of `key`, creating the hub with `make` if none is open.
-    func attach(_ key: ContentKey, make: () throws -> Hub) rethrows -> (hub: Hub, created: Bool) {
-        try hubs.withLock { hubs in
-            if let hub = hubs[key] {
+    /// - Parameter address: the player's address (host only); a new hub counts against it.
+    /// - Throws: `AddressQuotaExceeded` when `key` has no hub and `address` opened
+    ///   `maxContentsPerAddress` hubs that are still open; what `make` throws.
+    func attach(_ key: ContentKey, from address: String? = nil, make: () throws -> Hub) throws -> (hub: Hub, created: Bool) {
+        try state.withLock { state in
+            if let hub = state.hubs[key] {
                 hub.clientCount.add(1, ordering: .relaxed)
                 hub.hadPlayers.store(true, ordering: .releasing)
                 return (hub, false)
             }
+            if let address, maxContentsPerAddress > 0, state.openedPerAddress[address, default: 0] >= maxContentsPerAddress {
+                throw AddressQuotaExceeded(limit: maxContentsPerAddress)
+            }
             let hub = try make()
             hub.clientCount.add(1, ordering: .relaxed)
             hub.hadPlayers.store(true, ordering: .releasing)
-            hubs[key] = hub
+            state.hubs[key] = hub
+            if let address {
+                state.openers[ObjectIdentifier(hub)] = address
+                state.openedPerAddress[address, default: 0] += 1
+            }
             return (hub, true)
         }
     }
@@ -28,21 +62,21 @@ final class HubRegistry: Sendable {
     /// Counts a probe of `key`, creating the hub with `make` if none is open. A
     /// probe holds the hub open like a player, but is no player.
     func attachProbe(_ key: ContentKey, make: () throws -> Hub) rethrows -> (hub: Hub, created: Bool) {
-        try hubs.withLock { hubs in
-            if let hub = hubs[key] {
+        try state.withLock { state in
+            if let hub = state.hubs[key] {
                 hub.probeCount.add(1, ordering: .relaxed)
                 return (hub, false)
             }
             let hub = try make()
             hub.probeCount.add(1, ordering: .relaxed)
-            hubs[key] = hub
+            state.hubs[key] = hub
             return (hub, true)
         }
     }
 
     /// Uncounts a player; the hub's owner hears about it when nothing holds the hub any more.
     func detach(_ hub: Hub) {
-        let released = hubs.withLock { _ in
+        let released = state.withLock { _ in
             hub.clientCount.subtract(1, ordering: .relaxed).newValue == 0 && hub.probeCount.load(ordering: .relaxed) == 0
         }
         if released { hub.owner.execute { hub.lastClientLeft() } }
@@ -50,7 +84,7 @@ final class HubRegistry: Sendable {
 
     /// Uncounts a probe; the hub's owner hears about it when nothing holds the hub any more.
     func detachProbe(_ hub: Hub) {
-        let released = hubs.withLock { _ in
+        let released = state.withLock { _ in
             hub.probeCount.subtract(1, ordering: .relaxed).newValue == 0 && hub.clientCount.load(ordering: .relaxed) == 0
         }
         if released { hub.owner.execute { hub.lastClientLeft() } }
@@ -58,9 +92,9 @@ final class HubRegistry: Sendable {
 
     /// Removes `hub` if nobody is attached; true when removed and the hub may close.
     func removeIfIdle(_ hub: Hub) -> Bool {
-        hubs.withLock { hubs in
+        state.withLock { state in
             guard hub.clientCount.load(ordering: .relaxed) == 0, hub.probeCount.load(ordering: .relaxed) == 0 else { return false }
-            if hubs[hub.key] === hub { hubs[hub.key] = nil }
+            state.forget(hub)
             return true
         }
     }
@@ -68,19 +102,23 @@ final class HubRegistry: Sendable {
     /// Removes one hub that only probes ever held, other than `spared`; nil if none.
     /// Under the lock, so no player can attach to the hub once it is chosen.
     func removeProbeOnlyHub(sparing spared: Hub) -> Hub? {
-        hubs.withLock { hubs in
-            guard let entry = hubs.first(where: { $0.value !== spared && $0.value.isProbeOnly }) else { return nil }
-            hubs[entry.key] = nil
+        state.withLock { state in
+            guard let entry = state.hubs.first(where: { $0.value !== spared && $0.value.isProbeOnly }) else { return nil }
+            state.forget(entry.value)
             return entry.value
         }
     }
 
     /// Removes `hub` whatever its players: it failed or the relay is stopping.
     func remove(_ hub: Hub) {
-        hubs.withLock { hubs in
-            if hubs[hub.key] === hub { hubs[hub.key] = nil }
-        }
+        state.withLock { $0.forget(hub) }
     }
 
-    var all: [Hub] { hubs.withLock { Array($0.values) } }
+    var all: [Hub] { state.withLock { Array($0.hubs.values) } }
+}
+
+/// A player address asked for a new content while it already has
+/// `limit` hubs open that it opened (`--max-contents-per-address`).
+struct AddressQuotaExceeded: Error {
+    let limit: Int
 }

@@ -84,7 +84,7 @@ final class IngestPipeline {
     func retain(seconds: Double, maxBytes: UInt64) {
         let rate = inspector.bitsPerSecond > 0 ? inspector.bitsPerSecond : 8_000_000
         let wanted = UInt64(seconds * Double(rate) / 8)
-        history.retain(bytes: min(max(wanted, 8 << 20), maxBytes))
+        history.retain(wanted: min(max(wanted, 8 << 20), maxBytes))
     }
 
     func stop() { flushTimer.cancel() }

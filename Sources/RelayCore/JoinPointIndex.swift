@@ -46,6 +46,19 @@ struct JoinPointIndex {
         }
     }
 
+    /// The widest distance between the last few join points, counting the
+    /// bytes from the newest one to `end`; 0 without any. How much history a
+    /// joining player needs behind the live edge to find one.
+    func widestRecentSpan(upTo end: UInt64) -> UInt64 {
+        guard let newest = latest else { return 0 }
+        var widest = end > newest.offset ? end - newest.offset : 0
+        let first = Swift.max(count - 4, 0)
+        for i in stride(from: count - 1, to: first, by: -1) {
+            widest = Swift.max(widest, self[i].offset - self[i - 1].offset)
+        }
+        return widest
+    }
+
     var latest: JoinPoint? { count == 0 ? nil : slots[(head + count - 1) % slots.count] }
 
     subscript(i: Int) -> JoinPoint { slots[(head + i) % slots.count] }

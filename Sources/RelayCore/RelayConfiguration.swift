@@ -41,9 +41,30 @@ public struct RelayConfiguration: Sendable {
     /// User-Agent sent to engines; engines and proxies in the field expect VLC's.
     public var engineUserAgent = "VLC/3.0.21 LibVLC/3.0.21"
 
+    /// `CHANNEL_FAILOVER_AFTER_S`: a channel player whose source sent no packet this long
+    /// (an EOF the same-session reconnect did not cure, or a stall) moves to the next source.
+    public var channelFailoverAfter: Double = 4
+    /// `CHANNEL_MAX_SWITCHES_PER_MIN`: source switches one channel player may make in any minute.
+    public var channelMaxSwitchesPerMinute = 6
+    /// `CHANNEL_WARM_STANDBY`: keep a playing channel's next source open without players.
+    public var channelWarmStandby = true
+    /// Connections the stream port holds at once (players and heads still arriving);
+    /// beyond it a connection gets `503` with `Retry-After` at once. 0 for no bound.
+    public var maxPlayers = 0
+    /// Hubs one player address may have open at once (`--max-contents-per-address`);
+    /// a new content beyond it is a `429` with `Retry-After`, joining an open hub is
+    /// always allowed. The address is the proxied one with `--proxy-protocol`. 0 for no bound.
+    public var maxContentsPerAddress = 0
+    /// Bytes of memfd history all hubs together may hold (`--history-budget`); past
+    /// it every hub keeps the same, shorter window. 0 for no budget.
+    public var historyBudget: UInt64 = 0
+
     /// Accept a PROXY protocol v1/v2 header before each request (`--proxy-protocol`):
     /// the player's address is the one the proxy names. Off, such a header is a 400.
     public var proxyProtocol = false
+    /// `API_KEY`: when set, `/ace/status` lists players' addresses and user agents only to
+    /// a caller presenting it; others see counts.
+    public var statusKey: APIKey?
     /// Test-only (`ACERELAY_TEST_STALL_LOOP_AFTER_S`, undocumented for users): after
     /// this many seconds relay loop 0 blocks for good, so tests can watch the
     /// systemd watchdog pings stop. Nil in every real configuration.

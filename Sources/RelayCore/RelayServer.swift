@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PersistentConditions
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -20,10 +21,21 @@ public final class RelayServer: @unchecked Sendable {
     public let events: RelayEventFeed
     /// Refuses contents before a hub opens (e.g. looping broadcasts); nil lets all through.
     public let contentGate: (any ContentGate)?
-    let registry = HubRegistry()
+    /// Channels for `/ace/channel/{id}`: their sources and where failures go; nil answers 404.
+    public let channels: (any ChannelDirectory)?
+    let registry: HubRegistry
+    let channelLedger = ChannelLedger()
+    let standbys: ChannelStandbys
+    /// The bound on stream-port connections (`maxPlayers`).
+    let admission: PlayerAdmission
+    /// Shared by every hub's history (`historyBudget`).
+    let historyBudget: HistoryBudget
     /// Engine `stop` commands in flight; shutdown waits for them.
     let pendingStops = Atomic<Int>(0)
     private let logger: Logger
+    /// Accepts failing (out of file descriptors, as a rule): one condition for every loop, so
+    /// the log says when it began and ended instead of a line per loop per 100 ms pause.
+    let acceptFailures: PersistentConditionLog
     private var workers: [Worker] = []
     private let lifecycle = Mutex<Lifecycle>(.idle)
     private let accepting = Atomic<Bool>(true)
@@ -43,12 +55,20 @@ public final class RelayServer: @unchecked Sendable {
     public private(set) var port: UInt16 = 0
 
     public init(configuration: RelayConfiguration, selector: any EngineSelector,
-                events: RelayEventFeed = RelayEventFeed(), contentGate: (any ContentGate)? = nil, logger: Logger) {
+                events: RelayEventFeed = RelayEventFeed(), contentGate: (any ContentGate)? = nil,
+                channels: (any ChannelDirectory)? = nil, logger: Logger) {
         self.configuration = configuration
+        self.channels = channels
+        registry = HubRegistry(maxContentsPerAddress: configuration.maxContentsPerAddress)
+        standbys = ChannelStandbys(registry: registry, ledger: channelLedger)
         self.selector = selector
         self.events = events
         self.contentGate = contentGate
         self.logger = logger
+        acceptFailures = PersistentConditionLog(name: "accepting players failed (out of file descriptors?); pausing accepts 100 ms per failure",
+                                                logger: logger)
+        admission = PlayerAdmission(limit: configuration.maxPlayers)
+        historyBudget = HistoryBudget(limit: configuration.historyBudget)
     }
 
     public func start() throws {
@@ -183,6 +203,10 @@ public final class RelayServer: @unchecked Sendable {
             totals.players += worker.connections.withLock { $0.values.filter { $0.isPlayer }.count }
         }
         totals.hubs = registry.all.count
+        totals.acceptFailures = acceptFailures.occurrences
+        totals.playersRefused = admission.refusedTotal
+        totals.historyBytes = historyBudget.bytesHeld
+        totals.historyBudgetBytes = historyBudget.limit
         return totals
     }
 
@@ -202,14 +226,27 @@ public final class RelayServer: @unchecked Sendable {
         }
         let snapshots = hubs.map { $0.snapshot() }.sorted { $0.startedAt < $1.startedAt }
         return RelayStatus(version: Self.version, workers: workers.count, streams: snapshots.count,
-                           playerCount: clients.count, hubs: snapshots, clients: clients)
+                           playerCount: clients.count, hubs: snapshots, clients: clients, channels: channelLedger.all,
+                           historyBytes: historyBudget.bytesHeld, historyBudgetBytes: historyBudget.limit)
     }
 
-    func statusJSON() -> [UInt8] {
+    /// Playback of every channel a player asked for since start, by channel id.
+    public func channelPlayback() -> [ChannelPlaybackSnapshot] { channelLedger.all }
+
+    /// Playback of one channel; nil when no player asked for it since start.
+    public func channelPlayback(_ channelID: String) -> ChannelPlaybackSnapshot? { channelLedger.snapshot(channelID) }
+
+    /// `/ace/status`'s body; without `showingPlayers` the players are only counted.
+    func statusJSON(showingPlayers: Bool = true) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(status())).map { Array($0) } ?? Array("{}".utf8)
+        var status = status()
+        if !showingPlayers {
+            status.clients = []
+            status.clientsHidden = "player addresses and user agents are shown only with the API key (X-API-Key or ?api_key=)"
+        }
+        return (try? encoder.encode(status)).map { Array($0) } ?? Array("{}".utf8)
     }
 
     /// Seconds since each worker's loop last ran its heartbeat; for the systemd watchdog.

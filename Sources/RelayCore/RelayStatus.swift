@@ -51,10 +51,12 @@ public struct ClientSnapshot: Codable, Sendable {
     /// History offset of the next byte to send; lag = hub end - offset.
     public var offset: UInt64
     public var lagBytes: UInt64 = 0
+    /// The channel of an `/ace/channel/{id}` player (its `content_id` is the source it plays, empty between sources).
+    public var channel: String?
 
     enum CodingKeys: String, CodingKey {
         case contentKey = "content_id", worker, address, userAgent = "user_agent"
-        case connectedAt = "connected_at", bytesSent = "bytes_sent", lagBytes = "lag_bytes"
+        case connectedAt = "connected_at", bytesSent = "bytes_sent", lagBytes = "lag_bytes", channel
     }
 
     public init(from decoder: any Decoder) throws {
@@ -66,6 +68,7 @@ public struct ClientSnapshot: Codable, Sendable {
         connectedAt = try c.decode(Date.self, forKey: .connectedAt)
         bytesSent = try c.decode(UInt64.self, forKey: .bytesSent)
         lagBytes = try c.decode(UInt64.self, forKey: .lagBytes)
+        channel = try c.decodeIfPresent(String.self, forKey: .channel)
         offset = 0
     }
 
@@ -89,8 +92,18 @@ public struct RelayStatus: Codable, Sendable {
     public var playerCount: Int
     public var hubs: [HubSnapshot]
     public var clients: [ClientSnapshot]
+    /// Why `clients` is empty though players are connected: the caller did not present the API key.
+    public var clientsHidden: String?
+    /// Channel playback (`/ace/channel/{id}`) per channel a player asked for; nil from relays without it.
+    public var channels: [ChannelPlaybackSnapshot]?
+    /// Memfd bytes all hubs' histories hold now (published minus punched): shared
+    /// memory, seen in `/proc/meminfo`'s Shmem rather than in the process's RSS.
+    public var historyBytes: UInt64 = 0
+    /// `--history-budget`; 0 when there is none.
+    public var historyBudgetBytes: UInt64 = 0
 
     enum CodingKeys: String, CodingKey {
-        case version, workers, streams, playerCount = "player_count", hubs, clients
+        case version, workers, streams, playerCount = "player_count", hubs, clients, clientsHidden = "clients_hidden", channels
+        case historyBytes = "history_bytes", historyBudgetBytes = "history_budget_bytes"
     }
 }

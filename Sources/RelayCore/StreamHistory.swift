@@ -35,14 +35,23 @@ public final class StreamHistory: Sendable {
     /// join or skip (never per packet).
     private let joinPointIndex: Mutex<JoinPointIndex>
 
+    /// Shared with every other history; nil when the history is on its own (tests).
+    private let budget: HistoryBudget?
+    /// What this history last told the budget it wants and needs (writer only; read at deinit).
+    private let reportedWanted = Atomic<UInt64>(0)
+    private let reportedNeeded = Atomic<UInt64>(HistoryBudget.smallestWindow)
+
     /// - Parameter retainedBytes: how much history to keep for joining and lagging players.
     /// - Parameter joinPointCapacity: join points kept at most; the oldest go first.
-    public init(name: String, retainedBytes: UInt64, joinPointCapacity: Int = 1024) throws {
+    /// - Parameter budget: the memory shared by every hub's history, which this one reports to.
+    public init(name: String, retainedBytes: UInt64, joinPointCapacity: Int = 1024, budget: HistoryBudget? = nil) throws {
         let fd = csupport_memfd_create(name)
         guard fd >= 0 else { throw SystemError("memfd_create") }
         self.fd = fd
         retained = Atomic(max(retainedBytes, 2 * StreamHistory.punchBlock))
         joinPointIndex = Mutex(JoinPointIndex(capacity: joinPointCapacity))
+        self.budget = budget
+        budget?.historyOpened()
     }
 
     /// Bytes kept behind the live edge; older bytes may be punched.
@@ -53,10 +62,34 @@ public final class StreamHistory: Sendable {
         retained.store(max(bytes, 2 * StreamHistory.punchBlock), ordering: .relaxed)
     }
 
+    /// Keeps `wanted` bytes, or less when the shared budget is short, never less
+    /// than joining players need: two of the recent spans between join points,
+    /// since a player starts at a join point only within half the window. Writer only.
+    public func retain(wanted: UInt64) {
+        guard let budget else {
+            retain(bytes: wanted)
+            return
+        }
+        let needed = 2 * joinPointIndex.withLock { $0.widestRecentSpan(upTo: end) } + StreamHistory.punchBlock / 2
+        let window = budget.window(wanted: wanted, needed: needed,
+                                   replacing: (reportedWanted.load(ordering: .relaxed), reportedNeeded.load(ordering: .relaxed)))
+        reportedWanted.store(wanted, ordering: .relaxed)
+        reportedNeeded.store(max(needed, HistoryBudget.smallestWindow), ordering: .relaxed)
+        // Shrink by at most two punch blocks beyond what is held per call (the hub
+        // calls twice a second): players lagging past the new half-window skip
+        // forward at their next send before the punches reach the bytes they read.
+        let from = min(retainedBytes, residentBytes)
+        retain(bytes: window >= from ? window : max(window, from - min(from, 2 * StreamHistory.punchBlock)))
+    }
+
     /// The memfd closes only when the last reader lets go of the history: a
     /// descriptor closed while another loop may still `sendfile` from it could be
     /// reused by an unrelated file and leak its bytes to a player.
-    deinit { Syscall.close(fd) }
+    deinit {
+        budget?.historyClosed(held: residentBytes, wanted: reportedWanted.load(ordering: .relaxed),
+                              needed: reportedNeeded.load(ordering: .relaxed))
+        Syscall.close(fd)
+    }
 
     /// Offset one past the last byte readers may send.
     public var end: UInt64 { published.load(ordering: .acquiring) }
@@ -71,7 +104,8 @@ public final class StreamHistory: Sendable {
 
     /// Makes bytes up to `newEnd` visible to readers and gives back memory far behind it.
     public func publish(upTo newEnd: UInt64) {
-        published.store(newEnd, ordering: .releasing)
+        let previousEnd = published.exchange(newEnd, ordering: .acquiringAndReleasing)
+        if newEnd > previousEnd { budget?.bytesAppended(newEnd - previousEnd) }
         let keep = retainedBytes
         guard newEnd > keep else { return }
         let floor = newEnd - keep
@@ -84,6 +118,7 @@ public final class StreamHistory: Sendable {
         if punchLimit > from {
             if csupport_punch_hole(fd, off_t(from), off_t(punchLimit - from)) == 0 {
                 punchedUpTo.store(punchLimit, ordering: .relaxed)
+                budget?.bytesPunched(punchLimit - from)
             }
         }
     }

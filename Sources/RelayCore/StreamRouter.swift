@@ -5,6 +5,8 @@ enum StreamRoute: Equatable {
     /// `HEAD /ace/getstream`: answer as a stream would, without an engine session
     /// (playlist checkers probe this way).
     case probeStream
+    /// `/ace/channel/{id}`: play a channel, failing over between its sources; HEAD answers as a stream would.
+    case playChannel(String, includeBody: Bool)
     /// `/ace/status`: the relay's status as JSON.
     case status(includeBody: Bool)
     /// `/healthz`: 200 while serving, 503 once draining or stopping (load balancers' check).
@@ -38,6 +40,19 @@ struct StreamRouter {
         "/healthz": { _, isHead in .health(includeBody: !isHead) },
     ])
 
+    static let channelPrefix = "/ace/channel/"
+
+    /// A channel id is a slug: lower-case letters, digits and dashes. Anything
+    /// else under the prefix (a `.m3u8` form, say) is not a channel of this route.
+    static func channel(_ id: String, isHead: Bool) -> StreamRoute {
+        let valid = !id.isEmpty && id.utf8.count <= 200 && id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
+        guard valid else {
+            return .refuse(status: 404, code: "not_found", message: "no such channel path: \(StreamRouter.channelPrefix)\(id)",
+                           includeBody: !isHead, allow: false)
+        }
+        return .playChannel(id, includeBody: !isHead)
+    }
+
     func route(_ head: HTTPRequestHead) -> StreamRoute {
         let isHead = head.method == "HEAD"
         guard head.method == "GET" || isHead else {
@@ -45,6 +60,9 @@ struct StreamRouter {
         }
         var path = head.path
         if path.count > 1, path.hasSuffix("/") { path.removeLast() }
+        if path.hasPrefix(StreamRouter.channelPrefix) {
+            return StreamRouter.channel(String(path.dropFirst(StreamRouter.channelPrefix.count)), isHead: isHead)
+        }
         guard let handler = handlers[path] else {
             return .refuse(status: 404, code: "not_found", message: "no such path: \(path); players use /ace/getstream?id=<content id>",
                            includeBody: !isHead, allow: false)

@@ -80,6 +80,21 @@ enum Syscall {
         }
     }
 
+    /// Reads `buffer.count` bytes at `offset`, fewer only at the end of the file; returns how many.
+    static func preadAll(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws -> Int {
+        var done = 0
+        while done < buffer.count {
+            let n = Glibc.pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("pread")
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return done
+    }
+
     static func close(_ fd: Int32) {
         // Linux releases the descriptor even when close reports EINTR: never retry.
         _ = Glibc.close(fd)

@@ -31,6 +31,8 @@ final class Worker: @unchecked Sendable {
     let lastBeat = Atomic<Int64>(0)
     private var heartbeat: TimerWatcher!
     private var acceptPause: TimerWatcher!
+    /// Kept open for `descriptorsExhausted`; -1 while given up.
+    private var spareDescriptor: Int32 = Worker.openSpareDescriptor()
 
     init(index: Int, server: RelayServer, listener: ListeningSocket, logger: Logger) {
         self.index = index
@@ -123,15 +125,20 @@ final class Worker: @unchecked Sendable {
             do {
                 fd = try listener.accept()
             } catch {
-                // Out of descriptors: the listener stays readable, so pause instead of spinning.
-                logger.warning("accept failed; pausing accepts for 100 ms", metadata: ["relay.error": "\(error)"])
-                acceptWatcher?.stop()
-                acceptPause.schedule(after: 0.1)
+                // Out of descriptors: logged when it begins and ends (not per accept), and
+                // the listener stays readable, so pause instead of spinning.
+                server.acceptFailures.occurred("\(error)")
+                descriptorsExhausted(listener: listener)
                 return
             }
             guard let fd else { return }
+            server.acceptFailures.cleared()
             guard server.isAccepting else {
                 Syscall.close(fd)
+                continue
+            }
+            guard server.admission.admit() else {
+                PlayerAdmission.turnAway(fd, scratch: readBuffer)
                 continue
             }
             let connection = ClientConnection(fd: fd, worker: self)
@@ -140,8 +147,33 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Out of descriptors (or memory): the spare descriptor is given up for one
+    /// accept so the first queued connection gets its 503 instead of a silent
+    /// wait, then accepting pauses for 100 ms rather than spinning on a listener
+    /// that stays readable. The caller logs it (when it begins and ends, through
+    /// `RelayServer.acceptFailures`).
+    private func descriptorsExhausted(listener: ListeningSocket) {
+        if spareDescriptor >= 0 {
+            Syscall.close(spareDescriptor)
+            spareDescriptor = -1
+            if let fd = try? listener.accept() {
+                PlayerAdmission.turnAway(fd, scratch: readBuffer)
+            }
+            spareDescriptor = Worker.openSpareDescriptor()
+        }
+        acceptWatcher?.stop()
+        acceptPause.schedule(after: 0.1)
+    }
+
+    /// A descriptor held only to be given back when the process runs out.
+    private static func openSpareDescriptor() -> Int32 { open("/dev/null", O_RDONLY | O_CLOEXEC) }
+
     /// Stops accepting; queued connections are refused when the socket closes.
     func closeListener() {
+        if spareDescriptor >= 0 {
+            Syscall.close(spareDescriptor)
+            spareDescriptor = -1
+        }
         acceptPause.cancel()
         acceptWatcher?.stop()
         acceptWatcher = nil
@@ -169,6 +201,7 @@ final class Worker: @unchecked Sendable {
 
     func connectionClosed(_ connection: ClientConnection) {
         connections.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(connection)) }
+        server.admission.release()
         // Release it on the next wake, not inside its own watcher's callback.
         execute { _ = connection }
     }

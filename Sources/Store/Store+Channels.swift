@@ -56,7 +56,7 @@ extension Store {
     /// `channel.id`, or, when another channel holds that, the first free of
     /// `id-2`, `id-3`, ...; returns the channel as stored.
     public func createChannel(_ channel: ChannelRecord, sources: [ChannelSourceRecord]) async throws -> StoredChannel {
-        try await pool.write { db in
+        try await write { db in
             var record = channel
             var suffix = 1
             while try Bool.fetchOne(db, sql: "SELECT 1 FROM channels WHERE id = ?", arguments: [record.id]) == true {
@@ -77,7 +77,7 @@ extension Store {
     /// false when no channel has `channel.id`.
     @discardableResult
     public func updateChannel(_ channel: ChannelRecord, sources: [ChannelSourceRecord]?) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: """
                 UPDATE channels SET name = ?, group_title = ?, tvg_id = ?, logo = ?, origin = ?, dispatcharr_channel_id = ?, updated_at = ?
                 WHERE id = ?
@@ -91,7 +91,7 @@ extension Store {
 
     /// Stores a channel's sources in a new order (the same set, reordered by scores).
     public func replaceSourceOrder(channelID: String, contentIDs: [String]) async throws {
-        try await pool.write { db in
+        try await write { db in
             for (position, contentID) in contentIDs.enumerated() {
                 try db.execute(sql: "UPDATE channel_sources SET position = ? WHERE channel_id = ? AND content_id = ?",
                                arguments: [position, channelID, contentID])
@@ -102,7 +102,7 @@ extension Store {
     /// Deletes a channel and its sources (its sources' score history stays until retention); false when absent.
     @discardableResult
     public func deleteChannel(id: String) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM channel_sources WHERE channel_id = ?", arguments: [id])
             try db.execute(sql: "DELETE FROM channels WHERE id = ?", arguments: [id])
             return db.changesCount > 0
@@ -111,12 +111,12 @@ extension Store {
 
     /// Every channel, in order of creation, with its sources in order.
     public func channels() async throws -> [StoredChannel] {
-        try await pool.read { db in try Self.fetchChannels(db, id: nil) }
+        try await read { db in try Self.fetchChannels(db, id: nil) }
     }
 
     /// One channel with its sources, or nil.
     public func channel(id: String) async throws -> StoredChannel? {
-        try await pool.read { db in try Self.fetchChannels(db, id: id).first }
+        try await read { db in try Self.fetchChannels(db, id: id).first }
     }
 
     private static func writeSources(_ db: Database, channelID: String, _ sources: [ChannelSourceRecord]) throws {
@@ -155,7 +155,7 @@ extension Store {
 
     /// Appends one measurement to its source's history.
     public func recordMeasurement(_ m: SourceMeasurementRecord) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: """
                 INSERT INTO source_measurements(content_id, measured_at, score, components, failure, facts, time_to_first_byte,
                     measured_seconds, stall_seconds, continuity_errors, null_packet_share, bitrate_kbps, peers, speed_down_kbps,
@@ -169,7 +169,7 @@ extension Store {
 
     /// The newest measurement of every source that has one, by content id.
     public func latestMeasurements() async throws -> [String: SourceMeasurementRecord] {
-        try await pool.read { db in
+        try await read { db in
             var latest: [String: SourceMeasurementRecord] = [:]
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT * FROM source_measurements
@@ -186,7 +186,7 @@ extension Store {
     /// The newest successful measurement of every source that has one: what the
     /// source's stream facts were when last seen working.
     public func latestSuccessfulMeasurements() async throws -> [String: SourceMeasurementRecord] {
-        try await pool.read { db in
+        try await read { db in
             var latest: [String: SourceMeasurementRecord] = [:]
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT * FROM source_measurements
@@ -203,7 +203,7 @@ extension Store {
     /// The history of `contentIDs` since `since` (all kept when nil), oldest first.
     public func measurements(contentIDs: [String], since: Date?) async throws -> [SourceMeasurementRecord] {
         guard !contentIDs.isEmpty else { return [] }
-        return try await pool.read { db in
+        return try await read { db in
             var history: [SourceMeasurementRecord] = []
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT * FROM source_measurements
@@ -219,7 +219,7 @@ extension Store {
     /// source the prober has not reached again still shows its last score; returns how many.
     @discardableResult
     public func pruneMeasurements(before date: Date) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: """
                 DELETE FROM source_measurements WHERE measured_at < ?
                   AND id NOT IN (SELECT MAX(id) FROM source_measurements GROUP BY content_id)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 
 extension JSONEncoder {
     /// Samples are stored with ISO 8601 dates so the JSON reads the same everywhere.
@@ -26,25 +27,62 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
 /// acerelay's SQLite database (WAL mode, migrated on open) under the data directory.
 ///
 /// Everything that must survive a restart lives here: engines, streams, events
-/// and settings. Writes that fail (a full disk, a read-only directory) throw;
-/// callers log them and keep serving, so a store problem never stops the relay.
+/// and settings. Writes that fail for a reason that may pass (another process's
+/// lock, a full disk, a read-only directory) are retried a bounded number of
+/// times, then throw; callers log them and keep serving, so a store problem never
+/// stops the relay. Every failure is counted by operation (`health`), and the
+/// store logs once when writes begin failing and once when they work again.
+/// A database found corrupt at start is moved aside and replaced by an empty one.
 public final class Store: Sendable {
     /// The database file.
     public let path: String
     /// Internal so the store's extensions (one file per table family) share it.
     let pool: DatabasePool
+    private let writeAttempts: Int
+    private let retryDelay: Duration
+    private let healthState: StoreHealth
+
+    /// Failures, retries and whether writes work now.
+    public var health: StoreHealthSnapshot { healthState.snapshot }
 
     /// A read on GRDB's async API; `body` must return a Sendable plain value (see `latestSamples`).
-    func read<Value: Sendable>(_ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
-        try await pool.read(body)
+    func read<Value: Sendable>(operation: String = #function, _ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
+        try await attempt(operation, write: false) { try await self.pool.read(body) }
     }
 
-    func write<Value: Sendable>(_ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
-        try await pool.write(body)
+    func write<Value: Sendable>(operation: String = #function, _ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
+        try await attempt(operation, write: true) { try await self.pool.write(body) }
+    }
+
+    private func attempt<Value: Sendable>(_ function: String, write: Bool, _ body: () async throws -> Value) async throws -> Value {
+        // The method's name without its arguments: a bounded label for metrics.
+        let operation = String(function.prefix { $0 != "(" })
+        var tries = 0
+        while true {
+            do {
+                let value = try await body()
+                if write { healthState.succeededWrite() }
+                return value
+            } catch {
+                tries += 1
+                // Reads are not retried: an API request waiting on a lock should answer, not queue.
+                guard write, tries < writeAttempts, StoreHealth.isTransient(error), !Task.isCancelled else {
+                    healthState.failed(operation, write: write, error)
+                    throw error
+                }
+                healthState.retried()
+                try? await Task.sleep(for: retryDelay * tries)
+            }
+        }
     }
 
     /// Opens (creating if needed) `acerelay.sqlite` in `directory`.
-    public init(directory: String) throws {
+    ///
+    /// - Parameters:
+    ///   - busyTimeout: how long one attempt waits for another connection's lock.
+    ///   - writeAttempts: attempts per write when the error may pass (at least 1); reads try once.
+    public init(directory: String, busyTimeout: TimeInterval = 5, writeAttempts: Int = 3, retryDelay: Duration = .milliseconds(250),
+                logger: Logger = Logger(label: "acerelay.store")) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -54,15 +92,62 @@ public final class Store: Sendable {
             throw StoreError(description: "the data directory \(directory) is not writable; set --data-dir to a writable directory")
         }
         path = (directory as NSString).appendingPathComponent("acerelay.sqlite")
+        self.writeAttempts = max(writeAttempts, 1)
+        self.retryDelay = retryDelay
+        let health = StoreHealth(logger: logger)
+        healthState = health
         var configuration = Configuration()
         // Another acerelay (or a backup tool) may hold a lock for a moment: wait rather than fail.
-        configuration.busyMode = .timeout(5)
+        configuration.busyMode = .timeout(busyTimeout)
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            pool = try Self.open(path, configuration)
+        } catch let error where StoreHealth.isCorruption(error) {
+            // Refusing to start would keep players away for the sake of history the relay can
+            // rebuild (engines from containers, streams from the relay): keep the file for a
+            // post-mortem and start empty.
+            let aside = try Self.moveAside(path)
+            logger.error("the database \(path) is corrupt (\(StoreHealth.describe(error))); moved it to \(aside) and starting with an empty one")
+            health.movedAside(to: aside)
+            do {
+                pool = try Self.open(path, configuration)
+            } catch {
+                throw StoreError(description: "cannot open the database \(path): \(error)")
+            }
         } catch {
             throw StoreError(description: "cannot open the database \(path): \(error)")
         }
+    }
+
+    /// Opens, checks and migrates the database; a damaged file throws a corruption error.
+    private static func open(_ path: String, _ configuration: Configuration) throws -> DatabasePool {
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        do {
+            let check = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+            guard check == ["ok"] else {
+                throw DatabaseError(resultCode: .SQLITE_CORRUPT, message: "quick_check: " + check.prefix(3).joined(separator: "; "))
+            }
+            try migrator.migrate(pool)
+            return pool
+        } catch {
+            try? pool.close()
+            throw error
+        }
+    }
+
+    /// Renames the database and its WAL and shared-memory files to `<name>.corrupt-<UTC time>`.
+    private static func moveAside(_ path: String) throws -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withYear, .withMonth, .withDay, .withTime, .withTimeZone]
+        let suffix = ".corrupt-" + formatter.string(from: Date())
+        let files = FileManager.default
+        for file in [path, path + "-wal", path + "-shm"] where files.fileExists(atPath: file) {
+            do {
+                try files.moveItem(atPath: file, toPath: file + suffix)
+            } catch {
+                throw StoreError(description: "the database \(path) is corrupt and cannot be moved aside (\(error.localizedDescription)); move or delete it by hand")
+            }
+        }
+        return path + suffix
     }
 
     /// The schema, one migration per change; never edit a shipped migration.
@@ -148,37 +233,37 @@ public final class Store: Sendable {
 
     /// The journal mode in force; `wal` once opened.
     public func journalMode() async throws -> String {
-        try await pool.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+        try await read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
     }
 
     // MARK: Engines
 
     public func saveEngine(_ engine: EngineRecord) async throws {
-        try await pool.write { db in try engine.save(db) }
+        try await write { db in try engine.save(db) }
     }
 
     public func engines() async throws -> [EngineRecord] {
-        try await pool.read { db in try EngineRecord.order(EngineRecord.CodingKeys.firstSeen).fetchAll(db) }
+        try await read { db in try EngineRecord.order(EngineRecord.CodingKeys.firstSeen).fetchAll(db) }
     }
 
     public func engine(id: String) async throws -> EngineRecord? {
-        try await pool.read { db in try EngineRecord.fetchOne(db, key: id) }
+        try await read { db in try EngineRecord.fetchOne(db, key: id) }
     }
 
     @discardableResult
     public func deleteEngine(id: String) async throws -> Bool {
-        try await pool.write { db in try EngineRecord.deleteOne(db, key: id) }
+        try await write { db in try EngineRecord.deleteOne(db, key: id) }
     }
 
     // MARK: Streams
 
     public func saveStream(_ stream: StreamRecord) async throws {
-        try await pool.write { db in try stream.save(db) }
+        try await write { db in try stream.save(db) }
     }
 
     /// Marks a stream ended; nil when no such stream exists.
     public func endStream(id: String, reason: String?, at: Date = Date()) async throws -> StreamRecord? {
-        try await pool.write { db in
+        try await write { db in
             guard var stream = try StreamRecord.fetchOne(db, key: id) else { return nil }
             if stream.status != .ended {
                 stream.status = .ended
@@ -192,7 +277,7 @@ public final class Store: Sendable {
 
     /// Ends every started stream of an engine (it was removed or restarted).
     public func endStreams(containerID: String, reason: String, at: Date = Date()) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try StreamRecord
                 .filter(StreamRecord.CodingKeys.containerID == containerID && StreamRecord.CodingKeys.status == StreamStatus.started)
                 .updateAll(db, [StreamRecord.CodingKeys.status.set(to: StreamStatus.ended),
@@ -204,7 +289,7 @@ public final class Store: Sendable {
     /// Ends the streams this process's relay had open before a restart: their
     /// engine sessions did not survive it. Streams other proxies reported stay.
     public func endRelayStreamsAfterRestart(at: Date = Date()) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try StreamRecord
                 .filter(StreamRecord.CodingKeys.origin == StreamOrigin.relay && StreamRecord.CodingKeys.status == StreamStatus.started)
                 .updateAll(db, [StreamRecord.CodingKeys.status.set(to: StreamStatus.ended),
@@ -214,7 +299,7 @@ public final class Store: Sendable {
     }
 
     public func streams(status: StreamStatus? = nil, containerID: String? = nil) async throws -> [StreamRecord] {
-        try await pool.read { db in
+        try await read { db in
             var request = StreamRecord.all()
             if let status { request = request.filter(StreamRecord.CodingKeys.status == status) }
             if let containerID { request = request.filter(StreamRecord.CodingKeys.containerID == containerID) }
@@ -223,7 +308,7 @@ public final class Store: Sendable {
     }
 
     public func stream(id: String) async throws -> StreamRecord? {
-        try await pool.read { db in try StreamRecord.fetchOne(db, key: id) }
+        try await read { db in try StreamRecord.fetchOne(db, key: id) }
     }
 
     // MARK: Stat samples
@@ -231,14 +316,14 @@ public final class Store: Sendable {
     /// Stores one sample of a stream's engine statistics (any Codable shape, kept as JSON).
     public func saveSample<Sample: Encodable & Sendable>(streamID: String, at: Date, _ sample: Sample) async throws {
         let text = String(decoding: try JSONEncoder.store.encode(sample), as: UTF8.self)
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO stat_samples(stream_id, at, sample) VALUES (?, ?, ?)", arguments: [streamID, at, text])
         }
     }
 
     /// A stream's samples since `since` (all when nil), oldest first.
     public func samples<Sample: Decodable & Sendable>(streamID: String, since: Date?, as type: Sample.Type) async throws -> [Sample] {
-        let rows = try await pool.read { db in
+        let rows = try await read { db in
             try String.fetchAll(db, sql: "SELECT sample FROM stat_samples WHERE stream_id = ? AND at >= ? ORDER BY at",
                                 arguments: [streamID, since ?? Date.distantPast])
         }
@@ -253,7 +338,7 @@ public final class Store: Sendable {
         // `read`, which blocks a cooperative thread while it waits for a reader.
         // With both of this machine's cooperative threads blocked, the async
         // reads holding the readers can never resume: the whole API hung.
-        let texts: [String: String] = try await pool.read { db in
+        let texts: [String: String] = try await read { db in
             var texts: [String: String] = [:]
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT stream_id, sample FROM stat_samples s
@@ -269,7 +354,7 @@ public final class Store: Sendable {
     /// When each engine's newest stream started, over every stream the store
     /// holds (started or ended), by container id: the engine's last stream usage.
     public func lastStreamStarts() async throws -> [String: Date] {
-        try await pool.read { db in
+        try await read { db in
             var starts: [String: Date] = [:]
             let rows = try Row.fetchCursor(db, sql: "SELECT container_id, MAX(started_at) AS started FROM streams GROUP BY container_id")
             while let row = try rows.next() {
@@ -282,7 +367,7 @@ public final class Store: Sendable {
     /// Deletes samples older than `date` (the retention limit); returns how many.
     @discardableResult
     public func pruneSamples(before date: Date) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM stat_samples WHERE at < ?", arguments: [date])
             return db.changesCount
         }
@@ -291,20 +376,20 @@ public final class Store: Sendable {
     // MARK: Events
 
     public func record(_ event: EventRecord) async throws {
-        try await pool.write { db in
+        try await write { db in
             var row = event
             try row.insert(db)
         }
     }
 
     public func events(limit: Int = 100) async throws -> [EventRecord] {
-        try await pool.read { db in try EventRecord.order(EventRecord.CodingKeys.id.desc).limit(limit).fetchAll(db) }
+        try await read { db in try EventRecord.order(EventRecord.CodingKeys.id.desc).limit(limit).fetchAll(db) }
     }
 
     /// Deletes events older than `date`; returns how many.
     @discardableResult
     public func pruneEvents(before date: Date) async throws -> Int {
-        try await pool.write { db in try EventRecord.filter(EventRecord.CodingKeys.at < date).deleteAll(db) }
+        try await write { db in try EventRecord.filter(EventRecord.CodingKeys.at < date).deleteAll(db) }
     }
 
     // MARK: Retention
@@ -339,14 +424,14 @@ public final class Store: Sendable {
 
     /// A setting stored as JSON, or nil if never set.
     public func setting<Value: Decodable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        let text = try await pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
+        let text = try await read { db in try String.fetchOne(db, sql: "SELECT value FROM settings WHERE key = ?", arguments: [key]) }
         guard let text else { return nil }
         return try JSONDecoder().decode(Value.self, from: Data(text.utf8))
     }
 
     public func setSetting<Value: Encodable & Sendable>(_ key: String, to value: Value) async throws {
         let text = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [key, text])
         }
     }

@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import Logging
+import PersistentConditions
 import RelayCore
 import Store
 import Synchronization
@@ -33,17 +34,29 @@ public final class StatsCollector: RelayObserver, Sendable {
     private let logger: Logger
     private let client: HTTPClient
     private let loops: LoopDetector?
+    /// Why a reported stream's `stat_url` must not be fetched (not an engine of the fleet); nil: fetch.
+    private let urlRefusal: (@Sendable (String) -> String?)?
+    /// Reported streams whose `stat_url` was refused, so the refusal is logged once per stream.
+    private let refusedStreams = Mutex<Set<String>>([])
     /// The relay's own started sessions, by stream id.
     private let relayStreams = Mutex<[String: Tracked]>([:])
     /// Every polled stream's latest state, by stream id (relay and external).
     private let tracked = Mutex<[String: Tracked]>([:])
+    /// Per stream, its stat polls failing: logged when it begins, summarised, and when it ends.
+    private let failingPolls = Mutex<[String: PersistentConditionLog]>([:])
+    /// Failed polls of streams no longer polled, so `pollFailures` never goes down.
+    private let forgottenPollFailures = Atomic<UInt64>(0)
     /// How long live-edge history is kept per stream.
     static let edgeHistory: TimeInterval = 600
 
     /// - Parameter loops: hears every sample and every stream's end, so it checks from memory.
+    /// - Parameter urlRefusal: checked before a stream another proxy reported is polled; the
+    ///   relay's own sessions have URLs already rewritten to their engine.
     public init(store: Store, timeout: TimeInterval = 3, concurrency: Int = 8, retention: TimeInterval = 3_600,
-                client: HTTPClient = .shared, loops: LoopDetector? = nil, logger: Logger) {
+                client: HTTPClient = .shared, loops: LoopDetector? = nil,
+                urlRefusal: (@Sendable (String) -> String?)? = nil, logger: Logger) {
         self.store = store
+        self.urlRefusal = urlRefusal
         self.client = client
         self.timeout = timeout
         self.concurrency = max(concurrency, 1)
@@ -73,7 +86,24 @@ public final class StatsCollector: RelayObserver, Sendable {
     private func forget(_ id: String) {
         relayStreams.withLock { _ = $0.removeValue(forKey: id) }
         tracked.withLock { _ = $0.removeValue(forKey: id) }
+        if let condition = failingPolls.withLock({ $0.removeValue(forKey: id) }) {
+            forgottenPollFailures.add(condition.occurrences, ordering: .relaxed)
+        }
         loops?.streamEnded(id: id)
+    }
+
+    /// Stat polls that failed since start, over every stream; for a metric.
+    public var pollFailures: UInt64 {
+        failingPolls.withLock { $0.values.reduce(0) { $0 + $1.occurrences } } + forgottenPollFailures.load(ordering: .relaxed)
+    }
+
+    private func pollCondition(_ stream: StreamRecord) -> PersistentConditionLog {
+        failingPolls.withLock { conditions in
+            if let known = conditions[stream.id] { return known }
+            let made = PersistentConditionLog(name: "stat polls of stream \(stream.id) failing", logger: logger)
+            conditions[stream.id] = made
+            return made
+        }
     }
 
     // MARK: What callers ask
@@ -110,7 +140,8 @@ public final class StatsCollector: RelayObserver, Sendable {
         }
         let own = relayStreams.withLock { $0.mapValues(\.record) }
         // The relay's sessions as its events say; the store for every stream reported by others.
-        let streams = (Array(own.values) + external.filter { own[$0.id] == nil }).filter { !($0.statURL ?? "").isEmpty }
+        let reported = external.filter { own[$0.id] == nil && !($0.statURL ?? "").isEmpty && mayPoll($0) }
+        let streams = (Array(own.values) + reported).filter { !($0.statURL ?? "").isEmpty }
         for start in stride(from: 0, to: streams.count, by: concurrency) {
             let batch = streams[start..<min(start + concurrency, streams.count)]
             await withTaskGroup(of: (StreamRecord, StatReading).self) { group in
@@ -125,6 +156,16 @@ public final class StatsCollector: RelayObserver, Sendable {
         } catch {
             logger.warning("cannot prune stat samples", metadata: ["stats.reason": "\(error)"])
         }
+    }
+
+    /// Whether a reported stream's `stat_url` may be fetched; logs a refusal once per stream.
+    private func mayPoll(_ stream: StreamRecord) -> Bool {
+        guard let url = stream.statURL, let refusal = urlRefusal?(url) else { return true }
+        let first = refusedStreams.withLock { $0.insert(stream.id).inserted }
+        if first {
+            logger.warning("a reported stream's stat_url is not polled", metadata: ["stats.stream": "\(stream.id)", "stats.reason": "\(refusal)"])
+        }
+        return false
     }
 
     static func read(_ url: String, timeout: TimeInterval, client: HTTPClient) async -> StatReading {
@@ -158,6 +199,7 @@ public final class StatsCollector: RelayObserver, Sendable {
         do {
             switch reading {
             case .sample(let sample):
+                failingPolls.withLock { $0[stream.id] }?.cleared(metadata: ["stats.stream": "\(stream.id)"])
                 remember(sample, for: stream)
                 try await store.saveSample(streamID: stream.id, at: sample.at, sample)
             case .sessionEnded:
@@ -165,10 +207,11 @@ public final class StatsCollector: RelayObserver, Sendable {
                 forget(stream.id)
                 _ = try await store.endStream(id: stream.id, reason: "engine ended the session")
             case .failed(let why):
-                logger.debug("stat poll failed", metadata: ["stats.stream": "\(stream.id)", "stats.reason": "\(why)"])
+                pollCondition(stream).occurred(why, metadata: ["stats.stream": "\(stream.id)"])
             }
         } catch {
-            logger.warning("cannot store stats", metadata: ["stats.reason": "\(error)"])
+            // Once a second per stream while the store fails: the store logs that condition itself.
+            logger.debug("cannot store stats", metadata: ["stats.reason": "\(error)"])
         }
     }
 }

@@ -1,6 +1,7 @@
 import Channels
 import Foundation
 import Logging
+import RelayCore
 import Store
 import StreamFacts
 import Synchronization
@@ -243,5 +244,56 @@ import Testing
         #expect(film.record.origin == .m3u)
         let again = try await rig.service.importPlaylist(try M3UImport(text: text))
         #expect(again.channelsCreated == 0 && again.channelsUpdated == 0 && again.sourcesAdded == 0)
+    }
+}
+
+/// The channel service as the relay's `ChannelDirectory`: synchronous reads of the
+/// current order, failures reported by channel players applied to the order.
+@Suite struct ChannelDirectoryTests {
+    typealias Rig = ChannelServiceTests.Rig
+    static let a = ChannelServiceTests.a
+    static let b = ChannelServiceTests.b
+    static let c = ChannelServiceTests.c
+
+    private func key(_ id: String) -> ContentKey { ContentKey(kind: .contentID, value: id)! }
+
+    /// Waits for the service's asynchronous work to land; true once `condition` holds.
+    private func settle(_ condition: () async throws -> Bool) async throws -> Bool {
+        for _ in 0..<200 {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return try await condition()
+    }
+
+    @Test func aReportedFailureLeavesTheSourceOutAtOnceAndScoresItZeroUntilItMeasuresWellAgain() async throws {
+        let rig = try Rig()
+        let id = try await rig.channel("Sport", [Self.a, Self.b, Self.c])
+        #expect(rig.service.sources(ofChannel: id) == [key(Self.a), key(Self.b), key(Self.c)])
+        #expect(rig.service.sources(ofChannel: "nope") == nil)
+
+        rig.service.sourceFailed(key(Self.a), ofChannel: id, reason: .stalled)
+        // Synchronously: the next player of the channel, on any relay loop, skips it.
+        #expect(rig.service.sources(ofChannel: id) == [key(Self.b), key(Self.c)])
+        // The hook runs once the store has the new order, after the served order changed.
+        #expect(try await settle { rig.heard.orderCount > 0 })
+        #expect(try await rig.service.channel(id: id)?.sources.last?.contentID == Self.a)
+        let failed = try #require(try await rig.service.channel(id: id)?.sources.last?.latest)
+        #expect(failed.score.total == 0)
+        #expect(failed.score.failure == .stalled)
+        #expect(rig.heard.orders.withLock { $0.last } == .init(channel: id, working: [Self.b, Self.c], failed: [Self.a]),
+                "the order change reaches the Dispatcharr hook")
+
+        // A probe measures it well: it is a candidate again, ranked by its score.
+        await rig.service.record(contentID: Self.a, measurement: ChannelServiceTests.strong())
+        #expect(rig.service.sources(ofChannel: id)?.contains(key(Self.a)) == true)
+    }
+
+    @Test func switchReasonsReadAsMeasurementFailures() {
+        #expect(ChannelService.failure(.stalled) == .stalled)
+        #expect(ChannelService.failure(.eof) == .stalled)
+        #expect(ChannelService.failure(.looping) == .looping)
+        #expect(ChannelService.failure(.engineLost) == .failedOver)
+        #expect(ChannelService.failure(.hubFailed) == .failedOver)
     }
 }

@@ -28,7 +28,7 @@ import Testing
         let directory: String
 
         init(publicURL: String? = nil) throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-chroutes-\(UUID().uuidString)").path
+            directory = TestDirectory.path("chroutes")
             let store = try Store(directory: directory)
             let logger = Logger(label: "test")
             let fleet = EngineFleet(maxStreamsPerEngine: 3, startupTimeout: 5, failureThreshold: 3, logger: logger)
@@ -252,7 +252,7 @@ import Testing
             #expect(playlist.entries.count == 1, "a channel without sources has nothing to play")
             let entry = try #require(playlist.entries.first)
             // The router test client always sends authority "localhost"; the port is the stream port, not the control port.
-            #expect(entry.url == "http://localhost:8080/ace/getstream?id=\(Self.a)")
+            #expect(entry.url == "http://localhost:8080/ace/channel/sport-1", "the channel itself, which fails over between its sources")
             #expect(entry.name == "Sport 1")
             #expect(entry.tvgID == "s1.tv")
             #expect(entry.groupTitle == "Sport")
@@ -269,7 +269,7 @@ import Testing
         _ = try await rig.channels.create(ChannelDraft(name: "News", sources: [ChannelSourceRecord(contentID: Self.c)]))
         try await rig.run { client in
             let playlist = try M3UPlaylist(text: Self.text(try await client.execute(uri: "/api/v1/channels.m3u", method: .get)))
-            #expect(playlist.entries.map(\.url) == ["http://tv.example:9090/ace/getstream?id=\(Self.c)"])
+            #expect(playlist.entries.map(\.url) == ["http://tv.example:9090/ace/channel/news"])
         }
     }
 
@@ -356,19 +356,8 @@ import Testing
             Issue.record("promtool is not installed at \(path)")
             return -1
         }
-        let lint = Process()
-        lint.executableURL = URL(fileURLWithPath: path)
-        lint.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        lint.standardInput = input
-        lint.standardOutput = output
-        lint.standardError = output
-        try lint.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        lint.waitUntilExit()
-        if lint.terminationStatus != 0 { Issue.record("promtool: \(report)") }
-        return lint.terminationStatus
+        let lint = try ChildProcess.run(path, ["check", "metrics"], input: Array(text.utf8))
+        if lint.status != 0 { Issue.record("promtool: \(lint.output)") }
+        return lint.status
     }
 }

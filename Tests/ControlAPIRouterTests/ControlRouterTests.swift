@@ -21,7 +21,7 @@ import Testing
         static let engineURL = "http://127.0.0.1:6878"
 
         init(apiKey: String? = "s3cret") throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-router-\(UUID().uuidString)").path
+            directory = TestDirectory.path("router")
             let store = try Store(directory: directory)
             let logger = Logger(label: "test")
             let fleet = EngineFleet(maxStreamsPerEngine: 3, startupTimeout: 5, failureThreshold: 3, logger: logger)
@@ -230,5 +230,17 @@ import Testing
             #expect(response.status == .ok)
             #expect(Self.json(response)?["key_type"] as? String == "magnet")
         }
+    }
+}
+
+@Suite struct JSONNestingTests {
+    @Test func sixtyFourLevelsPassAndSixtyFiveDoNot() {
+        #expect(!JSONNesting.exceedsLimit(Array((String(repeating: "[", count: 64) + String(repeating: "]", count: 64)).utf8)))
+        #expect(JSONNesting.exceedsLimit(Array((String(repeating: "{\"a\":", count: 65) + "1" + String(repeating: "}", count: 65)).utf8)))
+    }
+
+    @Test func bracketsInsideStringsDoNotCount() {
+        let text = "{\"a\":\"" + String(repeating: "[", count: 500) + "\\\"" + String(repeating: "{", count: 500) + "\"}"
+        #expect(!JSONNesting.exceedsLimit(Array(text.utf8)))
     }
 }

@@ -20,9 +20,8 @@ struct ChannelSyncEndToEndTests {
     @Test func aDispatcharrChannelIsProbedReorderedBestFirstAndDescribedThenDispatcharrPausedLeavesPlaybackAlone() async throws {
         let server = try #require(RealDispatcharr.current)
         let started = ContinuousClock.now
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-e2e-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try TestDirectory("e2e")
+        let directory = scratch.path
 
         // Media: what ffprobe says of it is what stream_stats must say.
         let sdPath = directory + "/sd.ts", hdPath = directory + "/hd.ts"
@@ -225,79 +224,36 @@ private enum E2E {
 }
 
 /// What ffprobe says of a media file.
-private struct Probed {
-    let width: Int
-    let height: Int
-    let fps: Double
-    let audioCodec: String
-    let channels: Int
-    let bytesPerSecond: Double
+private typealias Probed = FFprobe
 
+private extension FFprobe {
     var resolution: String { "\(width)x\(height)" }
-
-    init(_ path: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let json = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let streams = json["streams"] as? [[String: Any]],
-              let video = streams.first(where: { $0["codec_type"] as? String == "video" }),
-              let audio = streams.first(where: { $0["codec_type"] as? String == "audio" }) else {
-            throw StandInError("ffprobe could not read \(path)")
-        }
-        width = video["width"] as? Int ?? 0
-        height = video["height"] as? Int ?? 0
-        let rate = (video["r_frame_rate"] as? String ?? "0/1").split(separator: "/").compactMap { Double($0) }
-        fps = rate.count == 2 && rate[1] != 0 ? rate[0] / rate[1] : 0
-        audioCodec = audio["codec_name"] as? String ?? ""
-        channels = audio["channels"] as? Int ?? 0
-        let format = json["format"] as? [String: Any]
-        let size = Double(format?["size"] as? String ?? "") ?? 0
-        let duration = Double(format?["duration"] as? String ?? "") ?? 1
-        bytesPerSecond = size / max(duration, 1)
-    }
+    var channels: Int { audioChannels }
+    var bytesPerSecond: Double { (size ?? 0) / max(duration ?? 1, 1) }
 }
 
 /// `acerelay serve`, the binary SwiftPM built beside this test bundle, its stderr in a file.
 private final class E2EServe {
-    let process = Process()
+    private let child: ChildProcess
+    var process: Process { child.process }
     let logPath: String
 
     init(streamPort: Int, apiPort: Int, enginePort: UInt16, dataDirectory: String, environment: [String: String]) throws {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while directory.path != "/", !FileManager.default.fileExists(atPath: directory.appendingPathComponent("acerelay").path) {
-            directory.deleteLastPathComponent()
-        }
-        process.executableURL = directory.appendingPathComponent("acerelay")
-        process.arguments = ["serve", "--listen", "127.0.0.1:\(streamPort)", "--api-listen", "127.0.0.1:\(apiPort)",
-                             "--engine", "http://127.0.0.1:\(enginePort)", "--provision", "off", "--workers", "2",
-                             "--data-dir", dataDirectory, "--log-level", "info"]
         var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DISPATCHARR_") && !$0.key.hasPrefix("CHANNEL_") && $0.key != "API_KEY" }
         for (key, value) in environment { env[key] = value }
-        process.environment = env
         logPath = dataDirectory + ".log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        child = try ChildProcess(ChildProcess.built("acerelay"),
+                                 ["serve", "--listen", "127.0.0.1:\(streamPort)", "--api-listen", "127.0.0.1:\(apiPort)",
+                                  "--engine", "http://127.0.0.1:\(enginePort)", "--provision", "off", "--workers", "2",
+                                  "--data-dir", dataDirectory, "--log-level", "info"],
+                                 environment: env, inheritEnvironment: false, errorsPath: logPath)
     }
 
     /// SIGTERM, SIGKILL after 10 s; the log's warnings are printed for the record.
     func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        let notable = log.split(separator: "\n").filter { $0.contains("warning") || $0.contains("error") || $0.contains("reorder") }
+        guard child.isRunning else { return }
+        child.stop(within: 10)
+        let notable = child.errorLines.filter { $0.contains("warning") || $0.contains("error") || $0.contains("reorder") }
         print("acerelay log (\(notable.count) notable lines):\n" + notable.suffix(40).joined(separator: "\n"))
     }
 }
@@ -345,45 +301,10 @@ private final class E2EControl: Sendable {
 }
 
 /// A player on the stream port reading (and discarding) the stream on a thread of its own.
-private final class E2EPlayer: Sendable {
-    private let fd: Int32
-    private let state = Mutex<(received: Int, open: Bool)>((0, true))
-    private let done = DispatchSemaphore(value: 0)
+private typealias E2EPlayer = StreamPlayer
 
-    init(port: Int, contentID: String) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { Glibc.close(fd); throw StandInError("cannot connect to the stream port \(port)") }
-        let request = Array("GET /ace/getstream?id=\(contentID) HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: E2EPlayer/1.0\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var timeout = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        // The thread holds the player until the connection ends (`close()` ends it).
-        Thread { [self] in
-            var buffer = [UInt8](repeating: 0, count: 65_536)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-                if n > 0 { state.withLock { $0.received += n }; continue }
-                if n < 0, errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue }
-                break
-            }
-            state.withLock { $0.open = false }
-            done.signal()
-        }.start()
-    }
-
-    var bytesReceived: Int { state.withLock { $0.received } }
-    var isOpen: Bool { state.withLock { $0.open } }
-
-    func close() {
-        _ = Glibc.shutdown(fd, Int32(SHUT_RDWR))
-        done.wait()
-        Glibc.close(fd)
+private extension StreamPlayer {
+    convenience init(port: Int, contentID: String) throws {
+        try self.init(port: UInt16(port), content: contentID, userAgent: "E2EPlayer/1.0")
     }
 }

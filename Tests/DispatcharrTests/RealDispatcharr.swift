@@ -256,17 +256,7 @@ final class RealDispatcharr: Sendable {
         throw StandInError("no three consecutive free ports on 127.0.0.1")
     }
 
-    private static func isFree(_ port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
+    private static func isFree(_ port: Int) -> Bool { Loopback.isFree(port) }
 }
 
 /// Runs a suite with one real Dispatcharr started before its first test and stopped after its last.

@@ -20,6 +20,15 @@ import Testing
         #expect(try DockerHost(parsing: "tcp://[::1]:2376").description == "tcp://[::1]:2376")
     }
 
+    @Test func aHostListIsCommaSeparatedWithBlanksAndRepeatsDropped() throws {
+        let hosts = try DockerHost.list(parsing: " unix:///run/a.sock, tcp://10.0.0.2:2375 ,,unix:///run/a.sock,tcp://[fd00::3]")
+        #expect(hosts == [.unixSocket(path: "/run/a.sock"), .tcp(host: "10.0.0.2", port: 2375), .tcp(host: "fd00::3", port: 2375)])
+        #expect(hosts.map(\.machineAddress) == [nil, "10.0.0.2", "fd00::3"])
+        #expect(throws: DockerError.invalidHost(value: " ssh://b", reason: "unsupported scheme")) {
+            try DockerHost.list(parsing: "unix:///run/a.sock, ssh://b")
+        }
+    }
+
     @Test func tcpWithoutPortUsesDockersPlainPort() throws {
         #expect(try DockerHost(parsing: "tcp://10.0.0.5") == .tcp(host: "10.0.0.5", port: 2375))
     }

@@ -1,5 +1,6 @@
 import DockerEngine
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,11 +15,14 @@ import Glibc
 /// Images live in podman's normal storage, so they are shared between services
 /// and kept between runs; containers are not: each service labels the ones its
 /// tests create (`labels`) and removes them in `stop()`.
+/// A service with `isolatedStorage` has storage of its own under its directory:
+/// two such services are two Docker hosts that do not see each other's
+/// containers (services on podman's normal storage all see the same ones).
 ///
 /// Usage: `try await PodmanService.with { podman in ... podman.client ... }`.
 final class PodmanService: @unchecked Sendable {
-    // @unchecked: every stored property is immutable; `Process` is only asked to
-    // signal and report whether it runs, which it allows from any thread.
+    // @unchecked: every stored property is immutable or behind a mutex; `Process`
+    // is only asked to signal and report whether it runs, which it allows from any thread.
 
     /// The Debian packages the service and its images need.
     static let installHint =
@@ -34,22 +38,51 @@ final class PodmanService: @unchecked Sendable {
     let client: DockerClient
     /// Put these labels on every container a test creates, so `stop()` removes it.
     let labels: [String: String]
-    private let process: Process
+    /// Whether its storage is its own (under `directory`) rather than podman's normal one.
+    let isolatedStorage: Bool
+    /// The service process; replaced by `startService()` after `stopService()`.
+    private let current: Mutex<Process>
+    private var process: Process { current.withLock { $0 } }
 
-    private init(directory: URL, socketPath: String, process: Process, owner: String) {
+    private var isRunning: Bool { Self.isRunning(process.processIdentifier) }
+
+    /// Whether a child process still runs, read from /proc: Foundation's
+    /// `isRunning` was seen to stay true (and `waitUntilExit` to hang) for a
+    /// child that had exited and was left a zombie.
+    static func isRunning(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+        return state != "Z" && state != "X"
+    }
+
+    /// Sends `signal` to a child and waits up to `seconds` for it to exit; SIGKILL if it has not.
+    static func stop(_ pid: Int32, signal: Int32 = SIGTERM, within seconds: Double = 5) {
+        guard isRunning(pid) else { return }
+        Glibc.kill(pid, signal)
+        let deadline = Date().addingTimeInterval(seconds)
+        while isRunning(pid) && Date() < deadline { usleep(10_000) }
+        if isRunning(pid) {
+            Glibc.kill(pid, SIGKILL)
+            while isRunning(pid) && Date() < deadline.addingTimeInterval(5) { usleep(10_000) }
+        }
+    }
+
+    private init(directory: URL, socketPath: String, process: Process, owner: String, isolatedStorage: Bool) {
         self.directory = directory
         self.socketPath = socketPath
         self.host = .unixSocket(path: socketPath)
         self.client = DockerClient(host: .unixSocket(path: socketPath))
         self.labels = ["acerelay.test.podman-service": owner]
-        self.process = process
+        self.isolatedStorage = isolatedStorage
+        self.current = Mutex(process)
     }
 
     /// Starts a service and waits until it answers `/_ping`.
     /// - Throws: `PodmanServiceError` naming the packages to install when podman
     ///   or its runtime is missing, or with the service's log when it does not come up.
-    static func start(readyWithin limit: Duration = .seconds(20)) async throws -> PodmanService {
-        guard let podman = findExecutable("podman"), findExecutable("runc") != nil,
+    static func start(isolatedStorage: Bool = false, readyWithin limit: Duration = .seconds(20)) async throws -> PodmanService {
+        guard findExecutable("podman") != nil, findExecutable("runc") != nil,
               findExecutable("catatonit", extraDirectories: ["/usr/libexec/podman"]) != nil
         else {
             throw PodmanServiceError("podman, runc or catatonit is not installed: \(installHint)")
@@ -71,35 +104,58 @@ final class PodmanService: @unchecked Sendable {
 
         """.write(to: configuration, atomically: true, encoding: .utf8)
 
+        let process = try launch(directory: directory, socketPath: socketPath, isolatedStorage: isolatedStorage)
+        let service = PodmanService(directory: directory, socketPath: socketPath, process: process,
+                                    owner: directory.lastPathComponent, isolatedStorage: isolatedStorage)
+        do {
+            try await service.waitUntilAnswering(within: limit)
+        } catch {
+            await service.stop()
+            throw error
+        }
+        await service.removeOrphanedContainers()
+        return service
+    }
+
+    /// Starts `podman system service` on `socketPath` with the configuration in `directory`, its log appended to `service.log`.
+    private static func launch(directory: URL, socketPath: String, isolatedStorage: Bool) throws -> Process {
+        guard let podman = findExecutable("podman") else { throw PodmanServiceError("podman is not installed: \(installHint)") }
         let logURL = directory.appendingPathComponent("service.log")
-        guard FileManager.default.createFile(atPath: logURL.path, contents: nil) else {
-            throw PodmanServiceError("cannot create \(logURL.path)")
+        if !FileManager.default.fileExists(atPath: logURL.path) {
+            guard FileManager.default.createFile(atPath: logURL.path, contents: nil) else {
+                throw PodmanServiceError("cannot create \(logURL.path)")
+            }
         }
         let log = try FileHandle(forWritingTo: logURL)
+        log.seekToEndOfFile()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: podman)
-        process.arguments = ["system", "service", "--time=0", "unix://\(socketPath)"]
+        // Its own root, run root and tmp dir (locks, the "alive" file): nothing shared with another service.
+        let storage = isolatedStorage
+            ? ["--root", directory.appendingPathComponent("storage").path, "--runroot", directory.appendingPathComponent("run").path,
+               "--tmpdir", directory.appendingPathComponent("tmp").path]
+            : []
+        process.arguments = storage + ["system", "service", "--time=0", "unix://\(socketPath)"]
         var environment = ProcessInfo.processInfo.environment
-        environment["CONTAINERS_CONF"] = configuration.path
+        environment["CONTAINERS_CONF"] = directory.appendingPathComponent("containers.conf").path
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
         process.standardError = log
         try process.run()
         try? log.close()
+        return process
+    }
 
-        let service = PodmanService(
-            directory: directory, socketPath: socketPath, process: process, owner: directory.lastPathComponent)
+    private func waitUntilAnswering(within limit: Duration) async throws {
         let deadline = ContinuousClock.now + limit
         while true {
             do {
-                try await service.client.ping()
-                await service.removeOrphanedContainers()
-                return service
+                try await client.ping()
+                return
             } catch {
-                if !process.isRunning || ContinuousClock.now > deadline {
-                    let output = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
-                    await service.stop()
+                if !isRunning || ContinuousClock.now > deadline {
+                    let output = (try? String(contentsOf: directory.appendingPathComponent("service.log"), encoding: .utf8)) ?? ""
                     throw PodmanServiceError(
                         "podman system service did not answer on \(socketPath) (\(error)); its log: \(output.suffix(1500))")
                 }
@@ -108,12 +164,35 @@ final class PodmanService: @unchecked Sendable {
         }
     }
 
+    /// Stops the service (SIGTERM) as an operator stops a daemon; its containers keep running.
+    func stopService() async {
+        guard isRunning else { return }
+        // Other services starting meanwhile must not take this one's containers for orphans.
+        try? String(getpid()).write(to: directory.appendingPathComponent("stopped-by"), atomically: true, encoding: .utf8)
+        process.terminate()
+        let deadline = ContinuousClock.now + .seconds(5)
+        while isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if isRunning { kill() }
+    }
+
+    /// Starts the service again after `stopService()`, on the same socket and storage.
+    func startService(readyWithin limit: Duration = .seconds(20)) async throws {
+        guard !isRunning else { return }
+        let started = try Self.launch(directory: directory, socketPath: socketPath, isolatedStorage: isolatedStorage)
+        current.withLock { $0 = started }
+        try await waitUntilAnswering(within: limit)
+        try? FileManager.default.removeItem(at: directory.appendingPathComponent("stopped-by"))
+    }
+
     /// Runs `body` with a started service and stops the service afterwards, also when `body` throws.
     static func with<T>(
         isolation: isolated (any Actor)? = #isolation,
+        isolatedStorage: Bool = false,
         _ body: (PodmanService) async throws -> T
     ) async throws -> T {
-        let service = try await start()
+        let service = try await start(isolatedStorage: isolatedStorage)
         do {
             let result = try await body(service)
             await service.stop()
@@ -125,20 +204,19 @@ final class PodmanService: @unchecked Sendable {
     }
 
     /// Removes the containers carrying `labels`, stops the service and deletes its directory.
+    /// With isolated storage every container goes: all of them are this service's.
     func stop() async {
-        if process.isRunning, let containers = try? await client.listContainers(labels: labels, all: true) {
+        if isolatedStorage, !isRunning { try? await startService() }
+        if isRunning, let containers = try? await client.listContainers(labels: isolatedStorage ? [:] : labels, all: true) {
             for container in containers {
                 try? await client.removeContainer(id: container.id, force: true)
             }
         }
-        if process.isRunning {
-            process.terminate()
-            let deadline = ContinuousClock.now + .seconds(5)
-            while process.isRunning && ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(20))
-            }
+        await stopService()
+        if isolatedStorage {
+            // podman leaves its overlay directory bind-mounted on itself; the directory cannot go while it is.
+            _ = try? Self.run("umount", [directory.appendingPathComponent("storage/overlay").path])
         }
-        if process.isRunning { kill() }
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -153,8 +231,7 @@ final class PodmanService: @unchecked Sendable {
                   owner != directory.lastPathComponent else { continue }
             let ownerDirectory = "/tmp/\(owner)"
             if ownerAlive[owner] == nil {
-                let ownerClient = DockerClient(host: .unixSocket(path: ownerDirectory + "/podman.sock"), requestTimeout: .seconds(2))
-                ownerAlive[owner] = (try? await ownerClient.ping()) != nil
+                ownerAlive[owner] = await Self.ownerIsAlive(ownerDirectory)
                 if ownerAlive[owner] == false { try? FileManager.default.removeItem(atPath: ownerDirectory) }
             }
             if ownerAlive[owner] == false {
@@ -163,12 +240,27 @@ final class PodmanService: @unchecked Sendable {
         }
     }
 
-    /// Kills the service at once (SIGKILL), as a crashed daemon; its containers keep running.
-    func kill() {
-        guard process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+    /// Whether the service that owned `ownerDirectory` may still be in use: it
+    /// answers, or is slow to (its socket is there and does not refuse), or its
+    /// test stopped it on purpose and still runs (`stopped-by` holds that test's pid).
+    private static func ownerIsAlive(_ ownerDirectory: String) async -> Bool {
+        if let pid = (try? String(contentsOfFile: ownerDirectory + "/stopped-by", encoding: .utf8)).flatMap({ Int32($0) }),
+           Glibc.kill(pid, 0) == 0 {
+            return true
+        }
+        let socket = ownerDirectory + "/podman.sock"
+        do {
+            try await DockerClient(host: .unixSocket(path: socket), requestTimeout: .seconds(2)).ping()
+            return true
+        } catch .daemonUnreachable(_, let reason) {
+            return FileManager.default.fileExists(atPath: socket) && !reason.contains("refused")
+        } catch {
+            return true
+        }
     }
+
+    /// Kills the service at once (SIGKILL), as a crashed daemon; its containers keep running.
+    func kill() { Self.stop(process.processIdentifier, signal: SIGKILL) }
 
     // MARK: Images
 
@@ -206,7 +298,9 @@ final class PodmanService: @unchecked Sendable {
         let reference = "\(repository):\(tag)"
         let client = client
         let directory = directory
-        return try await Self.imports.once(reference) {
+        // Services on podman's normal storage share images; one with storage of its own needs its own import.
+        let storage = isolatedStorage ? directory.path : "shared"
+        return try await Self.imports.once("\(storage) \(reference)") {
             if try await client.imageExists(reference) { return reference }
             let tarball = directory.appendingPathComponent("\(repository)-\(tag).tar")
             try Self.makeRootfsTar(executable: executable, at: inside, tarball: tarball)
@@ -294,42 +388,15 @@ final class PodmanService: @unchecked Sendable {
     // MARK: Helpers
 
     /// A TCP port that was free on 127.0.0.1 a moment ago, for a container's server.
-    static func freeTCPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw PodmanServiceError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw PodmanServiceError("bind: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freeTCPPort() throws -> Int { Int(try Loopback.freePort()) }
 
     /// Runs a program found on PATH and returns its exit status and combined output.
-    static func run(_ program: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        guard let path = findExecutable(program) else { throw PodmanServiceError("\(program) is not installed") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    static func run(_ program: String, _ arguments: [String]) throws -> ChildProcess.Outcome {
+        try ChildProcess.run(program, arguments)
     }
 
     private static func findExecutable(_ name: String, extraDirectories: [String] = []) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        // /usr/sbin holds runc and is not on every PATH.
-        let directories = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/sbin"] + extraDirectories
-        return directories.lazy.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ChildProcess.find(name, extraDirectories: extraDirectories)
     }
 }
 

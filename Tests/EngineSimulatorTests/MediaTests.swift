@@ -35,9 +35,8 @@ struct MediaTests {
     }
 
     @Test func fileMediaMustBeTransportStream() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let scratch = try TestDirectory("sim")
+        let directory = scratch.url
         func load(_ bytes: [UInt8]) throws {
             let path = directory.appendingPathComponent("media-\(bytes.count).ts").path
             try Data(bytes).write(to: URL(fileURLWithPath: path))

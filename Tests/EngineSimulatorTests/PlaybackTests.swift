@@ -94,9 +94,8 @@ struct PlaybackTests {
 
     @Test(.enabled(if: FFmpeg.isInstalled, "needs /usr/bin/ffmpeg"))
     func realMediaLoopsWithoutContinuityErrorsInFFmpeg() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sim-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let scratch = try TestDirectory("sim")
+        let directory = scratch.url
         let media = directory.appendingPathComponent("media.ts").path
         try EngineSimulator.makeTestMedia(at: media, seconds: 3, videoBitrate: "1M", size: "640x360")
 
@@ -157,16 +156,8 @@ enum FFmpeg {
     }
 
     static func run(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["-nostdin"] + arguments
-        let output = Pipe()
-        process.standardError = output
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // Read before waiting: ffmpeg would block on a full pipe.
-        let log = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, log: log)
+        // ffmpeg writes nothing on stdout with `-f null -`; its log is on stderr.
+        let outcome = try ChildProcess.run(path, ["-nostdin"] + arguments)
+        return Run(status: outcome.status, log: outcome.output)
     }
 }

@@ -367,23 +367,11 @@ import Testing
         #expect(text.contains("acerelay_relay_players 1"))
         #expect(text.contains("acerelay_relay_sent_bytes_total"))
         #expect(!text.contains("127.0.0.1"), "no label from an unbounded set (addresses, URLs)")
-        let lint = Process()
-        lint.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        lint.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        lint.standardInput = input
-        lint.standardOutput = output
-        lint.standardError = output
-        try lint.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        let lintOutput = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        lint.waitUntilExit()
-        #expect(lint.terminationStatus == 0, "promtool: \(lintOutput)")
+        let lint = try ChildProcess.run("/usr/bin/promtool", ["check", "metrics"], input: Array(text.utf8))
+        #expect(lint.status == 0, "promtool: \(lint.output)")
         // A real Prometheus scrapes the control port and answers a query for the player count.
-        let directory = ProcessTests.temporaryDirectory()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let scratch = try TestDirectory("prometheus")
+        let directory = scratch.path
         let config = """
         global:
           scrape_interval: 1s

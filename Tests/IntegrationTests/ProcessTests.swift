@@ -6,23 +6,12 @@ import Testing
 /// Runs the real `acerelay` executable, as systemd or a user would.
 @Suite struct ProcessTests {
     /// The executable SwiftPM built beside this test bundle.
-    static var executable: URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while directory.path != "/", !FileManager.default.fileExists(atPath: directory.appendingPathComponent("acerelay").path) {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("acerelay")
-    }
+    static var executable: URL { ChildProcess.built("acerelay") }
 
-    static func freePort() throws -> UInt16 {
-        let socket = try ListeningSocket(host: "127.0.0.1", port: 0)
-        defer { socket.close() }
-        return socket.port
-    }
+    static func freePort() throws -> UInt16 { try Loopback.freePort() }
 
-    static func temporaryDirectory() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-\(UUID().uuidString)").path
-    }
+    /// A new data directory, removed when the test process exits.
+    static func temporaryDirectory() -> String { TestDirectory.path("serve") }
 
     private func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe) {
         let process = Process()

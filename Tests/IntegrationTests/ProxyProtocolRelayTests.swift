@@ -39,6 +39,26 @@ import Glibc
 
     func addresses(_ harness: RelayHarness) -> [String] { harness.relay.status().clients.map(\.address) }
 
+    /// Behind HAProxy every connection comes from the proxy: the bound on new
+    /// contents counts the address the PROXY header names.
+    @Test func contentsPerAddressCountTheProxiedAddressNotTheProxy() throws {
+        let harness = try RelayHarness(relay: { $0.proxyProtocol = true; $0.maxContentsPerAddress = 2 })
+        defer { harness.stop() }
+        func play(_ content: Int, from source: String) throws -> TestPlayer {
+            let header = Array("PROXY TCP4 \(source) 127.0.0.1 40123 8080\r\n".utf8)
+            let request = "GET /ace/getstream?id=\(RelayHarness.contentID(content)) HTTP/1.1\r\nHost: relay\r\n\r\n"
+            return try Self.connect(port: harness.port, bytes: header + Array(request.utf8))
+        }
+        let first = try play(20, from: "198.51.100.7")
+        let second = try play(21, from: "198.51.100.7")
+        #expect(try first.readHead().status == 200)
+        #expect(try second.readHead().status == 200)
+        let third = try play(22, from: "198.51.100.7")
+        #expect(try third.readHead().status == 429)
+        let elsewhere = try play(22, from: "198.51.100.8")
+        #expect(try elsewhere.readHead().status == 200)
+    }
+
     @Test func aV1HeaderMakesTheSourceThePlayersAddress() throws {
         let harness = try RelayHarness(relay: { $0.proxyProtocol = true })
         defer { harness.stop() }

@@ -7,24 +7,15 @@ import Testing
 /// `.ci/run` installs both; a missing one fails these tests rather than skipping them.
 @Suite(.serialized) struct RealPlayerTests {
     /// A 4 s real test card: the simulator loops it, so a 12 s run crosses the seam twice.
+    /// Made once per test process, in a directory removed when it exits.
     static let media: String? = {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-test-\(getpid()).ts").path
+        let path = TestDirectory.path("media") + "/test.ts"
         return (try? EngineSimulator.makeTestMedia(at: path, seconds: 4, videoBitrate: "2M", size: "640x360")) != nil ? path : nil
     }()
 
     /// Runs a command, returning its exit status and everything it printed.
-    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    private func run(_ executable: String, _ arguments: [String]) throws -> ChildProcess.Outcome {
+        try ChildProcess.run(executable, arguments)
     }
 
     @Test func ffmpegCountsNoContinuityErrorsWithFiftyPlayersOnOneSession() throws {

@@ -26,6 +26,7 @@ final class RelayHarness: @unchecked Sendable {
     init(engineCount: Int = 1,
          noEngines: Bool = false,
          media: SimulatorMedia = .synthetic(bitsPerSecond: 4_000_000),
+         channels: (any ChannelDirectory)? = nil,
          relay configureRelay: (inout RelayConfiguration) -> Void = { _ in },
          simulator configureSimulator: (inout EngineSimulatorConfiguration) -> Void = { _ in }) throws {
         var simulators: [EngineSimulator] = []
@@ -48,7 +49,8 @@ final class RelayHarness: @unchecked Sendable {
         configureRelay(&configuration)
         let endpoints = noEngines ? [] : simulators.map { EngineEndpoint(id: "sim-\($0.port)", baseURL: "http://127.0.0.1:\($0.port)") }
         let feed = RelayEventFeed()
-        relay = RelayServer(configuration: configuration, selector: StaticEngineSelector(engines: endpoints), events: feed, logger: Self.logger)
+        relay = RelayServer(configuration: configuration, selector: StaticEngineSelector(engines: endpoints), events: feed,
+                            channels: channels, logger: Self.logger)
         eventSubscription = feed.subscribe("harness") { [events] event in events.append(event) }
         try relay.start()
     }
@@ -86,16 +88,6 @@ final class EventLog: Sendable {
     private let events = Mutex<[RelayEvent]>([])
     func append(_ event: RelayEvent) { events.withLock { $0.append(event) } }
     var all: [RelayEvent] { events.withLock { $0 } }
-}
-
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(50_000)
-    }
-    return condition()
 }
 
 /// Runs `body` for each index on its own thread (truly at once, unlike

@@ -175,13 +175,15 @@ import Glibc
 /// One `acerelay` process. Its stderr goes to a file: a pipe nobody reads
 /// fills up and blocks the process once it logs enough.
 final class ServeProcess {
-    let process = Process()
-    let errorsPath: String
+    private let child: ChildProcess
+    var process: Process { child.process }
+    var errorsPath: String { child.errorsPath ?? "" }
 
     /// - Parameter stderrAsJournal: sets `JOURNAL_STREAM` to the stderr file's
     ///   `device:inode`, as systemd does when stderr is the journal.
-    init(_ arguments: [String], environment: [String: String] = [:], stderrAsJournal: Bool = false) throws {
-        errorsPath = ProcessTests.temporaryDirectory() + ".stderr"
+    /// - Parameter executable: runs this instead of acerelay (e.g. `prlimit`, which then execs acerelay).
+    init(_ arguments: [String], environment: [String: String] = [:], stderrAsJournal: Bool = false, executable: URL? = nil) throws {
+        let errorsPath = TestDirectory.path("serve-stderr") + "/stderr"
         _ = FileManager.default.createFile(atPath: errorsPath, contents: nil)
         var environment = environment
         if stderrAsJournal {
@@ -189,30 +191,19 @@ final class ServeProcess {
             guard stat(errorsPath, &info) == 0 else { throw TestError("cannot stat \(errorsPath)") }
             environment["JOURNAL_STREAM"] = "\(info.st_dev):\(info.st_ino)"
         }
-        process.executableURL = ProcessTests.executable
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorsPath))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        child = try ChildProcess(executable ?? ProcessTests.executable, arguments, environment: environment, errorsPath: errorsPath)
     }
 
     /// True once the process exited, waiting up to `timeout`.
-    func waitForExit(timeout: Double) -> Bool {
-        guard eventually(timeout: timeout, { !process.isRunning }) else { return false }
-        process.waitUntilExit()
-        return true
-    }
+    func waitForExit(timeout: Double) -> Bool { child.waitForExit(timeout: timeout) }
 
-    var status: Int32 { process.terminationStatus }
+    var status: Int32 { child.status }
+
+    /// The relay's process id (a wrapper such as `prlimit` execs it in place).
+    var relayPID: Int32 { process.processIdentifier }
 
     /// What it wrote to stderr, line by line.
-    var errorLines: [String] {
-        let text = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").map(String.init)
-    }
+    var errorLines: [String] { child.errorLines }
 
     /// Whether the process has `path` open (from /proc, as `ls -l /proc/PID/fd` shows).
     func hasOpen(file path: String) -> Bool {
@@ -223,10 +214,7 @@ final class ServeProcess {
 
     /// Ends a process a test left running.
     func kill() {
-        if process.isRunning {
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        child.kill()
         try? FileManager.default.removeItem(atPath: errorsPath)
     }
 }

@@ -184,7 +184,7 @@ final class NotifyListener: @unchecked Sendable {
 
     /// What `$NOTIFY_SOCKET` should hold to reach it.
     let address: String
-    private let directory: String?
+    private let directory: TestDirectory?
     private let inbox = Inbox()
 
     init(abstract: Bool) throws {
@@ -193,34 +193,18 @@ final class NotifyListener: @unchecked Sendable {
             name = "acerelay-notify-\(getpid())-\(UUID().uuidString.prefix(8))"
             directory = nil
         } else {
-            let dir = ProcessTests.temporaryDirectory()
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            let dir = try TestDirectory("notify")
             directory = dir
-            name = dir + "/notify"
+            name = dir.file("notify")
         }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw TestError("socket failed") }
-        var storage = sockaddr_un()
-        storage.sun_family = sa_family_t(AF_UNIX)
-        var bytes = Array(name.utf8)
-        if abstract { bytes.insert(0, at: 0) }
-        withUnsafeMutableBytes(of: &storage.sun_path) { $0.copyBytes(from: bytes) }
-        let length = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + (abstract ? 0 : 1)
-        let bound = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(length)) }
-        }
-        guard bound == 0 else {
-            Glibc.close(fd)
-            throw TestError("bind notify socket failed: errno \(errno)")
-        }
-        address = abstract ? "@" + name : name
+        let (fd, address) = try UnixDatagram.bind(name, abstract: abstract)
+        self.address = address
         let inbox = inbox
         Thread { Self.receive(fd: fd, into: inbox) }.start()
     }
 
     deinit {
         inbox.running.store(false, ordering: .relaxed)
-        if let directory { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     private static func receive(fd: Int32, into inbox: Inbox) {

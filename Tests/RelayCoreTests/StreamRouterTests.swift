@@ -22,6 +22,18 @@ import Testing
         #expect(!includeBody)
     }
 
+    @Test func channelPathsPlayTheChannelAndLeaveOtherFormsAlone() {
+        #expect(route("GET", "/ace/channel/canal-sport-1") == .playChannel("canal-sport-1", includeBody: true))
+        #expect(route("HEAD", "/ace/channel/canal-sport-1") == .playChannel("canal-sport-1", includeBody: false))
+        #expect(route("GET", "/ace/channel/canal-sport-1/") == .playChannel("canal-sport-1", includeBody: true))
+        for path in ["/ace/channel/", "/ace/channel/news.m3u8", "/ace/channel/News", "/ace/channel/a/b"] {
+            guard case .refuse(404, "not_found", _, _, false) = route("GET", path) else {
+                Issue.record("\(path) is not a channel id")
+                continue
+            }
+        }
+    }
+
     @Test func statusAnswersGetAndHead() {
         #expect(route("GET", "/ace/status") == .status(includeBody: true))
         #expect(route("HEAD", "/ace/status") == .status(includeBody: false))

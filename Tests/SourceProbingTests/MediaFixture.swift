@@ -25,36 +25,17 @@ struct MediaFixture {
             "-f", "mpegts", path,
         ])
         guard encode.status == 0 else { throw ProbeTestError("ffmpeg failed: \(encode.output)") }
-        let probe = try Self.run(Self.ffprobe, ["-v", "error", "-show_streams", "-of", "json", path])
-        guard probe.status == 0, let json = try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any],
-              let streams = json["streams"] as? [[String: Any]],
-              let video = streams.first(where: { $0["codec_type"] as? String == "video" }),
-              let audio = streams.first(where: { $0["codec_type"] as? String == "audio" }) else {
-            throw ProbeTestError("ffprobe failed: \(probe.output)")
-        }
-        width = video["width"] as? Int ?? 0
-        height = video["height"] as? Int ?? 0
-        let parts = (video["r_frame_rate"] as? String ?? "0/1").split(separator: "/").compactMap { Double($0) }
-        fps = parts.count == 2 && parts[1] != 0 ? parts[0] / parts[1] : 0
-        videoCodec = video["codec_name"] as? String ?? ""
-        audioCodec = audio["codec_name"] as? String ?? ""
-        self.channels = audio["channels"] as? Int ?? 0
+        let probe = try FFprobe(path)
+        guard probe.video != nil, probe.audio != nil else { throw ProbeTestError("ffprobe found no video and audio in \(path)") }
+        (width, height, fps) = (probe.width, probe.height, probe.fps)
+        (videoCodec, audioCodec, self.channels) = (probe.videoCodec, probe.audioCodec, probe.audioChannels)
     }
 
     static var toolsInstalled: Bool {
         FileManager.default.isExecutableFile(atPath: ffmpeg) && FileManager.default.isExecutableFile(atPath: ffprobe)
     }
 
-    static func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func run(_ tool: String, _ arguments: [String]) throws -> ChildProcess.Outcome {
+        try ChildProcess.run(tool, arguments)
     }
 }

@@ -1,3 +1,4 @@
+@_exported import TestSupport
 import Channels
 import EngineSimulator
 import Foundation
@@ -22,7 +23,7 @@ final class ProbeRig: @unchecked Sendable {
     let loops: LoopDetector
     let catalog = MemoryCatalog()
     let sink = MemorySink()
-    private let directory: String
+    private let directory: TestDirectory
     private var subscriptions: [RelayEventSubscription] = []
     private let stopped = Atomic<Bool>(false)
 
@@ -40,8 +41,8 @@ final class ProbeRig: @unchecked Sendable {
         configureSimulator(&simulatorConfiguration)
         simulator = try EngineSimulator(configuration: simulatorConfiguration, logger: Self.logger)
         try simulator.start()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-probe-\(UUID().uuidString)").path
-        store = try Store(directory: directory)
+        directory = try TestDirectory("probe")
+        store = try Store(directory: directory.path)
         let feed = RelayEventFeed()
         let closer = RelayBox()
         loops = LoopDetector(store: store, config: LoopDetectionConfig(enabled: loopDetection, thresholdSeconds: 1, checkIntervalSeconds: 1),
@@ -84,7 +85,6 @@ final class ProbeRig: @unchecked Sendable {
         for subscription in subscriptions { subscription.cancel() }
         relay.shutdown(timeout: 3)
         simulator.shutdown()
-        try? FileManager.default.removeItem(atPath: directory)
     }
 
     static func contentID(_ n: Int) -> String {
@@ -145,54 +145,20 @@ func eventually(timeout: Double, _ condition: () -> Bool) async -> Bool {
     return condition()
 }
 
-/// A player: a blocking socket that sends `GET /ace/getstream` and reads the status and some bytes.
+/// A player that sends `GET /ace/getstream` and reads the status and some bytes.
 final class Player: @unchecked Sendable {
-    let fd: Int32
+    private let player: TestPlayer
 
     init(port: UInt16, contentID: String) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw ProbeTestError("connect failed: errno \(errno)") }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let request = Array("GET /ace/getstream?id=\(contentID) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        player = try TestPlayer(port: port, request: "GET /ace/getstream?id=\(contentID) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     }
 
-    deinit { Glibc.close(fd) }
-
-    /// Status of the response head, once read.
-    private var status: Int?
-
-    /// Reads until the head is in (the first time) and `bodyBytes` of body followed;
-    /// returns the status (0 if none came) and the body bytes read.
+    /// Reads until the head is in (the first time) and `bodyBytes` of body followed, for up to
+    /// 10 s each; returns the status (0 if none came) and the body bytes read.
     func read(bodyBytes: Int) -> (status: Int, body: Int) {
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var headEnd: Int? = status == nil ? nil : 0
-        while true {
-            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            data.append(contentsOf: buffer[0..<n])
-            if headEnd == nil, let range = data.firstRange(of: Array("\r\n\r\n".utf8)) { headEnd = range.upperBound }
-            if let headEnd, data.count - headEnd >= bodyBytes { break }
-        }
-        guard let headEnd else { return (0, 0) }
-        if status == nil {
-            let line = String(decoding: data[0..<headEnd], as: UTF8.self).split(separator: " ")
-            status = line.count > 1 ? Int(line[1]) ?? 0 : 0
-        }
-        return (status ?? 0, data.count - headEnd)
+        guard let head = try? player.readHead(timeout: 10) else { return (0, 0) }
+        return (head.status, player.readBody(count: bodyBytes, timeout: 10).count)
     }
 }
 
-struct ProbeTestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
+typealias ProbeTestError = TestFailure

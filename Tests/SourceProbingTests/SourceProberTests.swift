@@ -11,9 +11,8 @@ import Testing
 @Suite(.serialized) struct SourceProberTests {
     @Test(.enabled(if: MediaFixture.toolsInstalled))
     func everySourceIsMeasuredWithItsRealFactsOrTheRightFailureAndProbesNeverExceedTheirLimit() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("probe-media-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let media = try TestDirectory("probe-media")
+        let directory = media.path
         let hd = try MediaFixture(directory: directory, name: "hd", size: "1280x720", rate: 25, channels: 2)
         let sd = try MediaFixture(directory: directory, name: "sd", size: "640x360", rate: 30, channels: 1)
         let (hdID, sdID, refusedID, stalledID, loopingID) = (ProbeRig.contentID(1), ProbeRig.contentID(2), ProbeRig.contentID(3),

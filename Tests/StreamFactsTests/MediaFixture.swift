@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 /// A small MPEG-TS file made by ffmpeg for one test, and what ffprobe says about it.
 struct MediaFixture {
@@ -37,39 +38,23 @@ struct MediaFixture {
 
     /// Runs `ffmpeg -y <arguments> out.ts` in a temporary directory, then ffprobe on the result.
     init(_ arguments: [String]) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("streamfacts-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("out.ts").path
+        let directory = try TestDirectory("streamfacts")
+        let path = directory.file("out.ts")
         let encode = try Self.run(Self.ffmpeg, ["-hide_banner", "-v", "error", "-y"] + arguments + ["-f", "mpegts", path])
         guard encode.status == 0 else { throw FixtureError.ffmpegFailed(encode.output) }
         bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-        let probe = try Self.run(Self.ffprobe, ["-v", "error", "-show_streams", "-of", "json", path])
-        guard probe.status == 0,
-              let json = try JSONSerialization.jsonObject(with: Data(probe.output.utf8)) as? [String: Any],
-              let streams = json["streams"] as? [[String: Any]] else { throw FixtureError.ffprobeFailed(probe.output) }
-        let probed = streams.map(Self.probedStream)
-        video = probed.first { $0.codecType == "video" }
-        audio = probed.first { $0.codecType == "audio" }
+        let probe: FFprobe
+        do { probe = try FFprobe(path) } catch { throw FixtureError.ffprobeFailed("\(error)") }
+        video = probe.video.map(Self.probedStream)
+        audio = probe.audio.map(Self.probedStream)
     }
 
-    private static func probedStream(_ json: [String: Any]) -> ProbedStream {
-        func rate(_ key: String) -> Double? {
-            guard let text = json[key] as? String else { return nil }
-            let parts = text.split(separator: "/").compactMap { Double($0) }
-            guard parts.count == 2, parts[1] != 0, parts[0] != 0 else { return nil }
-            return parts[0] / parts[1]
-        }
-        return ProbedStream(
-            codecType: json["codec_type"] as? String ?? "",
-            codecName: json["codec_name"] as? String ?? "",
-            width: json["width"] as? Int,
-            height: json["height"] as? Int,
-            rFrameRate: rate("r_frame_rate"),
-            avgFrameRate: rate("avg_frame_rate"),
-            channels: json["channels"] as? Int,
-            sampleRate: (json["sample_rate"] as? String).flatMap { Int($0) }
-        )
+    private static func probedStream(_ stream: FFprobe.Stream) -> ProbedStream {
+        // A rate of 0/1 is ffprobe saying it does not know.
+        ProbedStream(codecType: stream.codecType, codecName: stream.codecName, width: stream.width, height: stream.height,
+                     rFrameRate: stream.rFrameRate.flatMap { $0 == 0 ? nil : $0 },
+                     avgFrameRate: stream.avgFrameRate.flatMap { $0 == 0 ? nil : $0 },
+                     channels: stream.channels, sampleRate: stream.sampleRate)
     }
 
     enum FixtureError: Error {
@@ -77,23 +62,9 @@ struct MediaFixture {
         case ffprobeFailed(String)
     }
 
-    struct Run {
-        var status: Int32
-        var output: String
-    }
+    typealias Run = ChildProcess.Outcome
 
     static func run(_ executable: String, _ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Read before waiting: a full pipe would block the child.
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: output)
+        try ChildProcess.run(executable, arguments)
     }
 }

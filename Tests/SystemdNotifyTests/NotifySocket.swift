@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,13 +10,12 @@ final class NotifySocket {
     let fd: Int32
     /// What `$NOTIFY_SOCKET` should hold to reach it.
     let address: String
-    private let directory: String?
+    private let directory: TestDirectory?
 
     /// A socket bound to `<temp dir>/notify`.
     static func path() throws -> NotifySocket {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8))").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return try NotifySocket(name: directory + "/notify", abstract: false, directory: directory)
+        let directory = try TestDirectory("notify")
+        return try NotifySocket(name: directory.file("notify"), abstract: false, directory: directory)
     }
 
     /// A socket bound to an abstract name (no file anywhere).
@@ -23,31 +23,12 @@ final class NotifySocket {
         try NotifySocket(name: "acerelay-test-\(getpid())-\(UUID().uuidString.prefix(8))", abstract: true, directory: nil)
     }
 
-    private init(name: String, abstract: Bool, directory: String?) throws {
+    private init(name: String, abstract: Bool, directory: TestDirectory?) throws {
         self.directory = directory
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
-        var storage = sockaddr_un()
-        storage.sun_family = sa_family_t(AF_UNIX)
-        var bytes = Array(name.utf8)
-        if abstract { bytes.insert(0, at: 0) }
-        withUnsafeMutableBytes(of: &storage.sun_path) { $0.copyBytes(from: bytes) }
-        let length = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + bytes.count + (abstract ? 0 : 1)
-        let bound = withUnsafePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(length)) }
-        }
-        guard bound == 0 else {
-            close(fd)
-            throw POSIXError(.init(rawValue: errno) ?? .EIO)
-        }
-        self.fd = fd
-        address = abstract ? "@" + name : name
+        (fd, address) = try UnixDatagram.bind(name, abstract: abstract)
     }
 
-    deinit {
-        close(fd)
-        if let directory { try? FileManager.default.removeItem(atPath: directory) }
-    }
+    deinit { close(fd) }
 
     /// The next datagram, or nil after `timeout` seconds without one.
     func receive(timeout: Double = 2) -> String? {

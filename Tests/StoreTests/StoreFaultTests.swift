@@ -1,0 +1,175 @@
+import Foundation
+import Testing
+@testable import Store
+
+/// The store under faults an operator meets: a corrupt file at start, another process
+/// holding the database's lock, a full filesystem under the data directory. (A filesystem
+/// turned read-only under an open database cannot be made here: the kernel refuses to
+/// remount a filesystem read-only while a file on it is open for writing.)
+@Suite(.serialized) struct StoreFaultTests {
+    private func temporaryDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-store-fault-\(UUID().uuidString)").path
+    }
+
+    private func engine(_ id: String) -> EngineRecord {
+        EngineRecord(containerID: id, containerName: "acestream-\(id)", host: "127.0.0.1", port: 19001, labels: [:], managed: true)
+    }
+
+    /// A store that gives up quickly, so a test of a lock does not wait 15 s per write.
+    private func quickStore(_ directory: String) throws -> Store {
+        try Store(directory: directory, busyTimeout: 0.2, writeAttempts: 3, retryDelay: .milliseconds(10))
+    }
+
+    @Test func aFileThatIsNotADatabaseIsMovedAsideAndAnEmptyStoreOpens() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/acerelay.sqlite"
+        let garbage = Data((0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) })
+        try garbage.write(to: URL(fileURLWithPath: path))
+
+        let store = try Store(directory: directory)
+        let aside = try #require(store.health.movedAside)
+        #expect(aside.hasPrefix(path + ".corrupt-"))
+        #expect(FileManager.default.contents(atPath: aside) == garbage, "the damaged file is kept as it was")
+        try await store.saveEngine(engine("a"))
+        #expect(try await store.engines().map(\.containerID) == ["a"])
+        #expect(try await store.journalMode() == "wal")
+    }
+
+    @Test func aDatabaseWithDamagedPagesIsMovedAsideToo() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path: String
+        do {
+            let store = try Store(directory: directory)
+            path = store.path
+            for i in 0..<300 {
+                try await store.record(EventRecord(kind: "k", message: String(repeating: "event \(i) ", count: 20)))
+            }
+        }
+        // Checkpointed and closed: now scribble over the middle of the file, past the header page.
+        let handle = try #require(FileHandle(forUpdatingAtPath: path))
+        let size = try handle.seekToEnd()
+        #expect(size > 16 * 4096)
+        try handle.seek(toOffset: 4096 * 2)
+        handle.write(Data(repeating: 0xEE, count: 4096 * 8))
+        try handle.close()
+
+        let store = try Store(directory: directory)
+        #expect(store.health.movedAside != nil)
+        #expect(try await store.events().isEmpty)
+        let integrity = try await store.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        #expect(integrity == ["ok"])
+    }
+
+    @Test func writesFailCountedAndRetriedWhileAnotherProcessHoldsTheLockAndReadsStillAnswer() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try quickStore(directory)
+        try await store.saveEngine(engine("before"))
+
+        // The sqlite3 command-line tool, another process, takes the write lock and keeps it.
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        locker.arguments = [store.path]
+        let input = Pipe(), output = Pipe()
+        locker.standardInput = input
+        locker.standardOutput = output
+        try locker.run()
+        defer { if locker.isRunning { locker.terminate() } }
+        input.fileHandleForWriting.write(Data(".timeout 10000\nBEGIN EXCLUSIVE;\nINSERT INTO settings(key, value) VALUES ('lock', '1');\nSELECT 'locked';\n".utf8))
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("locked") {
+            let chunk = output.fileHandleForReading.availableData
+            #expect(!chunk.isEmpty, "sqlite3 exited before taking the lock")
+            if chunk.isEmpty { return }
+            seen += chunk
+        }
+
+        await #expect(throws: (any Error).self) { try await store.saveEngine(engine("during")) }
+        var health = store.health
+        #expect(!health.writable)
+        #expect(health.errors["saveEngine"] == 1)
+        #expect(health.retries == 2, "three attempts: two retries")
+        #expect(health.lastError?.contains("database is locked") == true)
+        #expect(health.failingSince != nil)
+        // WAL: the other process's write lock does not stop readers.
+        #expect(try await store.engines().map(\.containerID) == ["before"])
+
+        input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
+        locker.waitUntilExit()
+        try await store.saveEngine(engine("after"))
+        health = store.health
+        #expect(health.writable)
+        #expect(health.failingSince == nil)
+        #expect(health.errors["saveEngine"] == 1, "a failure stays counted")
+        #expect(try await store.engines().map(\.containerID).sorted() == ["after", "before"])
+        #expect(try await store.setting("lock", as: Int.self) == 1)
+    }
+
+    // MARK: A filesystem of the test's own
+
+    /// Mounts a tmpfs of `size` at a fresh directory; nil where mounting is not allowed (not root).
+    private static func mountTmpfs(size: String) -> String? {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-tmpfs-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        guard run("/bin/mount", "-t", "tmpfs", "-o", "size=\(size)", "tmpfs", directory) == 0 else {
+            try? FileManager.default.removeItem(atPath: directory)
+            return nil
+        }
+        return directory
+    }
+
+    private static func unmount(_ directory: String) {
+        _ = run("/bin/umount", directory)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    @discardableResult
+    private static func run(_ tool: String, _ arguments: String...) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    static let canMount: Bool = {
+        guard let probe = mountTmpfs(size: "64k") else { return false }
+        unmount(probe)
+        return true
+    }()
+
+    @Test(.enabled(if: canMount, "needs root to mount a tmpfs"))
+    func aFullFilesystemFailsWritesUntilSpaceIsFreed() async throws {
+        let mount = try #require(Self.mountTmpfs(size: "1m"))
+        defer { Self.unmount(mount) }
+        let store = try quickStore(mount + "/data")
+        try await store.saveEngine(engine("before"))
+        // Fill what is left with a file of our own, then ask for more than a page.
+        let filler = mount + "/filler"
+        FileManager.default.createFile(atPath: filler, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: filler))
+        let block = Data(repeating: 0, count: 64 * 1024)
+        while (try? handle.write(contentsOf: block)) != nil {}
+        try? handle.close()
+
+        let big = String(repeating: "x", count: 256 * 1024)
+        await #expect(throws: (any Error).self) {
+            try await store.record(EventRecord(kind: "big", message: big))
+        }
+        let health = store.health
+        #expect(!health.writable)
+        #expect(health.errors["record"] == 1)
+        #expect(health.lastError?.contains("full") == true,
+                "\(health.lastError ?? "")")
+        #expect(try await store.engines().map(\.containerID) == ["before"], "reads keep answering")
+
+        try FileManager.default.removeItem(atPath: filler)
+        try await store.record(EventRecord(kind: "big", message: big))
+        #expect(store.health.writable)
+    }
+}
