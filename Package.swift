@@ -61,8 +61,13 @@ let package = Package(
         // template, budget, reconciler), ports, circuit breaker.
         .target(
             name: "EngineFleet",
-            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks", "PersistentConditions",
+            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks", "PersistentConditions", "VPN",
                            .product(name: "Logging", package: "swift-log")]
+        ),
+        // Watches Gluetun (the VPN engines run behind): tunnel health and the forwarded port.
+        .target(
+            name: "VPN",
+            dependencies: ["CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
         ),
         // What happens to streams once they run: stats polling and parsing, loop detection.
         .target(
@@ -80,7 +85,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP", "Dispatcharr",
+                "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP", "Dispatcharr", "VPN",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -107,11 +112,11 @@ let package = Package(
                 "ControlAPI",
                 "Store",
                 "DockerEngine",
-                "Channels",
                 "Dispatcharr",
                 "CurlHTTP",
                 "StreamFacts",
                 "SystemdNotify",
+                "VPN",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -152,13 +157,21 @@ let package = Package(
             name: "EngineSimulatorTests",
             dependencies: ["EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
-        // Docker client tests and the fleet's end-to-end tests, all against a real podman service.
+        // Docker client tests and the fleet's end-to-end tests, all against a real podman service;
+        // the VPN's, against a Gluetun control-server stand-in (GluetunStandIn) and podman.
         .testTarget(
             name: "DockerEngineTests",
-            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "TestSupport",
+            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "TestSupport", "VPN", "Clocks", "CurlHTTP",
+                           "ControlAPI", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        // The VPN monitor's parsing and state machine, and the monitor against a Gluetun control-server stand-in.
+        .testTarget(
+            name: "VPNTests",
+            dependencies: ["VPN", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts", "TestSupport"]),
         .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store", "RelayCore",
                                                         .product(name: "Logging", package: "swift-log")]),
@@ -171,7 +184,7 @@ let package = Package(
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
         .testTarget(
             name: "ControlAPIRouterTests",
-            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts", "TestSupport",
+            dependencies: ["ControlAPI", "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "StreamFacts", "VPN", "TestSupport",
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log")]
         ),

@@ -66,6 +66,7 @@ final class ComposedControlPlane: Sendable {
                                        failureThreshold: settings.fleet.healthFailureThreshold, now: now))
         }
         var provisioner: EngineProvisioner?
+        var dockerClient: DockerClient?
         if settings.provisioning {
             let clients: [DockerClient]
             if let hosts = settings.dockerHosts {
@@ -73,6 +74,8 @@ final class ComposedControlPlane: Sendable {
             } else {
                 do { clients = [try DockerClient(environment: environment, logger: logger)] } catch { throw .docker(error) }
             }
+            // Gluetun runs on the first host listed: the VPN monitor asks that one for its container's health.
+            dockerClient = clients.first
             let created = EngineProvisioner(configuration: settings.fleet, dockerHosts: clients, fleet: fleet, store: store, logger: logger)
             fleet.onDemand(created.demandHook())
             provisioner = created
@@ -120,13 +123,15 @@ final class ComposedControlPlane: Sendable {
                                        urlRefusal: { engineURLs.refusal(for: $0) }, logger: logger)
         events.subscribe("stats", collector)
         let monitor = HealthMonitor(fleet: fleet, store: store, probe: EngineProbe(timeout: settings.fleet.healthCheckTimeout), logger: logger)
+        let (vpn, vpnServices) = VPNServices.make(settings: settings.vpn, docker: dockerClient, provisioner: provisioner,
+                                                  store: store, live: live, logger: logger)
         let dispatcharr = settings.dispatcharr.map { DispatcharrBridge(configuration: $0, channels: channels, logger: logger) }
         var plane = ControlPlane(fleet: fleet, provisioner: provisioner, store: store, relay: relay, loops: loops, metrics: metrics,
                                  apiKey: settings.apiKey,
                                  version: RelayServer.version, streamPort: { relay.port }, channels: channels,
                                  playlists: PlaylistSettings(publicURL: settings.publicURL,
                                                              fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))),
-                                 dispatcharr: dispatcharr?.sync, live: live, engineURLs: engineURLs)
+                                 dispatcharr: dispatcharr?.sync, live: live, engineURLs: engineURLs, vpn: vpn)
         plane.maxConcurrentRequests = settings.apiMaxRequests
         let progress = GroupProgress()
         self.progress = progress
@@ -155,6 +160,7 @@ final class ComposedControlPlane: Sendable {
                 try await store.prune(Store.Retention(samples: settings.statsRetention))
             }),
         ]
+        services += vpnServices
         services += PanelServices.make(plane: plane, live: live, interval: settings.sseUpdateInterval, logger: logger)
         // Every channel source is measured: from its hub while players watch it, by a probe otherwise.
         let prober = SourceProber(relay: relay, catalog: channels, sink: channels, stats: collector, loops: loops,

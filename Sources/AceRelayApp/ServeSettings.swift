@@ -5,6 +5,7 @@ import EngineFleet
 import Foundation
 import RelayCore
 import Streams
+import VPN
 
 /// Every setting `serve` needs, resolved and validated before anything starts,
 /// so a bad value stops start-up with one line.
@@ -47,6 +48,8 @@ struct ServeSettings {
     /// `ALLOW_FOREIGN_ENGINE_URLS`: call `stat_url`/`command_url` that other proxies report
     /// even when their host is not an engine of the fleet (default false: stored, never called).
     var allowForeignEngineURLs: Bool
+    /// `GLUETUN_*` and `VPN_RESTART_ENGINES_ON_RECONNECT`; nil without `GLUETUN_CONTAINER_NAME`.
+    var vpn: VPNSettings?
 
     init(relay options: RelayOptions, control: ControlOptions, engines: [String], environment: [String: String]) throws(SettingError) {
         level = try options.level(environment: environment)
@@ -63,6 +66,9 @@ struct ServeSettings {
         apiKey = environment["API_KEY"].flatMap { $0.isEmpty ? nil : $0 }
         relay.statusKey = APIKey(apiKey)
         let read = SettingReader(environment: environment)
+        vpn = try read.vpnSettings()
+        // Engines behind the VPN share its network stack, unless DOCKER_NETWORK says otherwise.
+        if let vpn, (environment["DOCKER_NETWORK"] ?? "").isEmpty { fleet.networkMode = "container:\(vpn.containerName)" }
         collectInterval = try read.double(nil, option: "COLLECT_INTERVAL_S", env: "COLLECT_INTERVAL_S", default: 1, range: 0.2...3_600)
         sseUpdateInterval = try read.double(nil, option: "SSE_UPDATE_INTERVAL_S", env: "SSE_UPDATE_INTERVAL_S", default: 1, range: 0.1...60)
         let enabled = (environment["STREAM_LOOP_DETECTION_ENABLED"] ?? "false").lowercased()

@@ -5,6 +5,7 @@ import Streams
 import Foundation
 import RelayCore
 import Store
+import VPN
 
 /// What the control API reads and drives. Plain values and the control-plane
 /// objects the app composed; any of the optional parts may be absent (no
@@ -32,6 +33,8 @@ public struct ControlPlane: Sendable {
     public var dispatcharr: DispatcharrSync?
     /// The panel's live updates (`GET /events/live`); nil serves none.
     public var live: LiveUpdates?
+    /// The Gluetun monitor, when `GLUETUN_CONTAINER_NAME` is set: `/vpn/*`, the status's `vpn`, metrics, the panel.
+    public var vpn: VPNMonitor?
     /// Which reported `stat_url`/`command_url` may be called (the fleet's engines only, by default).
     public var engineURLs: EngineURLPolicy
     /// Control API requests in progress at most (`ACERELAY_API_MAX_REQUESTS`); more get 503.
@@ -42,8 +45,10 @@ public struct ControlPlane: Sendable {
     public init(fleet: EngineFleet, provisioner: EngineProvisioner?, store: Store, relay: RelayServer?, loops: LoopDetector? = nil,
                 metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16,
                 channels: ChannelService? = nil, playlists: PlaylistSettings = PlaylistSettings(),
-                dispatcharr: DispatcharrSync? = nil, live: LiveUpdates? = nil, engineURLs: EngineURLPolicy? = nil) {
+                dispatcharr: DispatcharrSync? = nil, live: LiveUpdates? = nil, engineURLs: EngineURLPolicy? = nil,
+                vpn: VPNMonitor? = nil) {
         self.live = live
+        self.vpn = vpn
         self.engineURLs = engineURLs ?? EngineURLPolicy(fleet: fleet)
         self.channels = channels
         self.dispatcharr = dispatcharr

@@ -46,6 +46,7 @@ public enum ControlServer {
             PlaylistController(plane: plane),
             PanelController(plane: plane),
             DashboardController(plane: plane),
+            VPNController(plane: plane),
         ]
         let check = APIKeyCheck(key: plane.apiKey)
         for prefix in prefixes {

@@ -152,6 +152,14 @@ public final class LiveUpdates: RelayObserver {
         broadcast("stream", object)
     }
 
+    // MARK: VPN
+
+    /// A VPN transition for the panel's events: `vpn` with `{type, message, connected, forwarded_port}`.
+    public func announceVPN(kind: String, message: String, connected: Bool, forwardedPort: Int?) {
+        broadcast("vpn", ["type": kind, "message": message, "connected": connected,
+                          "forwarded_port": forwardedPort.map { $0 as Any } ?? NSNull()])
+    }
+
     // MARK: Ticks
 
     /// One interval's work: the throughput since the last tick, `engine` events

@@ -1,6 +1,7 @@
 import EngineFleet
 import Dispatcharr
 import Foundation
+import VPN
 import Prometheus
 import RelayCore
 import Store
@@ -39,6 +40,9 @@ public final class MetricsExporter: RelayObserver {
     // Channels.
     private let channelMetrics: ChannelMetrics
     private let dispatcharrRequests: [DispatcharrRequestResult: Counter]
+    // VPN.
+    private let vpnUp: Gauge
+    private let vpnForwardedPort: Gauge
     /// What the Dispatcharr counters were last advanced to.
     private let dispatcharrSeen = Mutex<[DispatcharrRequestResult: Int]>([:])
     /// `acerelay_store_errors_total{operation}`, one per store operation that failed so far.
@@ -103,6 +107,8 @@ public final class MetricsExporter: RelayObserver {
                                                                help: "Requests to Dispatcharr's API, by result.")
         }
         self.dispatcharrRequests = dispatcharrRequests
+        vpnUp = registry.makeGauge(name: "acerelay_vpn_up", help: "1 while the Gluetun tunnel is up (0 while down or without a VPN).")
+        vpnForwardedPort = registry.makeGauge(name: "acerelay_vpn_forwarded_port", help: "The P2P port Gluetun forwards, 0 for none.")
     }
 
     /// Hears the relay's events: records each player's time to first byte.
@@ -159,6 +165,9 @@ public final class MetricsExporter: RelayObserver {
             downloadSpeed.set(Double(latest.values.reduce(0) { $0 + ($1.speedDown ?? 0) }) * 1024)
             uploadSpeed.set(Double(latest.values.reduce(0) { $0 + ($1.speedUp ?? 0) }) * 1024)
             if let loops = plane.loops { advance(loopDetections, key: "loops", to: loops.detections, last: &last) }
+            let vpn = plane.vpn?.status
+            vpnUp.set(vpn?.isUp == true ? 1.0 : 0.0)
+            vpnForwardedPort.set(Double(vpn?.forwardedPort ?? 0))
             let store = plane.store.health
             storeWritable.set(store.writable ? 1.0 : 0.0)
             advance(storeRetries, key: "store_retries", to: store.retries, last: &last)

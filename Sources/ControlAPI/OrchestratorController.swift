@@ -2,6 +2,7 @@ import EngineFleet
 import Streams
 import Dispatcharr
 import Foundation
+import VPN
 import Hummingbird
 import Store
 
@@ -54,8 +55,11 @@ struct OrchestratorController: APIController {
             ? ProvisioningError(code: "general_error", message: "no Docker daemon configured: engines are static", recoveryETASeconds: 0, canRetry: false, shouldWait: false)
             : nil)
         let dockerHosts = plane.provisioner?.dockerHosts() ?? []
+        let vpn = plane.vpn?.status
         var state = engines.isEmpty ? "unavailable" : (healthy == engines.count ? "healthy" : (healthy > 0 ? "degraded" : "unavailable"))
         if state == "healthy", !store.writable { state = "degraded" }
+        // Engines behind a dead tunnel reach no peer, however their probes answer.
+        if state == "healthy", let vpn, !vpn.isUp { state = "degraded" }
         // A Docker host that does not answer degrades the service even while every
         // engine is healthy; provisioning stops only when no host answers.
         if state == "healthy", dockerHosts.contains(where: { !$0.reachable }) { state = "degraded" }
@@ -66,7 +70,9 @@ struct OrchestratorController: APIController {
             "capacity": ["total": capacity, "used": used, "available": max(capacity - used, 0),
                          "max_replicas": plane.provisioner?.configuration.maxReplicas ?? engines.count,
                          "min_replicas": plane.provisioner?.configuration.minReplicas ?? 0],
-            "vpn": ["enabled": false, "connected": false, "health": "unknown", "container": NSNull(), "forwarded_port": NSNull()],
+            "vpn": ["enabled": vpn != nil, "connected": vpn?.isUp ?? false, "health": vpn?.health ?? "unknown",
+                    "container": vpn.map { $0.containerName as Any } ?? NSNull(),
+                    "forwarded_port": vpn?.forwardedPort.map { $0 as Any } ?? NSNull()],
             "provisioning": [
                 "can_provision": provisioning?.canProvision ?? false,
                 "circuit_breaker": provisioning?.breaker.rawValue ?? "closed",

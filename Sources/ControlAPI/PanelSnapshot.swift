@@ -1,5 +1,6 @@
 import EngineFleet
 import Foundation
+import VPN
 import RelayCore
 import Store
 import Streams
@@ -24,6 +25,8 @@ struct PanelSnapshot: Encodable {
     var streams: [StreamJSON]
     /// `GET /events/live` clients connected now.
     var live_clients: Int
+    /// The VPN as `/vpn/status` shows it.
+    var vpn: VPNJSON
 
     static func build(plane: ControlPlane, live: LiveUpdates?, now: Date = Date()) async throws -> PanelSnapshot {
         let started = try await plane.store.streams(status: .started)
@@ -43,7 +46,7 @@ struct PanelSnapshot: Encodable {
                            lastStreamStart: lastStarts[engine.id])
             },
             streams: started.map { StreamJSON(stream: $0, sample: latest[$0.id], hub: hubs[$0.id]) },
-            live_clients: live?.clientCount ?? 0)
+            live_clients: live?.clientCount ?? 0, vpn: VPNJSON(plane.vpn?.status))
     }
 
     /// Bytes per second as megabits per second, to three decimals.

@@ -32,6 +32,8 @@ public struct ContainerDetails: Sendable, Hashable {
     public var finishedAt: Date?
     /// The command's exit status once it stopped (143 after SIGTERM); 0 before.
     public var exitCode: Int
+    /// Its healthcheck's verdict (`starting`, `healthy`, `unhealthy`); nil when it has no healthcheck.
+    public var health: String?
 
     init(decoding body: [UInt8]) throws(DockerError) {
         let wire: Wire
@@ -55,6 +57,7 @@ public struct ContainerDetails: Sendable, Hashable {
         startedAt = wire.State.StartedAt.flatMap(EngineTimestamp.parse)
         finishedAt = wire.State.FinishedAt.flatMap(EngineTimestamp.parse)
         exitCode = wire.State.ExitCode ?? 0
+        health = wire.State.Health.flatMap { $0.Status.isEmpty ? nil : $0.Status }
     }
 
     // Field names are the Engine API's.
@@ -65,6 +68,10 @@ public struct ContainerDetails: Sendable, Hashable {
             var ExitCode: Int?
             var StartedAt: String?
             var FinishedAt: String?
+            var Health: Health?
+        }
+        struct Health: Decodable {
+            var Status: String
         }
         struct Config: Decodable {
             var Image: String?

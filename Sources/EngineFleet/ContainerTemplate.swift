@@ -12,13 +12,17 @@ public struct ContainerTemplate: Sendable {
         self.configuration = configuration
     }
 
+    /// The label holding a forwarded engine's P2P port, so the port is known again after a restart.
+    public static let p2pPortLabel = "acestream.p2p_port"
+
     /// The label selector that finds this fleet's containers.
     public var fleetLabels: [String: String] { [configuration.containerLabel.key: configuration.containerLabel.value] }
 
     /// The container for an engine on host ports `hostHTTPPort` and `hostAPIPort`.
     /// `labels` and `environment` are added to the defaults; `image` replaces the configured one.
+    /// `p2pPort` makes it the forwarded engine: `--port <p2pPort>`, labelled `acestream.forwarded=true`.
     public func container(hostHTTPPort: Int, hostAPIPort: Int, labels extraLabels: [String: String] = [:],
-                          environment: [String: String] = [:], image: String? = nil) -> EngineContainer {
+                          environment: [String: String] = [:], image: String? = nil, p2pPort: Int? = nil) -> EngineContainer {
         let hostNetwork = configuration.networkMode == "host" || configuration.networkMode.hasPrefix("container:")
         // On the host network the engine binds the allocated port itself; with
         // published ports it keeps its default port inside the container.
@@ -29,7 +33,8 @@ public struct ContainerTemplate: Sendable {
         labels["acestream.api_port"] = String(apiPort)
         labels["host.http_port"] = String(hostHTTPPort)
         labels["host.api_port"] = String(hostAPIPort)
-        labels["acestream.forwarded"] = "false"
+        labels["acestream.forwarded"] = p2pPort == nil ? "false" : "true"
+        if let p2pPort { labels[Self.p2pPortLabel] = String(p2pPort) }
         if configuration.networkMode.hasPrefix("container:") {
             labels["acestream.vpn_container"] = String(configuration.networkMode.dropFirst("container:".count))
         }
@@ -40,7 +45,7 @@ public struct ContainerTemplate: Sendable {
         case let mode: .network(mode)
         }
         var spec = ContainerSpec(image: image ?? configuration.image)
-        spec.command = configuration.engineCommand(httpPort: httpPort, apiPort: apiPort, p2pPort: nil)
+        spec.command = configuration.engineCommand(httpPort: httpPort, apiPort: apiPort, p2pPort: p2pPort)
         spec.environment = environment
         spec.labels = labels
         spec.networkMode = network

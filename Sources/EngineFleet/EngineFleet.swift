@@ -65,7 +65,8 @@ public final class EngineFleet: EngineSelector {
                 existing.endpoint = engine.endpoint
                 existing.port = engine.port
                 existing.host = engine.host
-                existing.forwarded = engine.forwarded
+                // A drained engine stays drained and unforwarded whatever its labels say.
+                existing.forwarded = engine.forwarded && !existing.draining
                 existing.dockerHost = engine.dockerHost
                 state.engines[engine.id] = existing
             } else {
@@ -79,6 +80,27 @@ public final class EngineFleet: EngineSelector {
     @discardableResult
     public func remove(id: String) -> FleetEngine? {
         state.withLock { $0.engines.removeValue(forKey: id) }
+    }
+
+    /// Stops giving the engine new streams (make-before-break: its replacement runs);
+    /// it is no longer the forwarded engine. False when it is not known.
+    @discardableResult
+    public func drain(id: String) -> Bool {
+        state.withLock { state in
+            guard state.engines[id] != nil else { return false }
+            state.engines[id]!.draining = true
+            state.engines[id]!.forwarded = false
+            return true
+        }
+    }
+
+    /// Takes a draining engine back into service, as the forwarded engine when `forwarded`.
+    public func undrain(id: String, forwarded: Bool) {
+        state.withLock { state in
+            state.engines[id]?.draining = false
+            state.engines[id]?.forwarded = forwarded
+        }
+        serveWaiters()
     }
 
     public var engines: [FleetEngine] { state.withLock { Array($0.engines.values) }.sorted { $0.firstSeen < $1.firstSeen } }

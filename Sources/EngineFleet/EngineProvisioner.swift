@@ -59,6 +59,8 @@ public final class EngineProvisioner: Sendable {
     let clock: any WallClock
     let logger: Logger
     let budget: Mutex<ProvisioningBudget>
+    /// Outside reasons to wait (the VPN down); checked before the Docker hosts and the budget.
+    public let blockers = ProvisioningBlockers()
 
     /// A provisioner of engines on one Docker host.
     public convenience init(configuration: FleetConfiguration, docker: DockerClient, fleet: EngineFleet, store: Store?,
@@ -99,14 +101,15 @@ public final class EngineProvisioner: Sendable {
         }
     }
 
-    /// Provisioning state for status pages. No Docker host answering blocks it
-    /// before anything else: no other limit matters while nothing can be created.
+    /// Provisioning state for status pages. An outside blocker (the VPN down) or
+    /// no Docker host answering blocks it before the budget: no other limit
+    /// matters while nothing can be created.
     public func status() -> (canProvision: Bool, blocked: ProvisioningError?, breaker: CircuitBreaker.State, pending: Int) {
         let now = clock.now
         let managed = managedCount
-        let unreachable = unreachableRefusal()
+        let outside = outsideRefusal()
         return budget.withLock { budget in
-            let blocked = unreachable ?? budget.refusal(now: now, managedCount: managed)
+            let blocked = outside ?? budget.refusal(now: now, managedCount: managed)
             return (blocked == nil, blocked, budget.breaker.state(at: now), budget.pending)
         }
     }
@@ -127,39 +130,52 @@ public final class EngineProvisioner: Sendable {
                                  recoveryETASeconds: recheckSeconds, canRetry: true, shouldWait: true)
     }
 
+    /// Why no engine may be created now whatever the budget says: an outside
+    /// blocker first (the VPN down: `vpn_disconnected`, since engines behind a
+    /// dead tunnel would not help even where a host answers), then no Docker host
+    /// answering (`general_error`); nil when neither.
+    func outsideRefusal() -> ProvisioningError? { blockers.current ?? unreachableRefusal() }
+
     // MARK: Creating
 
     /// Creates and starts one engine container and registers it with the fleet.
     /// `labels` and `environment` are added to the defaults; `hostPort` asks for a specific port.
+    /// `p2pPort` starts the engine with that P2P port (`--port`), as the forwarded engine.
     public func provision(labels extraLabels: [String: String] = [:], environment: [String: String] = [:],
-                          hostPort requestedPort: Int? = nil, image: String? = nil) async throws(ProvisioningError) -> ProvisionedEngine {
-        try await provision(labels: extraLabels, environment: environment, hostPort: requestedPort, image: image, forDemand: false)
+                          hostPort requestedPort: Int? = nil, image: String? = nil,
+                          p2pPort: Int? = nil) async throws(ProvisioningError) -> ProvisionedEngine {
+        try await provision(labels: extraLabels, environment: environment, hostPort: requestedPort, image: image,
+                            p2pPort: p2pPort, forDemand: false)
     }
 
     /// `forDemand`: the demand hook counted this engine as requested; it stops being requested here.
     ///
     /// Hosts are tried fewest engines first until one starts the engine; one that
     /// does not answer is marked so. The breaker counts the attempt only when a
-    /// host answered and every host failed.
+    /// host answered and every host failed. The forwarded engine (`p2pPort`) goes
+    /// only to the first host listed: the port Gluetun forwards reaches the
+    /// network stack of the host Gluetun runs on, and no other.
     private func provision(labels extraLabels: [String: String], environment: [String: String], hostPort requestedPort: Int?,
-                           image: String?, forDemand: Bool) async throws(ProvisioningError) -> ProvisionedEngine {
+                           image: String?, p2pPort: Int? = nil, forDemand: Bool) async throws(ProvisioningError) -> ProvisionedEngine {
         let now = clock.now
         let managed = managedCount
-        let unreachable = unreachableRefusal()
+        let outside = outsideRefusal()
         let reservation = try budget.withLock { budget -> Result<ProvisioningBudget.Reservation, ProvisioningError> in
-            if let unreachable {
+            if let outside {
                 if forDemand { budget.cancelRequest() }
-                return .failure(unreachable)
+                return .failure(outside)
             }
             return budget.reserve(requestedPort: requestedPort, forDemand: forDemand, managedCount: managed, now: now)
         }.get()
+        let elsewhere: Set<String> = p2pPort == nil ? [] : Set(hosts.members.dropFirst().map(\.name))
         var tried: Set<String> = []
         // Failures of hosts that answered: the next host is tried (one host may lack
         // the image), and only when every host failed does the breaker count it.
         var failures: [String] = []
-        while let host = hosts.claim(engines: enginesPerHost, excluding: tried) {
+        while let host = hosts.claim(engines: enginesPerHost, excluding: tried.union(elsewhere)) {
             tried.insert(host.name)
-            let outcome = await start(reservation, on: host, labels: extraLabels, environment: environment, image: image)
+            let outcome = await start(reservation, on: host, labels: extraLabels, environment: environment, image: image,
+                                      p2pPort: p2pPort)
             hosts.finished(host)
             switch outcome {
             case .started(let engine):
@@ -182,7 +198,7 @@ public final class EngineProvisioner: Sendable {
         }
         budget.withLock { $0.rollback(reservation, error: "no Docker host answers", countedByBreaker: false, now: clock.now) }
         throw unreachableRefusal() ?? ProvisioningError(
-            code: "general_error", message: "no Docker host answered: \(tried.sorted().joined(separator: ", "))",
+            code: "general_error", message: "no Docker host answered: \((tried.isEmpty ? [hosts.members[0].name] : tried.sorted()).joined(separator: ", "))",
             recoveryETASeconds: recheckSeconds, canRetry: true, shouldWait: true)
     }
 
@@ -197,11 +213,11 @@ public final class EngineProvisioner: Sendable {
 
     /// Creates and starts the reserved engine's container on `host` and registers it.
     private func start(_ reservation: ProvisioningBudget.Reservation, on host: DockerHostPool.Member, labels extraLabels: [String: String],
-                       environment: [String: String], image: String?) async -> StartOutcome {
+                       environment: [String: String], image: String?, p2pPort: Int?) async -> StartOutcome {
         var labels = extraLabels
         labels[Self.dockerHostLabel] = host.name
         let container = template.container(hostHTTPPort: reservation.httpPort, hostAPIPort: reservation.apiPort,
-                                           labels: labels, environment: environment, image: image)
+                                           labels: labels, environment: environment, image: image, p2pPort: p2pPort)
         let name = container.name
         var created: String?
         do {
@@ -306,9 +322,9 @@ public final class EngineProvisioner: Sendable {
             let managed = managedCount
             let perEngine = configuration.maxStreamsPerEngine
             let waiting = fleet.waiting + 1
-            let unreachable = unreachableRefusal()
+            let outside = outsideRefusal()
             let decision = budget.withLock { budget -> Result<Bool, ProvisioningError> in
-                if let refused = unreachable ?? budget.refusal(now: now, managedCount: managed) { return .failure(refused) }
+                if let refused = outside ?? budget.refusal(now: now, managedCount: managed) { return .failure(refused) }
                 let coming = budget.pending + budget.requested
                 let enough = perEngine <= 0 ? coming > 0 : coming * perEngine >= waiting
                 if enough { return .success(false) }

@@ -31,6 +31,7 @@ struct EngineReconciler {
             adopted += changes.adopted
             lost += changes.lost
         }
+        await provisioner.removeDrainedIdle()
         let (provisioned, removed) = await applyScaling()
         return (adopted, lost, provisioned, removed)
     }
@@ -86,7 +87,13 @@ struct EngineReconciler {
         let failing = managed.filter { engine in
             engine.health.unhealthySince.map { now.timeIntervalSince($0) >= configuration.unhealthyGracePeriod } ?? false
         }
-        if !failing.isEmpty, decision.provision == 0, managed.count < configuration.maxReplicas + failing.count {
+        // While provisioning is blocked from outside (the VPN down), failing probes are the
+        // tunnel's doing: replacing engines would not help, and players on them keep playing.
+        let blocked = provisioner.blockers.current != nil
+        if blocked { decision.provision = 0 }
+        // The forwarded engine is kept by ForwardedEngineKeeper, never removed as idle.
+        decision.remove.removeAll { id in fleet.engine(id: id)?.forwarded ?? false }
+        if !blocked, !failing.isEmpty, decision.provision == 0, managed.count < configuration.maxReplicas + failing.count {
             let healthyFree = managed.filter { $0.health.status == .healthy && $0.load == 0 }.count
             if healthyFree >= failing.count {
                 decision.remove += failing.map(\.id)

@@ -11,6 +11,8 @@ public struct FleetEngine: Sendable, Equatable {
     public var labels: [String: String]
     public var managed: Bool
     public var forwarded: Bool
+    /// Being replaced (make-before-break): it gets no new streams and goes once its last one ends.
+    public var draining = false
     /// The Docker host a managed engine's container runs on (its `DOCKER_HOST`
     /// spelling, as in the `acerelay.docker_host` label); nil for a static engine.
     public var dockerHost: String?
@@ -50,16 +52,20 @@ public struct FleetEngine: Sendable, Equatable {
     }
 
     public var id: String { endpoint.id }
+    /// The P2P port it was started with (`--port`), from its label; nil for the engine's default.
+    public var p2pPort: Int? { labels[ContainerTemplate.p2pPortLabel].flatMap(Int.init) }
     public var load: Int { contents.count }
 
     /// Whether it can take one more content, under its own limit or else `fleetLimit` (0: none).
     func hasRoom(fleetLimit: Int) -> Bool {
+        if draining { return false }
         let limit = maxStreams ?? fleetLimit
         return limit <= 0 || load < limit
     }
 
     /// Contents it can still take under its own limit or `fleetLimit`; a large number for no limit.
     func freeSlots(fleetLimit: Int) -> Int {
+        if draining { return 0 }
         let limit = maxStreams ?? fleetLimit
         return limit <= 0 ? 1 << 20 : max(limit - load, 0)
     }

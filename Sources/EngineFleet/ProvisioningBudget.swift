@@ -50,8 +50,9 @@ struct ProvisioningBudget {
     /// Counts one provision the demand hook started, before it begins.
     mutating func request() { requested += 1 }
 
-    /// A provision the demand hook started will not begin (no Docker host answers).
-    mutating func cancelRequest() { requested -= 1 }
+    /// A provision the demand hook counted will not begin (an outside blocker
+    /// or no Docker host answering refused it before `reserve`).
+    mutating func cancelRequest() { requested = max(requested - 1, 0) }
 
     /// Takes ports (`requestedPort` for HTTP when given) and one pending engine, or
     /// says why not: the breaker is open or allows no attempt now, `MAX_REPLICAS`

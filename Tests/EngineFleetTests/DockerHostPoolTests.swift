@@ -96,7 +96,43 @@ import Testing
         #expect(provisioner.dockerHosts().map(\.reachable) == [false, true])
     }
 
+    @Test func aDownVPNIsTheReasonGivenBeforeNoDockerHostAnswering() async throws {
+        let provisioner = Self.provisioner([Self.missingSocket()])
+        let vpnDown = Mutex(true)
+        provisioner.blockers.add("vpn") {
+            vpnDown.withLock { $0 } ? ProvisioningError(code: "vpn_disconnected", message: "the VPN is down", recoveryETASeconds: 5,
+                                                        canRetry: true, shouldWait: true) : nil
+        }
+        provisioner.hosts.recordFailure(provisioner.hosts.members[0], Self.down)
+        #expect(provisioner.status().blocked?.code == "vpn_disconnected")
+        #expect(provisioner.demandHook()()?.code == "vpn_disconnected")
+        let refused = await #expect(throws: ProvisioningError.self) { try await provisioner.provision() }
+        #expect(refused?.code == "vpn_disconnected")
+        vpnDown.withLock { $0 = false }
+        #expect(provisioner.status().blocked?.code == "general_error", "then no Docker host answering")
+        #expect(provisioner.demandHook()()?.code == "general_error")
+        #expect(!provisioner.status().canProvision)
+    }
+
+    @Test func theForwardedEngineGoesOnlyToTheFirstHostListed() async throws {
+        let provisioner = Self.provisioner([Self.missingSocket(), Self.missingSocket()])
+        let (first, second) = (provisioner.hosts.members[0], provisioner.hosts.members[1])
+        provisioner.hosts.recordFailure(first, Self.down)
+        let refused = await #expect(throws: ProvisioningError.self) { try await provisioner.provision(p2pPort: 40_123) }
+        #expect(refused?.code == "general_error")
+        #expect(refused?.message.contains(first.name) == true, "\(refused?.message ?? "")")
+        #expect(provisioner.dockerHosts()[1].lastChecked == nil, "the second host was not asked")
+        // Any other engine may go to the second host: it is asked (and found missing too).
+        _ = await #expect(throws: ProvisioningError.self) { try await provisioner.provision() }
+        #expect(provisioner.dockerHosts().first { $0.name == second.name }?.lastChecked != nil)
+    }
+
     // MARK: Helpers
+
+    /// A client of a unix socket nothing listens on: every call fails at once as unreachable.
+    static func missingSocket() -> DockerClient {
+        DockerClient(host: .unixSocket(path: "/tmp/acerelay-no-daemon-\(UUID().uuidString.prefix(8)).sock"), logger: quiet)
+    }
 
     static let quiet = Logger(label: "docker-host-pool-test") { _ in SwiftLogNoOpLogHandler() }
 

@@ -40,6 +40,18 @@ import Testing
         #expect(container.spec.labels["acestream.vpn_container"] == "gluetun")
         #expect(container.spec.command.suffix(4) == ["--http-port", "19010", "--api-port", "19011"])
     }
+
+    @Test func theForwardedEngineRunsOnTheForwardedP2PPortAndSaysSoInItsLabels() {
+        var configuration = FleetConfiguration()
+        configuration.networkMode = "container:gluetun"
+        let container = ContainerTemplate(configuration: configuration).container(hostHTTPPort: 19020, hostAPIPort: 19021, p2pPort: 40_123)
+        #expect(container.spec.command.suffix(2) == ["--port", "40123"])
+        #expect(container.spec.labels["acestream.forwarded"] == "true")
+        #expect(container.spec.labels["acestream.p2p_port"] == "40123")
+        let engine = FleetEngine(endpoint: .init(id: "x", baseURL: "http://127.0.0.1:19020"), name: "acestream-19020", host: "127.0.0.1",
+                                 port: 19020, labels: container.spec.labels, managed: true, forwarded: true, failureThreshold: 1, now: Date())
+        #expect(engine.p2pPort == 40_123, "read back from the label after a restart")
+    }
 }
 
 @Suite struct ProvisioningBudgetTests {

@@ -139,6 +139,10 @@ import Testing
             (["serve"], ["CHANNEL_PROBE_CONCURRENCY": "-1"], "CHANNEL_PROBE_CONCURRENCY"),
             (["serve"], ["HLS_WINDOW": "2"], "HLS_WINDOW"),
             (["serve"], ["HLS_SEGMENT_S": "often"], "HLS_SEGMENT_S"),
+            (["serve"], ["GLUETUN_CONTAINER_NAME": "gluetun", "GLUETUN_API_PORT": "0"], "GLUETUN_API_PORT"),
+            (["serve"], ["GLUETUN_CONTAINER_NAME": "gluetun", "GLUETUN_API_URL": "gluetun:8001"], "GLUETUN_API_URL"),
+            (["serve"], ["GLUETUN_CONTAINER_NAME": "gluetun", "GLUETUN_HEALTH_CHECK_INTERVAL_S": "0"], "GLUETUN_HEALTH_CHECK_INTERVAL_S"),
+            (["serve"], ["GLUETUN_CONTAINER_NAME": "gluetun", "VPN_RESTART_ENGINES_ON_RECONNECT": "maybe"], "VPN_RESTART_ENGINES_ON_RECONNECT"),
         ] {
             let (process, errors) = try run(arguments, environment: environment)
             process.waitUntilExit()

@@ -110,6 +110,7 @@ import Testing
         #expect(text.hasPrefix("HTTP/1.1 200"))
         let body = try #require(text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) })
         let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
-        #expect(Set(json.keys) == ["timestamp", "kpis", "engines", "streams", "live_clients"])
+        #expect(Set(json.keys) == ["timestamp", "kpis", "engines", "streams", "live_clients", "vpn"])
+        #expect((json["vpn"] as? [String: Any])?["status"] as? String == "disabled")
     }
 }

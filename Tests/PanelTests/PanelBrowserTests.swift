@@ -11,7 +11,11 @@ import Testing
     @Test func thePanelShowsLiveDataFollowsPlayersThroughSSEAndKeepsASettingOverARestart() throws {
         let simulator = try PanelHarness.simulator()
         defer { simulator.shutdown() }
-        let serve = try Serve(enginePort: simulator.port)
+        // A VPN whose control server nothing answers: the panel shows it down (the other states are the router tests').
+        let serve = try Serve(enginePort: simulator.port, environment: [
+            "GLUETUN_CONTAINER_NAME": "gluetun", "GLUETUN_API_URL": "http://127.0.0.1:\(try PanelHarness.freePort())",
+            "GLUETUN_HEALTH_CHECK_INTERVAL_S": "1",
+        ])
         let content = PanelHarness.contentID(11)
         var players = [try StreamPlayer(port: serve.streamPort, content: content)]
         defer { for player in players { player.close() } }

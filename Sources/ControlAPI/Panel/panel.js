@@ -132,6 +132,7 @@ function render(snapshot) {
   document.querySelector('[data-testid="kpi-ingress-mbps"]').textContent = k.ingress_mbps.toFixed(2);
   document.querySelector('[data-testid="kpi-engines-healthy"]').textContent = String(k.engines_healthy);
   document.querySelector('[data-testid="kpi-engines-total"]').textContent = String(k.engines_total);
+  renderVPN(snapshot.vpn);
   const now = Date.now();
   for (const stream of snapshot.streams) {
     const list = state.history.get(stream.key) || [];
@@ -256,6 +257,8 @@ function addEvent(kind, data) {
     const words = { hub_started: "hub opened", hub_closed: "hub closed", player_joined: "player joined", player_left: "player left",
       stream_started: "engine session started", stream_ended: "engine session ended" };
     text = `${who}: ${words[data.type] || data.type}${data.players !== undefined ? ` (${data.players} playing)` : ""}${data.reason ? `, ${data.reason}` : ""}`;
+  } else if (kind === "vpn") {
+    text = data.message;
   } else {
     text = `engine ${data.container_id}: ${data.type === "health_changed" ? `${data.previous} → ${data.health_status}` : data.type.replace("engine_", "")}`;
   }
@@ -310,6 +313,10 @@ function connect() {
     const data = JSON.parse(event.data);
     applyStreamEvent(data);
     addEvent("stream", data);
+  });
+  source.addEventListener("vpn", (event) => {
+    heardNow();
+    addEvent("vpn", JSON.parse(event.data));
   });
   source.addEventListener("engine", (event) => {
     heardNow();
@@ -366,14 +373,18 @@ function stopPolling() {
 
 // MARK: slower sections
 
-async function refreshVPN() {
-  try {
-    const status = await read("/orchestrator/status");
-    const vpn = status.vpn;
-    let word = "disabled";
-    if (vpn && vpn.enabled) word = vpn.connected ? "connected" : "disconnected";
-    document.querySelector('[data-testid="kpi-vpn"]').textContent = word;
-  } catch (e) { /* the KPI keeps its last value; the connection badge tells the rest */ }
+// The VPN as /vpn/status shows it, from every snapshot: the KPI's word and the card.
+function renderVPN(vpn) {
+  let word = "disabled";
+  if (vpn && vpn.enabled) word = vpn.connected ? "up" : (vpn.status === "unknown" ? "checking" : "down");
+  document.querySelector('[data-testid="kpi-vpn"]').textContent = word;
+  $("vpn-state").textContent = word;
+  $("vpn-state").className = `badge ${{ up: "badge-green", down: "badge-red", checking: "badge-amber" }[word] || "badge-grey"}`;
+  $("vpn-container").textContent = orDash(vpn && vpn.container_name);
+  $("vpn-public-ip").textContent = orDash(vpn && vpn.public_ip);
+  $("vpn-forwarded-port").textContent = vpn && vpn.enabled ? orDash(vpn.forwarded_port) : "–";
+  $("vpn-last-check").textContent = vpn && vpn.last_check ? ago(vpn.last_check) : "Never";
+  $("vpn-reason").textContent = vpn && vpn.reason && vpn.enabled ? vpn.reason : "";
 }
 
 async function refreshLooping() {
@@ -451,7 +462,6 @@ function setupForms() {
 }
 
 function slowRefresh() {
-  refreshVPN();
   refreshLooping();
   refreshChannels();
 }
