@@ -308,12 +308,20 @@ import Testing
             }
             clients.append((path, client))
         }
+        // Every request is answered: 200, or (beyond ACERELAY_API_MAX_REQUESTS in progress)
+        // 503 with Retry-After at once — never a hang.
         let deadline = Date().addingTimeInterval(60)
+        var answeredOK = 0
         for (path, client) in clients {
-            let status = (try? client.readHead(timeout: max(deadline.timeIntervalSinceNow, 0.1)))?.status
-            if status != 200 { unanswered.append("\(path): \(status.map(String.init) ?? "no answer")") }
+            let head = try? client.readHead(timeout: max(deadline.timeIntervalSinceNow, 0.1))
+            switch head?.status {
+            case 200: answeredOK += 1
+            case 503 where head?.headers["retry-after"] != nil: break
+            default: unanswered.append("\(path): \(head.map { String($0.status) } ?? "no answer")")
+            }
         }
-        #expect(unanswered.isEmpty, "\(unanswered.count) of 500 not answered 200, e.g. \(unanswered.prefix(5))")
+        #expect(unanswered.isEmpty, "\(unanswered.count) of 500 not answered 200 or 503 with Retry-After, e.g. \(unanswered.prefix(5))")
+        #expect(answeredOK >= 64, "only \(answeredOK) of 500 answered 200")
         clients.removeAll()
         // Still serving afterwards, then SIGTERM ends it cleanly.
         #expect(try server.call("GET", "/health/status").status == 200)
