@@ -26,8 +26,13 @@ extension Request {
     /// The body decoded as JSON, or a 400 that says what was wrong with it.
     func decodeJSON<Body: Decodable>(_ type: Body.Type, limit: Int = 1 << 20) async throws -> Body {
         let buffer = try await body.collect(upTo: limit)
+        return try Self.decodeBody(Body.self, from: Data(buffer.readableBytesView))
+    }
+
+    /// What `decodeJSON` does once the body is in: the decoding errors a client can meet, as 400s.
+    static func decodeBody<Body: Decodable>(_ type: Body.Type, from data: Data) throws(APIError) -> Body {
         do {
-            return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(Body.self, from: data)
         } catch let error as DecodingError {
             throw APIError.badRequest("invalid JSON body: \(Self.describe(error))")
         } catch {

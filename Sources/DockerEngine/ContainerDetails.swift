@@ -33,7 +33,7 @@ public struct ContainerDetails: Sendable, Hashable {
     /// The command's exit status once it stopped (143 after SIGTERM); 0 before.
     public var exitCode: Int
 
-    init(decoding body: [UInt8]) throws(DockerError) {
+    package init(decoding body: [UInt8]) throws(DockerError) {
         let wire: Wire
         do {
             wire = try JSONDecoder().decode(Wire.self, from: Data(body))
