@@ -4,6 +4,7 @@
 #
 #   perf/fuzz.sh [seconds]                       every target
 #   FUZZ_TARGETS="FuzzM3U FuzzTSStream" perf/fuzz.sh 600
+#   FUZZ_NO_BUILD=1 ...                          run what .build-fuzz already holds
 #
 # Why built this way: the targets are SwiftPM executables (perf/fuzz/Sources), built
 # in a scratch path of their own so the ordinary .build is untouched. The sanitizers
@@ -25,6 +26,7 @@ scratch=.build-fuzz
 build=(swift build -c debug --scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING)
 
 for target in $targets; do
+    [ -n "${FUZZ_NO_BUILD:-}" ] && break
     start=$(date +%s)
     "${build[@]}" --product "$target" 2>&1 | grep -v "warning: Cannot export local symbol" | tail -1
     echo "built $target in $(( $(date +%s) - start )) s"
