@@ -31,7 +31,8 @@ for target in $targets; do
     "${build[@]}" --product "$target" 2>&1 | grep -v "warning: Cannot export local symbol" | tail -1
     echo "built $target in $(( $(date +%s) - start )) s"
 done
-bin=$("${build[@]}" --show-bin-path)
+# Not `swift build --show-bin-path`: it waits for the scratch path's lock while another build holds it.
+bin=$scratch/debug
 
 # Stream inputs and playlists are larger than libFuzzer's default 4 KiB bound.
 max_len() {
