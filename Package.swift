@@ -152,6 +152,24 @@ let package = Package(
         // rather than the shipped modules. No product names it, so no shipped binary links it
         // (`swift build` still compiles it); it depends on no project module, so any test target can.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Fuzz targets (perf/fuzz.sh builds them with -sanitize=fuzzer,address): one executable per
+        // parser of outside input. In an ordinary build they replay the files they are given.
+        .target(name: "FuzzSupport", path: "perf/fuzz/Sources/FuzzSupport"),
+        .executableTarget(name: "FuzzRequestHead", dependencies: ["FuzzSupport", "RelayCore"],
+                          path: "perf/fuzz/Sources/FuzzRequestHead"),
+        .executableTarget(name: "FuzzTSStream", dependencies: ["FuzzSupport", "RelayCore"], path: "perf/fuzz/Sources/FuzzTSStream"),
+        .executableTarget(name: "FuzzStreamFacts", dependencies: ["FuzzSupport", "StreamFacts"],
+                          path: "perf/fuzz/Sources/FuzzStreamFacts"),
+        .executableTarget(name: "FuzzProxyProtocol", dependencies: ["FuzzSupport", "ProxyProtocol"],
+                          path: "perf/fuzz/Sources/FuzzProxyProtocol"),
+        .executableTarget(name: "FuzzEngineAnswers", dependencies: ["FuzzSupport", "RelayCore", "Streams", "EngineFleet", "CurlHTTP"],
+                          path: "perf/fuzz/Sources/FuzzEngineAnswers"),
+        .executableTarget(name: "FuzzDockerAPI", dependencies: ["FuzzSupport", "DockerEngine"], path: "perf/fuzz/Sources/FuzzDockerAPI"),
+        .executableTarget(name: "FuzzControlBodies", dependencies: ["FuzzSupport", "ControlAPI"],
+                          path: "perf/fuzz/Sources/FuzzControlBodies"),
+        .executableTarget(name: "FuzzM3U", dependencies: ["FuzzSupport", "Channels"], path: "perf/fuzz/Sources/FuzzM3U"),
+        .executableTarget(name: "FuzzDispatcharrJSON", dependencies: ["FuzzSupport", "Dispatcharr"],
+                          path: "perf/fuzz/Sources/FuzzDispatcharrJSON"),
         .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
         .testTarget(
             name: "EngineSimulatorTests",

@@ -21,7 +21,7 @@ public struct DispatcharrChannel: Sendable, Equatable {
     }
 
     /// The channel in a Dispatcharr answer; nil when `id` or `name` is missing.
-    init?(json: JSONValue) {
+    package init?(json: JSONValue) {
         guard let id = json["id"]?.intValue, let name = json["name"]?.stringValue else { return nil }
         self.id = id
         self.name = name
@@ -45,7 +45,7 @@ public struct DispatcharrGroup: Sendable, Equatable {
         self.name = name
     }
 
-    init?(json: JSONValue) {
+    package init?(json: JSONValue) {
         guard let id = json["id"]?.intValue, let name = json["name"]?.stringValue else { return nil }
         self.init(id: id, name: name)
     }
@@ -70,7 +70,7 @@ public struct DispatcharrStream: Sendable, Equatable {
         self.streamStats = streamStats
     }
 
-    init?(json: JSONValue) {
+    package init?(json: JSONValue) {
         guard let id = json["id"]?.intValue else { return nil }
         self.init(id: id, name: json["name"]?.stringValue ?? "", url: json["url"]?.stringValue ?? "",
                   streamStats: json["stream_stats"] ?? .null)

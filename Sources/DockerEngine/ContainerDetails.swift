@@ -35,7 +35,7 @@ public struct ContainerDetails: Sendable, Hashable {
     /// Its healthcheck's verdict (`starting`, `healthy`, `unhealthy`); nil when it has no healthcheck.
     public var health: String?
 
-    init(decoding body: [UInt8]) throws(DockerError) {
+    package init(decoding body: [UInt8]) throws(DockerError) {
         let wire: Wire
         do {
             wire = try JSONDecoder().decode(Wire.self, from: Data(body))

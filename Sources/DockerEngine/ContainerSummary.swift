@@ -26,7 +26,7 @@ public struct ContainerSummary: Sendable, Hashable {
     /// True while the command runs.
     public var isRunning: Bool { state == .running }
 
-    static func list(decoding body: [UInt8]) throws(DockerError) -> [ContainerSummary] {
+    package static func list(decoding body: [UInt8]) throws(DockerError) -> [ContainerSummary] {
         let wires: [Wire]
         do {
             wires = try JSONDecoder().decode([Wire].self, from: Data(body))

@@ -53,7 +53,7 @@ extension DockerClient {
     /// The image id from an import's progress stream: one JSON object per line,
     /// the id in `status` (Docker) or `id` (podman); a failure arrives as an
     /// `error` line under status 200.
-    static func importedImageID(_ response: EngineResponse) throws(DockerError) -> String {
+    package static func importedImageID(_ response: EngineResponse) throws(DockerError) -> String {
         var imageID: String?
         for line in response.body.split(separator: UInt8(ascii: "\n")) {
             guard let message = try? JSONDecoder().decode(ProgressMessage.self, from: Data(line)) else { continue }

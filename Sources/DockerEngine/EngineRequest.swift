@@ -66,13 +66,18 @@ struct EngineRequest: Sendable {
 }
 
 /// A complete answer from the daemon: any status, with its whole body.
-struct EngineResponse: Sendable {
-    var status: Int
-    var body: [UInt8]
+package struct EngineResponse: Sendable {
+    package var status: Int
+    package var body: [UInt8]
+
+    package init(status: Int, body: [UInt8]) {
+        self.status = status
+        self.body = body
+    }
 
     /// The daemon's explanation of a failure: the `message` field Docker and
     /// podman put in error bodies, or the start of the body when it is not JSON.
-    var errorMessage: String {
+    package var errorMessage: String {
         if let error = try? JSONDecoder().decode(ErrorBody.self, from: Data(body)), let message = error.message {
             return message
         }
@@ -82,7 +87,7 @@ struct EngineResponse: Sendable {
 
     /// podman's `cause`: the bare libpod error under the wrapped message, which
     /// tells "name in use" apart from other 500s.
-    var errorCause: String? {
+    package var errorCause: String? {
         (try? JSONDecoder().decode(ErrorBody.self, from: Data(body)))?.cause
     }
 

@@ -34,7 +34,7 @@ public struct EngineProbe: Sendable {
         return Self.interpret(await client.send(request))
     }
 
-    static func interpret(_ result: Result<HTTPResponse, HTTPClientError>) -> ProbeResult {
+    package static func interpret(_ result: Result<HTTPResponse, HTTPClientError>) -> ProbeResult {
         let response: HTTPResponse
         switch result {
         case .failure(let error):

@@ -37,9 +37,14 @@ public enum StatReading: Sendable, Equatable {
     }
 
     private static func int64(_ value: Any?) -> Int64? {
+        // A number beyond Int64 or not finite ("1e30", "nan") is no value: converting it traps.
         switch value {
-        case let number as NSNumber: return number.int64Value
-        case let text as String: return Int64(text.trimmingCharacters(in: .whitespaces)) ?? Double(text).map { Int64($0) }
+        case let number as NSNumber:
+            let double = number.doubleValue
+            guard double.isFinite, abs(double) < 9.2e18 else { return nil }
+            return number.int64Value
+        case let text as String:
+            return Int64(text.trimmingCharacters(in: .whitespaces)) ?? Double(text).flatMap { Int64(exactly: $0.rounded(.towardZero)) }
         default: return nil
         }
     }

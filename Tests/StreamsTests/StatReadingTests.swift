@@ -37,6 +37,23 @@ import Testing
         #expect(last.livepos?.liveLast == 1_700_000_001, "then last")
     }
 
+    // Found with the FuzzEngineAnswers target (perf/fuzz): a number written as a string
+    // beyond Int64 ("1e30"), or "nan", trapped converting the Double, taking the process down.
+    @Test func numbersBeyondInt64OrNotFiniteAreNotValuesNotACrash() {
+        for text in [#""1e30""#, #""-1e300""#, #""nan""#, #""inf""#, "1e30", "-1e300", "18446744073709551616"] {
+            let reading = parse(#"{"response":{"peers":\#(text),"downloaded":\#(text),"livepos":{"live_last":\#(text),"pos":\#(text)}},"error":null}"#)
+            guard case .sample(let sample) = reading else { Issue.record("\(text): \(reading)"); continue }
+            #expect(sample.peers == nil, "\(text)")
+            #expect(sample.downloaded == nil, "\(text)")
+            #expect(sample.livepos?.liveLast == nil, "\(text)")
+        }
+        guard case .sample(let fraction) = parse(#"{"response":{"peers":"4.0","downloaded":"12.7"},"error":null}"#) else {
+            Issue.record("fractions not read"); return
+        }
+        #expect(fraction.peers == 4)
+        #expect(fraction.downloaded == 12)
+    }
+
     @Test func anUnknownSessionMeansItEndedAndGarbageIsAFailure() {
         #expect(parse(#"{"response":null,"error":"unknown playback session id"}"#) == .sessionEnded)
         if case .failed = parse("<html>502</html>") {} else { Issue.record("garbage must fail") }
