@@ -99,6 +99,26 @@ import Testing
         #expect(harness.relay.channelPlayback("sport")?.playingSource == Self.b.value)
     }
 
+    @Test func ffmpegKeepsDecodingTheChannelPlaylistAcrossAnEngineKill() throws {
+        let media = try #require(RealPlayerTests.media, "ffmpeg must be installed to make the test media (apt-get install ffmpeg)")
+        let channels = TestChannels(["sport": [Self.a, Self.b]])
+        let harness = try RelayHarness(engineCount: 2, media: .file(media), channels: channels) { relay in
+            relay.hlsSegmentSeconds = 1
+            relay.hlsWindow = 4
+        }
+        defer { harness.stop() }
+        let ffmpeg = try DecodingPlayer(url: "http://127.0.0.1:\(harness.port)\(Self.path)", seconds: 120)
+        defer { ffmpeg.stop() }
+        #expect(eventually(timeout: 20) { ffmpeg.decodedFrames > 50 }, "\(ffmpeg.errors)")
+        try #require(engine(of: Self.a, in: harness)).setFault(.die)
+        let framesAtKill = ffmpeg.decodedFrames
+        #expect(eventually(timeout: 20) { (harness.hub(Self.b.value)?.hlsSegmentRequests ?? 0) >= 3 }, "ffmpeg fetches the second source's segments")
+        // About 6 s of video decoded after the kill (25 fps), with ffmpeg still running.
+        #expect(eventually(timeout: 20) { ffmpeg.decodedFrames > framesAtKill + 150 }, "\(ffmpeg.decodedFrames) frames; \(ffmpeg.errors)")
+        #expect(ffmpeg.isRunning, "\(ffmpeg.errors)")
+        #expect(harness.relay.channelPlayback("sport")?.playingSource == Self.b.value)
+    }
+
     @Test func unknownChannelsAre404AndAChannelWithNoSourceIs503() throws {
         let channels = TestChannels(["sport": [Self.a], "empty": []])
         let harness = try RelayHarness(channels: channels)
