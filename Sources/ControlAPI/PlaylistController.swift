@@ -4,7 +4,8 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// `GET /channels.m3u`: every channel as a playlist pointing at the relay; and
+/// `GET /channels.m3u`: every channel as a playlist pointing at the relay
+/// (`?format=hls`: at its `.m3u8` form); and
 /// the orchestrator's `GET /modify_m3u?m3u_url=&host=&port=&mode=&timeout=`,
 /// which fetches a playlist and rewrites its engine URLs. Both open, as the
 /// orchestrator's is.
@@ -26,10 +27,12 @@ struct PlaylistController: APIController {
     func channelsPlaylist(_ request: Request) async throws -> Response {
         guard let channels = plane.channels else { throw APIError.unavailable("channels are not enabled") }
         let origin = relayOrigin(request)
+        // TS by default; HLS-only players (Apple devices, browsers) ask for the `.m3u8` form.
+        let suffix = request.uri.queryParameters.get("format") == "hls" ? ".m3u8" : ""
         let items = try await channels.channels().compactMap { channel -> M3UWriter.Item? in
             // The channel, not its best source: the relay fails over between its sources on the same connection.
             guard !channel.sources.isEmpty else { return nil }
-            return M3UWriter.Item(name: channel.record.name, url: origin + "/ace/channel/" + channel.id, tvgID: channel.record.tvgID,
+            return M3UWriter.Item(name: channel.record.name, url: origin + "/ace/channel/" + channel.id + suffix, tvgID: channel.record.tvgID,
                                   tvgLogo: channel.record.logo, groupTitle: channel.record.groupTitle)
         }
         return playlist(M3UWriter.render(items), filename: "channels.m3u")

@@ -16,7 +16,8 @@ final class ClientConnection: @unchecked Sendable {
         /// A player being streamed (head first, then history bytes).
         case streaming(Subscription)
         /// An HLS playlist asked for while its hub has no segment yet, re-checked until the loop time `until`.
-        case waitingForSegments(Hub, until: Double)
+        /// `channel` set for a channel's playlist.
+        case waitingForSegments(Hub, channel: String?, until: Double)
         /// An HLS segment: its head, then the history up to `end`; the connection closes after it.
         case sendingSegment(Hub, end: UInt64)
         /// A channel player with no source to play (all failed, or the switch
@@ -195,7 +196,7 @@ final class ClientConnection: @unchecked Sendable {
         case .readingRequest: requestHeadTimedOut()
         case .waitingForHub(let subscription): earlyHeadDue(subscription)
         case .streaming(let subscription): blockedLagCheckDue(subscription)
-        case .waitingForSegments(let hub, let until): lookForFirstSegment(hub, until: until)
+        case .waitingForSegments(let hub, let channel, let until): lookForFirstSegment(hub, channel: channel, until: until)
         case .sendingSegment: close()  // a player that stopped reading a segment holds nothing else
         case .betweenSources, .responding, .closed: break
         }
@@ -240,6 +241,14 @@ final class ClientConnection: @unchecked Sendable {
             }
         case .hlsSegment(let key, let sequence, let includeBody):
             carryOut(hls.segmentRequested(key, sequence: sequence, includeBody: includeBody))
+        case .hlsChannelPlaylist(let id, let includeBody):
+            if !includeBody {
+                carryOut(hls.channelPlaylistProbed(id))
+            } else if let refusal = relayRefusal(), !(worker.server.isAccepting && hls.isWatchingChannel(id)) {
+                respond(refusal)
+            } else {
+                carryOut(hls.channelPlaylistRequested(id))
+            }
         case .playChannel(let id, let includeBody):
             joinChannel(id, includeBody: includeBody)
         case .probeStream:
@@ -645,7 +654,10 @@ final class ClientConnection: @unchecked Sendable {
         case .respond(let bytes):
             respond(bytes)
         case .waitForSegments(let hub):
-            state = .waitingForSegments(hub, until: worker.loop.now + configuration.hlsPlaylistWait)
+            state = .waitingForSegments(hub, channel: nil, until: worker.loop.now + configuration.hlsPlaylistWait)
+            deadline.schedule(after: ClientConnection.firstSegmentRecheck)
+        case .waitForChannelSegments(let hub, let channel):
+            state = .waitingForSegments(hub, channel: channel, until: worker.loop.now + configuration.hlsPlaylistWait)
             deadline.schedule(after: ClientConnection.firstSegmentRecheck)
         case .segment(let head, let hub, let range):
             deadline.cancel()
@@ -658,9 +670,9 @@ final class ClientConnection: @unchecked Sendable {
         }
     }
 
-    private func lookForFirstSegment(_ hub: Hub, until: Double) {
+    private func lookForFirstSegment(_ hub: Hub, channel: String?, until: Double) {
         let responder = hls
-        if let answer = responder.playlist(of: hub) {
+        if let answer = channel.map({ responder.channelPlaylist($0, of: hub) }) ?? responder.playlist(of: hub) {
             carryOut(answer)
         } else if worker.loop.now >= until {
             carryOut(responder.noSegmentYet(hub))

@@ -11,6 +11,8 @@ struct HLSResponder {
         case respond([UInt8])
         /// The hub has no segment yet: ask `playlist(of:)` again until the wait runs out.
         case waitForSegments(Hub)
+        /// The channel's timeline has no segment yet: ask `channelPlaylist(_:of:)` again until the wait runs out.
+        case waitForChannelSegments(Hub, channel: String)
         /// `head`, then the history bytes of `range`.
         case segment(head: [UInt8], hub: Hub, range: Range<UInt64>)
     }
@@ -21,26 +23,42 @@ struct HLSResponder {
     /// The player's host, which `--max-contents-per-address` counts by.
     let address: String
 
-    private var server: RelayServer { worker.server }
-    private var configuration: RelayConfiguration { server.configuration }
-    private var now: Double { worker.loop.now }
+    var server: RelayServer { worker.server }
+    var configuration: RelayConfiguration { server.configuration }
+    var now: Double { worker.loop.now }
     private func counts(_ hub: Hub) -> CounterScope { CounterScope(hub: hub.counters, worker: worker.counters) }
 
     /// `GET /ace/manifest.m3u8`: counts the viewer (opening the hub if needed) and
     /// answers its playlist, or waits for the first segment of a starting hub.
     func playlistRequested(_ key: ContentKey) -> Answer {
+        switch attach(key) {
+        case .refused(let answer): return answer
+        case .attached(let hub): return playlist(of: hub) ?? .waitForSegments(hub)
+        }
+    }
+
+    /// A viewer attached to its hub, or the response that refused it.
+    enum Attachment {
+        case attached(Hub)
+        case refused(Answer)
+    }
+
+    /// Counts the viewer on `key`'s hub, opening and starting it if needed: the
+    /// accounting every HLS playlist request goes through, content or channel.
+    func attach(_ key: ContentKey) -> Attachment {
         let attached: (hub: Hub, created: Bool, newViewer: Bool)
         do {
             attached = try server.registry.attachViewer(key, viewer: viewer, from: address, at: now) { try Hub(key: key, owner: worker) }
         } catch let quota as AddressQuotaExceeded {
-            return .respond(HTTPResponse.error(status: 429, code: "too_many_contents",
+            return .refused(.respond(HTTPResponse.error(status: 429, code: "too_many_contents",
                                                message: "this address has \(quota.limit) streams open already (--max-contents-per-address); close one or retry later",
-                                               retryAfter: Int(configuration.gracePeriod.rounded(.up)) + 1, extraHeaders: HLSResponder.errorHeaders))
+                                               retryAfter: Int(configuration.gracePeriod.rounded(.up)) + 1, extraHeaders: HLSResponder.errorHeaders)))
         } catch let full as HistoryBudgetExhausted {
-            return .respond(HTTPResponse.error(status: 503, code: "history_budget_full", message: full.message, retryAfter: 10,
-                                               extraHeaders: HLSResponder.errorHeaders))
+            return .refused(.respond(HTTPResponse.error(status: 503, code: "history_budget_full", message: full.message, retryAfter: 10,
+                                                                        extraHeaders: HLSResponder.errorHeaders)))
         } catch {
-            return .respond(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)", retryAfter: 10))
+            return .refused(.respond(HTTPResponse.error(status: 503, code: "relay_error", message: "cannot open a stream buffer: \(error)",
+                                                                        retryAfter: 10)))
         }
         let hub = attached.hub
         counts(hub).add(.hlsPlaylistRequests)
@@ -49,7 +67,7 @@ struct HLSResponder {
             server.events.publish(.playerJoined(hub.id))
         }
         if attached.created { hub.start() }
-        return playlist(of: hub) ?? .waitForSegments(hub)
+        return .attached(hub)
     }
 
     /// Whether this viewer is already one of `key`'s HLS players: a draining relay
@@ -70,10 +88,14 @@ struct HLSResponder {
         case .starting, .streaming:
             let segments = hub.segments.newest(configuration.hlsWindow, readable: hub.readableRange)
             guard !segments.isEmpty else { return nil }
-            let playlist = HLSPlaylist(segments: segments, content: hub.key, minimumTargetDuration: hub.hlsTargetDuration)
-            return .respond(HTTPResponse.make(status: 200, contentType: HLSResponder.playlistType, body: Array(playlist.text.utf8),
-                                              extraHeaders: HLSResponder.playlistHeaders, includeBody: includeBody))
+            return respond(HLSPlaylist(segments: segments, content: hub.key, minimumTargetDuration: hub.hlsTargetDuration), includeBody: includeBody)
         }
+    }
+
+    /// A playlist's response, with the live playlist's headers.
+    func respond(_ playlist: HLSPlaylist, includeBody: Bool) -> Answer {
+        .respond(HTTPResponse.make(status: 200, contentType: HLSResponder.playlistType, body: Array(playlist.text.utf8),
+                                   extraHeaders: HLSResponder.playlistHeaders, includeBody: includeBody))
     }
 
     /// The answer once the wait for a first segment ran out.
@@ -84,8 +106,9 @@ struct HLSResponder {
     }
 
     /// `HEAD /ace/manifest.m3u8`: the playlist's head, with no engine session (playlist checkers probe this way).
-    func playlistProbed(_ key: ContentKey) -> Answer {
-        if let hub = server.registry.hub(for: key), case .respond(let bytes)? = playlist(of: hub, includeBody: false) {
+    /// A nil `key` answers the bare head (a channel with no segment yet).
+    func playlistProbed(_ key: ContentKey?) -> Answer {
+        if let key, let hub = server.registry.hub(for: key), case .respond(let bytes)? = playlist(of: hub, includeBody: false) {
             return .respond(bytes)
         }
         var head = "HTTP/1.1 200 OK\r\nContent-Type: \(HLSResponder.playlistType)\r\n"

@@ -25,6 +25,8 @@ public final class RelayServer: @unchecked Sendable {
     public let channels: (any ChannelDirectory)?
     let registry: HubRegistry
     let channelLedger = ChannelLedger()
+    /// `/ace/channel/{id}.m3u8` timelines by channel id (only ids the directory knows).
+    let hlsChannels = Mutex<[String: HLSChannelState]>([:])
     let standbys: ChannelStandbys
     /// The bound on stream-port connections (`maxPlayers`).
     let admission: PlayerAdmission

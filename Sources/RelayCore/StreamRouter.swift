@@ -11,6 +11,8 @@ enum StreamRoute: Equatable {
     case hlsSegment(ContentKey, sequence: UInt64, includeBody: Bool)
     /// `/ace/channel/{id}`: play a channel, failing over between its sources; HEAD answers as a stream would.
     case playChannel(String, includeBody: Bool)
+    /// `/ace/channel/{id}.m3u8`: the channel's live HLS playlist across its sources; HEAD answers without a body.
+    case hlsChannelPlaylist(String, includeBody: Bool)
     /// `/ace/status`: the relay's status as JSON.
     case status(includeBody: Bool)
     /// `/healthz`: 200 while serving, 503 once draining or stopping (load balancers' check).
@@ -67,15 +69,17 @@ struct StreamRouter {
 
     static let channelPrefix = "/ace/channel/"
 
-    /// A channel id is a slug: lower-case letters, digits and dashes. Anything
-    /// else under the prefix (a `.m3u8` form, say) is not a channel of this route.
-    static func channel(_ id: String, isHead: Bool) -> StreamRoute {
+    /// A channel id is a slug: lower-case letters, digits and dashes, played as
+    /// TS, or with `.m3u8` after it as HLS. Anything else under the prefix is not a channel.
+    static func channel(_ path: String, isHead: Bool) -> StreamRoute {
+        let isHLS = path.hasSuffix(".m3u8")
+        let id = isHLS ? String(path.dropLast(".m3u8".count)) : path
         let valid = !id.isEmpty && id.utf8.count <= 200 && id.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D }
         guard valid else {
-            return .refuse(status: 404, code: "not_found", message: "no such channel path: \(StreamRouter.channelPrefix)\(id)",
+            return .refuse(status: 404, code: "not_found", message: "no such channel path: \(StreamRouter.channelPrefix)\(path)",
                            includeBody: !isHead, allow: false)
         }
-        return .playChannel(id, includeBody: !isHead)
+        return isHLS ? .hlsChannelPlaylist(id, includeBody: !isHead) : .playChannel(id, includeBody: !isHead)
     }
 
     func route(_ head: HTTPRequestHead) -> StreamRoute {

@@ -264,6 +264,17 @@ import Testing
         }
     }
 
+    @Test func theChannelsPlaylistOffersTheHLSFormWithFormatHLS() async throws {
+        let rig = try Rig()
+        _ = try await rig.channels.create(ChannelDraft(name: "Sport 1", sources: [ChannelSourceRecord(contentID: Self.a)]))
+        try await rig.run { client in
+            let hls = try M3UPlaylist(text: Self.text(try await client.execute(uri: "/channels.m3u?format=hls", method: .get)))
+            #expect(hls.entries.map(\.url) == ["http://localhost:8080/ace/channel/sport-1.m3u8"])
+            let ts = try M3UPlaylist(text: Self.text(try await client.execute(uri: "/channels.m3u?format=ts", method: .get)))
+            #expect(ts.entries.map(\.url) == ["http://localhost:8080/ace/channel/sport-1"], "anything but hls keeps the TS form")
+        }
+    }
+
     @Test func theChannelsPlaylistUsesThePublicURLWhenSet() async throws {
         let rig = try Rig(publicURL: "http://tv.example:9090/")
         _ = try await rig.channels.create(ChannelDraft(name: "News", sources: [ChannelSourceRecord(contentID: Self.c)]))

@@ -26,7 +26,9 @@ import Testing
         #expect(route("GET", "/ace/channel/canal-sport-1") == .playChannel("canal-sport-1", includeBody: true))
         #expect(route("HEAD", "/ace/channel/canal-sport-1") == .playChannel("canal-sport-1", includeBody: false))
         #expect(route("GET", "/ace/channel/canal-sport-1/") == .playChannel("canal-sport-1", includeBody: true))
-        for path in ["/ace/channel/", "/ace/channel/news.m3u8", "/ace/channel/News", "/ace/channel/a/b"] {
+        #expect(route("GET", "/ace/channel/news.m3u8") == .hlsChannelPlaylist("news", includeBody: true))
+        #expect(route("HEAD", "/ace/channel/news.m3u8") == .hlsChannelPlaylist("news", includeBody: false))
+        for path in ["/ace/channel/", "/ace/channel/.m3u8", "/ace/channel/News.m3u8", "/ace/channel/news.ts", "/ace/channel/News", "/ace/channel/a/b"] {
             guard case .refuse(404, "not_found", _, _, false) = route("GET", path) else {
                 Issue.record("\(path) is not a channel id")
                 continue
