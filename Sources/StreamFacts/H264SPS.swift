@@ -127,8 +127,10 @@ public struct H264SPS: Equatable, Sendable {
         var next: Int32 = 8
         for _ in 0..<size {
             if next != 0 {
-                let delta = try reader.se()
-                next = (last + delta + 256) % 256
+                // delta_scale is -128...127 in a valid stream, but se(v) carries up to
+                // ±2^31: wide arithmetic, so a hostile SPS cannot trap on overflow.
+                let delta = Int64(try reader.se())
+                next = Int32(((Int64(last) + delta) % 256 + 256) % 256)
             }
             last = next == 0 ? last : next
         }

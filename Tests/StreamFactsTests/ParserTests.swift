@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import StreamFacts
 
@@ -144,6 +145,13 @@ import Testing
         #expect(sps.height == 1080)
         #expect(!sps.isProgressive)
         #expect(abs((sps.frameRate ?? 0) - 29.97) < 0.01)
+    }
+
+    /// Found by `perf/fuzz.sh` (FuzzStreamFacts, 2026-12-01): a scaling list whose
+    /// delta_scale is far outside -128...127 overflowed Int32 and trapped the process.
+    @Test func aScalingListDeltaBeyondItsRangeIsNoCrash() throws {
+        let input = try #require(Data(base64Encoded: "AWf0////GgAAAQAAAAAAAAH////w+///5v/5AADxQqo="))
+        _ = H264SPS(nalUnit: Array(input.dropFirst()))  // the fuzz target's first byte picks the parser
     }
 
     @Test func scalingListsAndPOCType1AreSkippedCorrectly() throws {
