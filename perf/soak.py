@@ -113,6 +113,9 @@ def proc_sample(pid):
             continue
     return {
         "rss_mb": int(status["VmRSS"].split()[0]) / 1024,
+        # RSS split: anonymous (heap, stacks) is what a leak grows; file is code pages touched so far.
+        "anon_mb": int(status["RssAnon"].split()[0]) / 1024,
+        "file_mb": int(status["RssFile"].split()[0]) / 1024,
         "fds": len(fds),
         "threads": int(status["Threads"]),
         "history_mb": memfd / 2**20,
@@ -279,7 +282,8 @@ def main():
             s = proc_sample(pid)
             s["t"] = round(time.time() - start)
             samples.append(s)
-            log(f"t={s['t']:5d}s rss={s['rss_mb']:.1f}MB fds={s['fds']} threads={s['threads']} "
+            log(f"t={s['t']:5d}s rss={s['rss_mb']:.1f}MB (anon {s['anon_mb']:.1f}, file {s['file_mb']:.1f}) "
+                f"fds={s['fds']} threads={s['threads']} "
                 f"history={s['history_mb']:.1f}MB sessions={churn.counts['sessions']}")
     finally:
         stop.set()
@@ -291,7 +295,7 @@ def main():
 
     growth = {}
     end_t = samples[-1]["t"] if samples else 0
-    for key in ("rss_mb", "fds", "threads", "history_mb"):
+    for key in ("rss_mb", "anon_mb", "file_mb", "fds", "threads", "history_mb"):
         base = window_mean(key, args.settle, args.settle + 60)
         last = window_mean(key, end_t - 60, end_t + 1)
         growth[key] = None if not base or last is None else (last - base) / base * 100
@@ -313,8 +317,8 @@ def main():
         fmt = "n/a" if g is None else f"{g:+.1f} %"
         print(f"| {key} | {base if base is None else round(base, 1)} | "
               f"{last if last is None else round(last, 1)} | {fmt} |")
-        # History bytes follow how many contents happen to be open; they are shown, not judged.
-        if key != "history_mb" and g is not None and g > 5:
+        # History bytes follow how many contents happen to be open; they, and RSS's parts, are shown, not judged.
+        if key in ("rss_mb", "fds", "threads") and g is not None and g > 5:
             ok = False
     print("crashes: " + (crashed or "0"))
     print("PASS" if ok else "FAIL")

@@ -50,6 +50,9 @@ public final class LiveUpdates: RelayObserver {
     /// Clients connected now.
     public var clientCount: Int { state.withLock { $0.clients.count } }
 
+    /// Hubs whose players are counted: the open ones.
+    var trackedHubCount: Int { state.withLock { $0.players.count } }
+
     /// Relay and engine throughput as of the last tick, in bytes per second.
     var rates: (ingress: Double, egress: Double) { state.withLock { $0.lastRates } }
 
@@ -124,8 +127,10 @@ public final class LiveUpdates: RelayObserver {
             }
             streamEvent("player_joined", hub, players: players)
         case .playerLeft(let hub):
-            let players = state.withLock { state in
-                state.players[hub] = max((state.players[hub] ?? 0) - 1, 0)
+            let players = state.withLock { state -> Int in
+                // A failing hub's players leave after its `hubClosed`: an entry made again here would never go.
+                guard let count = state.players[hub] else { return 0 }
+                state.players[hub] = max(count - 1, 0)
                 return state.players[hub] ?? 0
             }
             streamEvent("player_left", hub, players: players)

@@ -42,8 +42,8 @@ struct OrchestratorController: APIController {
         // A store that cannot be read (locked by another process) must not take the status
         // down with it: the relay's own hubs are the active streams it knows from memory.
         let liveHubs = plane.relay?.totals().hubs ?? 0
-        let active = (try? await plane.store.streams(status: .started).count) ?? liveHubs
-        let total = (try? await plane.store.streams().count) ?? active
+        let active = (try? await plane.store.streamCount(status: .started)) ?? liveHubs
+        let total = (try? await plane.store.streamCount()) ?? active
         let store = plane.store.health
         let healthy = engines.filter { $0.health.status == .healthy }.count
         let unhealthy = engines.filter { $0.health.status == .unhealthy }.count

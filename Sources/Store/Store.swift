@@ -307,6 +307,30 @@ public final class Store: Sendable {
         }
     }
 
+    /// How many streams the store holds (of `status`, or all), counted by SQLite
+    /// rather than fetched: status pages ask for it on every poll.
+    public func streamCount(status: StreamStatus? = nil) async throws -> Int {
+        try await read { db in
+            var request = StreamRecord.all()
+            if let status { request = request.filter(StreamRecord.CodingKeys.status == status) }
+            return try request.fetchCount(db)
+        }
+    }
+
+    /// Deletes streams that ended before `date`; returns how many. The newest
+    /// stream of each engine stays, so `lastStreamStarts` still knows when an
+    /// idle engine last streamed.
+    @discardableResult
+    public func pruneEndedStreams(before date: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: """
+                DELETE FROM streams WHERE status = ? AND ended_at < ?
+                  AND started_at < (SELECT MAX(started_at) FROM streams newest WHERE newest.container_id = streams.container_id)
+                """, arguments: [StreamStatus.ended.rawValue, date])
+            return db.changesCount
+        }
+    }
+
     public func stream(id: String) async throws -> StreamRecord? {
         try await read { db in try StreamRecord.fetchOne(db, key: id) }
     }
@@ -409,15 +433,18 @@ public final class Store: Sendable {
 
     /// One retention pass, for a periodic service: deletes samples and events
     /// older than `retention` allows at `now`; returns how many of each went.
-    /// Channel score history goes with the samples' retention.
+    /// Channel score history and ended streams go with the samples' retention:
+    /// without it every session the relay ever opened stays a row, and
+    /// `GET /streams` reads them all on every call.
     @discardableResult
-    public func prune(_ retention: Retention, now: Date = Date()) async throws -> (samples: Int, events: Int, measurements: Int) {
+    public func prune(_ retention: Retention, now: Date = Date()) async throws -> (samples: Int, events: Int, measurements: Int, streams: Int) {
         let samples = try await pruneSamples(before: now.addingTimeInterval(-retention.samples))
+        let streams = try await pruneEndedStreams(before: now.addingTimeInterval(-retention.samples))
         let events = try await pruneEvents(before: now.addingTimeInterval(-retention.events))
         let measurements = try await pruneMeasurements(before: now.addingTimeInterval(-retention.samples))
         // The dashboard's history is kept as long as the stat samples it is shown beside.
         try await pruneDashboardSamples(before: now.addingTimeInterval(-retention.samples))
-        return (samples, events, measurements)
+        return (samples, events, measurements, streams)
     }
 
     // MARK: Settings

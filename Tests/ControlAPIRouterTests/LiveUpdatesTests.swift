@@ -38,6 +38,21 @@ import Testing
         live.remove(stuck)
     }
 
+    @Test func hubsThatFailUnderTheirPlayersLeaveNoCountBehind() {
+        let live = LiveUpdates()
+        for serial in 1...100 {
+            let hub = HubID(content: Self.hub.content, serial: UInt64(serial))
+            live.observe(.hubStarted(hub))
+            live.observe(.playerJoined(hub))
+            live.observe(.playerJoined(hub))
+            // A failing hub announces its close first; its players leave as they hear it.
+            live.observe(.hubClosed(hub, reason: .failed(code: "engine_failed", message: "gone")))
+            live.observe(.playerLeft(hub))
+            live.observe(.playerLeft(hub))
+        }
+        #expect(live.trackedHubCount == 0)
+    }
+
     @Test func finishingEndsEveryStreamAndRefusesNewClients() async {
         let live = LiveUpdates()
         let (_, first) = live.addClient()

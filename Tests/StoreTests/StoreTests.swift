@@ -81,6 +81,32 @@ import Testing
         #expect(try await store.samples(streamID: "a", since: nil, as: Sample.self).map(\.peers) == [2])
     }
 
+    @Test func aRetentionPassDeletesLongEndedStreamsButKeepsEachEnginesNewest() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(directory: directory)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        // Churn: 200 sessions on engine "e" that ended two hours ago, one still playing.
+        for i in 0..<200 {
+            let started = now.addingTimeInterval(-10_000 + Double(i))
+            try await store.saveStream(StreamRecord(id: "old|\(i)", keyType: "content_id", key: "old", containerID: "e", playbackSessionID: "\(i)",
+                                                    startedAt: started, endedAt: started.addingTimeInterval(60), status: .ended))
+        }
+        try await store.saveStream(StreamRecord(id: "recent|1", keyType: "content_id", key: "recent", containerID: "e", playbackSessionID: "1",
+                                                startedAt: now.addingTimeInterval(-600), endedAt: now.addingTimeInterval(-60), status: .ended))
+        try await store.saveStream(StreamRecord(id: "live|1", keyType: "content_id", key: "live", containerID: "e", playbackSessionID: "1",
+                                                startedAt: now.addingTimeInterval(-20_000)))
+        // An engine idle for hours keeps its newest stream: it says when the engine last streamed.
+        try await store.saveStream(StreamRecord(id: "idle|1", keyType: "content_id", key: "idle", containerID: "idle-engine", playbackSessionID: "1",
+                                                startedAt: now.addingTimeInterval(-9_000), endedAt: now.addingTimeInterval(-8_000), status: .ended))
+        #expect(try await store.streamCount() == 203)
+        let pruned = try await store.prune(Store.Retention(samples: 3_600), now: now)
+        #expect(pruned.streams == 200)
+        #expect(Set(try await store.streams().map(\.id)) == ["recent|1", "live|1", "idle|1"])
+        #expect(try await store.streamCount(status: .started) == 1)
+        #expect(try await store.lastStreamStarts()["idle-engine"] != nil)
+    }
+
     @Test func statusAndOriginAreStoredAsTheOrchestratorsWords() async throws {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
