@@ -295,9 +295,11 @@ import Glibc
         flood.removeAll()
         try #require(Self.run("/usr/bin/prlimit", "--pid", "\(pid)", "--nofile=\(soft):") == 0)
         // The end is written by an accept once accepts have worked for 2 s: keep connecting until it is.
-        #expect(eventually(timeout: 15) {
+        // Wait for this condition's own end line: other conditions the exhaustion caused
+        // (an engine's status probe failing) log "ended after" too.
+        #expect(eventually(timeout: 30) {
             _ = try? TestPlayer(port: node.streamPort, path: "/healthz").readHead(timeout: 2)
-            return node.log.contains("accepting players failed") && node.log.contains("ended after")
+            return node.serve.errorLines.contains { $0.contains("accepting players failed") && $0.contains("ended after") }
         }, "the end of the condition was never logged")
         let lines = node.serve.errorLines.filter { $0.contains("accepting players failed") }
         #expect(lines.filter { $0.contains(": began") }.count == 1, "\(lines)")
