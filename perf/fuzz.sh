@@ -49,7 +49,10 @@ for target in $targets; do
     work=$scratch/corpus/$target
     crashes=$scratch/crashes/$target
     log=$scratch/logs/$target.log
-    mkdir -p "$work" "$crashes" "$(dirname "$log")"
+    mkdir -p "$work" "$crashes/earlier" "$(dirname "$log")"
+    # Findings of earlier runs are kept aside (each became a unit test and a seed);
+    # only what this run finds counts.
+    find "$crashes" -maxdepth 1 -type f -exec mv -t "$crashes/earlier" {} +
     status=0
     # -timeout: one input taking more than 60 s is reported as a hang (a crash here).
     # Not lower: on a shared, loaded machine a nice'd run can wait 10 s for a CPU.
@@ -60,7 +63,7 @@ for target in $targets; do
         >"$log" 2>&1 || status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     # slow-unit-* files only record slow inputs; crash-, leak-, oom- and timeout- are failures.
-    found=$(find "$crashes" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'oom-*' -o -name 'timeout-*' \) | wc -l)
+    found=$(find "$crashes" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'oom-*' -o -name 'timeout-*' \) | wc -l)
     if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
         failed=1
         echo "$target: exit $status, see $log and $crashes/"
