@@ -104,6 +104,7 @@ let package = Package(
         .target(
             name: "AceRelayApp",
             dependencies: [
+                "CSupport",
                 "RelayCore",
                 "EngineSimulator",
                 "EngineFleet",

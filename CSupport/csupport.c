@@ -2,6 +2,7 @@
 // static inline in include/csupport.h.
 #define _GNU_SOURCE 1
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -18,3 +19,5 @@ int csupport_punch_hole(int fd, off_t offset, off_t length) {
 int csupport_accept4_nonblock(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
 
 int csupport_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
+
+int csupport_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }

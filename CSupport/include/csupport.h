@@ -65,5 +65,7 @@ int csupport_punch_hole(int fd, off_t offset, off_t length);
 int csupport_accept4_nonblock(int fd);
 /// Names the calling thread (15 characters at most) for top and gdb.
 int csupport_set_thread_name(const char *name);
+/// mallopt(M_ARENA_MAX, arenas): 1 on success (glibc), 0 when refused.
+int csupport_limit_malloc_arenas(int arenas);
 
 #endif
