@@ -29,11 +29,12 @@ let package = Package(
         // The one HTTP client layer over libcurl: one global init, one easy-handle set-up
         // (http/https only, bounded body and headers, time limits), one outcome type, and
         // the control plane's client on a thread of its own.
-        .target(name: "CurlHTTP", dependencies: ["CSupport"]),
+        .target(name: "CurlHTTP", dependencies: ["Locking", "CSupport"]),
         // The data plane: libev loops, hubs, the memfd history and sendfile fan-out.
         .target(
             name: "RelayCore",
             dependencies: [
+                "Locking",
                 "CSupport",
                 "CurlHTTP",
                 "ProxyProtocol",
@@ -48,43 +49,46 @@ let package = Package(
             dependencies: ["CurlHTTP", .product(name: "Logging", package: "swift-log")]
         ),
         // SQLite persistence (GRDB, WAL): engines, streams, events, settings.
-        .target(name: "Store", dependencies: [.product(name: "GRDB", package: "GRDB.swift"), "PersistentConditions",
+        .target(name: "Store", dependencies: ["Locking", .product(name: "GRDB", package: "GRDB.swift"), "PersistentConditions",
                                              .product(name: "Logging", package: "swift-log")]),
+        // A value behind a pthread mutex: Synchronization.Mutex's shape, visible to ThreadSanitizer.
+        .target(name: "Locking"),
         // The control plane's clock, injected so tests move time by hand.
-        .target(name: "Clocks"),
+        .target(name: "Clocks", dependencies: ["Locking"]),
         // Logging a condition that persists (begins, periodic summary, ends) instead of once per retry.
         .target(
             name: "PersistentConditions",
-            dependencies: ["Clocks", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", "Clocks", .product(name: "Logging", package: "swift-log")]
         ),
         // The engine fleet: registry and selection, health, provisioning (container
         // template, budget, reconciler), ports, circuit breaker.
         .target(
             name: "EngineFleet",
-            dependencies: ["RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks", "PersistentConditions", "VPN",
+            dependencies: ["Locking", "RelayCore", "Store", "DockerEngine", "CurlHTTP", "Clocks", "PersistentConditions", "VPN",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // Watches Gluetun (the VPN engines run behind): tunnel health and the forwarded port.
         .target(
             name: "VPN",
-            dependencies: ["CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
         ),
         // What happens to streams once they run: stats polling and parsing, loop detection.
         .target(
             name: "Streams",
-            dependencies: ["RelayCore", "Store", "CurlHTTP", "Clocks", "PersistentConditions",
+            dependencies: ["Locking", "RelayCore", "Store", "CurlHTTP", "Clocks", "PersistentConditions",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // Dispatcharr's REST API (channels, stream order, stream_stats) and the sync that
         // reads its channels and writes back acerelay's orders and stream facts.
         .target(
             name: "Dispatcharr",
-            dependencies: ["CurlHTTP", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", "CurlHTTP", .product(name: "Logging", package: "swift-log")]
         ),
         // The control port: the orchestrator-compatible REST API.
         .target(
             name: "ControlAPI",
             dependencies: [
+                "Locking",
                 "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP", "Dispatcharr", "VPN",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -98,12 +102,13 @@ let package = Package(
         // A stand-in AceStream engine speaking the engine's HTTP API, with fault controls.
         .target(
             name: "EngineSimulator",
-            dependencies: [.product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", .product(name: "Logging", package: "swift-log")]
         ),
         // Composition root: configuration, logging, and the commands.
         .target(
             name: "AceRelayApp",
             dependencies: [
+                "Locking",
                 "CSupport",
                 "RelayCore",
                 "EngineSimulator",
@@ -129,12 +134,12 @@ let package = Package(
         // service over the store, and the prober that measures sources through the relay.
         .target(
             name: "Channels",
-            dependencies: ["StreamFacts", "RelayCore", "Streams", "Store", "Clocks",
+            dependencies: ["Locking", "StreamFacts", "RelayCore", "Streams", "Store", "Clocks",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // systemd's notify protocol (READY, STATUS, WATCHDOG, STOPPING) without libsystemd,
         // the relay-loop watchdog gate, and journald-style log lines.
-        .target(name: "SystemdNotify", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "SystemdNotify", dependencies: ["Locking", .product(name: "Logging", package: "swift-log")]),
         // PROXY protocol v1/v2 header parsing for connections arriving through HAProxy.
         .target(name: "ProxyProtocol"),
         .executableTarget(name: "acerelay", dependencies: ["AceRelayApp"]),
@@ -152,7 +157,7 @@ let package = Package(
         // be depended on) kept under Tests/ with an explicit path, so it sits with the tests
         // rather than the shipped modules. No product names it, so no shipped binary links it
         // (`swift build` still compiles it); it depends on no project module, so any test target can.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Locking"], path: "Tests/TestSupport"),
         // Fuzz targets (perf/fuzz.sh builds them with -sanitize=fuzzer,address): one executable per
         // parser of outside input. In an ordinary build they replay the files they are given.
         .target(name: "FuzzSupport", path: "perf/fuzz/Sources/FuzzSupport"),
@@ -171,7 +176,7 @@ let package = Package(
         .executableTarget(name: "FuzzM3U", dependencies: ["FuzzSupport", "Channels"], path: "perf/fuzz/Sources/FuzzM3U"),
         .executableTarget(name: "FuzzDispatcharrJSON", dependencies: ["FuzzSupport", "Dispatcharr"],
                           path: "perf/fuzz/Sources/FuzzDispatcharrJSON"),
-        .testTarget(name: "RelayCoreTests", dependencies: ["RelayCore"]),
+        .testTarget(name: "RelayCoreTests", dependencies: ["Locking", "RelayCore"]),
         .testTarget(
             name: "EngineSimulatorTests",
             dependencies: ["EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
@@ -180,7 +185,7 @@ let package = Package(
         // the VPN's, against a Gluetun control-server stand-in (GluetunStandIn) and podman.
         .testTarget(
             name: "DockerEngineTests",
-            dependencies: ["DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "TestSupport", "VPN", "Clocks", "CurlHTTP",
+            dependencies: ["Locking", "DockerEngine", "EngineFleet", "Store", "RelayCore", "EngineSimulator", "TestSupport", "VPN", "Clocks", "CurlHTTP",
                            "ControlAPI", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "Logging", package: "swift-log")]
@@ -192,12 +197,12 @@ let package = Package(
             dependencies: ["VPN", "CurlHTTP", "Clocks", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "StreamFactsTests", dependencies: ["StreamFacts", "TestSupport"]),
-        .testTarget(name: "ChannelsTests", dependencies: ["Channels", "StreamFacts", "Store", "RelayCore",
+        .testTarget(name: "ChannelsTests", dependencies: ["Locking", "Channels", "StreamFacts", "Store", "RelayCore",
                                                         .product(name: "Logging", package: "swift-log")]),
         // Probing sources through a real relay against the engine simulator.
         .testTarget(
             name: "SourceProbingTests",
-            dependencies: ["Channels", "RelayCore", "Streams", "Store", "StreamFacts", "Clocks", "EngineSimulator", "TestSupport",
+            dependencies: ["Locking", "Channels", "RelayCore", "Streams", "Store", "StreamFacts", "Clocks", "EngineSimulator", "TestSupport",
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The control API's router driven in-process: auth, error shapes, routes under /api/v1, validation.
@@ -209,32 +214,32 @@ let package = Package(
         ),
         .testTarget(
             name: "EngineFleetTests",
-            dependencies: ["EngineFleet", "Clocks", "RelayCore", "Store", "DockerEngine",
+            dependencies: ["Locking", "EngineFleet", "Clocks", "RelayCore", "Store", "DockerEngine",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "StreamsTests",
-            dependencies: ["Streams", "Clocks", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", "Streams", "Clocks", "RelayCore", "Store", .product(name: "Logging", package: "swift-log")]
         ),
         // The HTTP layer against loopback servers the tests start.
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "CSupport", "TestSupport"]),
         // Against the real Dispatcharr backend (shared/tools/real-dispatcharr) and a stand-in for faults.
         .testTarget(
             name: "DispatcharrTests",
-            dependencies: ["Dispatcharr", "CurlHTTP", "EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", "Dispatcharr", "CurlHTTP", "EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "SystemdNotifyTests",
-            dependencies: ["SystemdNotify", "TestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", "SystemdNotify", "TestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol"]),
         .testTarget(
             name: "PersistentConditionsTests",
-            dependencies: ["PersistentConditions", "Clocks", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["Locking", "PersistentConditions", "Clocks", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol", "TestSupport"]
+            dependencies: ["Locking", "RelayCore", "AceRelayApp", "EngineSimulator", "ProxyProtocol", "TestSupport"]
         ),
         // The panel in headless Chromium (a Python Playwright script) and its SSE stream, against a real `acerelay serve`.
         .testTarget(

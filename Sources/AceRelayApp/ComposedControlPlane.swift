@@ -10,7 +10,7 @@ import RelayCore
 import ServiceLifecycle
 import Store
 import Streams
-import Synchronization
+import Locking
 import SystemdNotify
 
 /// The composition root of `serve`: the store, the engine fleet (static and
@@ -219,7 +219,7 @@ final class ComposedControlPlane: Sendable {
         configuration.logging.keys.cancellationSignalsKey = "control.cancellation_signals"
         configuration.logging.keys.errorKey = "control.reason"
         let group = ServiceGroup(configuration: configuration)
-        let failure = Mutex<(any Error)?>(nil)
+        let failure = Locked<(any Error)?>(nil)
         let progress = progress
         Task {
             do { try await group.run() } catch { failure.withLock { $0 = error } }

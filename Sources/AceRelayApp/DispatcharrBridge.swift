@@ -4,7 +4,7 @@ import CurlHTTP
 import Dispatcharr
 import Logging
 import StreamFacts
-import Synchronization
+import Locking
 
 /// Joins the Dispatcharr sync to the channel service: every sync makes the
 /// channels Dispatcharr manages match it, and every real change the channel
@@ -73,5 +73,5 @@ final class DispatcharrBridge: Sendable {
 
 /// acerelay channel ids to Dispatcharr's, shared by the bridge and its hook.
 final class ChannelIDMap: Sendable {
-    let ids = Mutex<[String: Int]>([:])
+    let ids = Locked<[String: Int]>([:])
 }

@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import Synchronization
+import Locking
 
 /// How far the control plane's service group has come, as the main thread
 /// waits on it: it runs the relay's start and stop, which block, so it follows
@@ -19,7 +19,7 @@ final class GroupProgress: Sendable {
         static func < (a: Stage, b: Stage) -> Bool { a.rawValue < b.rawValue }
     }
 
-    private let stage = Mutex(Stage.starting)
+    private let stage = Locked(Stage.starting)
     // One waiter (the main thread): every advance signals once, the waiter re-checks.
     private let advanced = DispatchSemaphore(value: 0)
 

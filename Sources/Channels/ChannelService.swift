@@ -3,7 +3,7 @@ import Logging
 import RelayCore
 import Store
 import StreamFacts
-import Synchronization
+import Locking
 
 /// The channels and their sources' scores: where every measurement lands,
 /// what the prober asks which sources to measure, and what the API reads.
@@ -50,12 +50,12 @@ public actor ChannelService: SourceMeasurementSink, SourceCatalog {
     private var loading: Task<Cache, any Error>?
     /// The store is written through in the order the cache changed, even when calls interleave.
     private var writes: Task<Void, Never>?
-    private nonisolated let hooks = Mutex(Hooks())
-    private nonisolated let counters = Mutex(ChannelCounts())
+    private nonisolated let hooks = Locked(Hooks())
+    private nonisolated let counters = Locked(ChannelCounts())
     /// Each channel's working sources best first, for relay loops (`ChannelDirectory`).
-    nonisolated let directory = Mutex<[String: [ContentKey]]>([:])
+    nonisolated let directory = Locked<[String: [ContentKey]]>([:])
     /// Sources reported failed whose failure is not recorded yet: left out of `directory` meanwhile.
-    nonisolated let reportedFailures = Mutex<Set<String>>([])
+    nonisolated let reportedFailures = Locked<Set<String>>([])
 
     /// `margin` is `CHANNEL_REORDER_MARGIN`; `now` is injected for tests.
     public init(store: Store, margin: Int = 10, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {

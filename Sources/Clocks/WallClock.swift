@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locking
 
 /// Where the control plane (fleet, loop detection) reads the time, so tests can move it by hand.
 public protocol WallClock: Sendable {
@@ -14,9 +14,9 @@ public struct SystemClock: WallClock {
 
 /// A clock that only moves when told to; for tests of thresholds and timeouts.
 public final class ManualClock: WallClock {
-    private let current: Mutex<Date>
+    private let current: Locked<Date>
 
-    public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Mutex(start) }
+    public init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Locked(start) }
 
     public var now: Date { current.withLock { $0 } }
 

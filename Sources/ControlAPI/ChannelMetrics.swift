@@ -1,7 +1,7 @@
 import Channels
 import Prometheus
 import RelayCore
-import Synchronization
+import Locking
 
 /// The channel metrics, brought up to date at scrape time from the channel
 /// service: `acerelay_channel_best_score{channel}`,
@@ -29,7 +29,7 @@ final class ChannelMetrics: Sendable {
     private let registry: PrometheusCollectorRegistry
     private let measurements: [String: Counter]
     private let reorders: Counter
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     static let bestScoreName = "acerelay_channel_best_score"
     static let sourcesName = "acerelay_channel_sources"

@@ -1,6 +1,6 @@
 import Foundation
 import Store
-import Synchronization
+import Locking
 
 /// Appends one `dashboard_samples` row per call, for `GET /metrics/dashboard`'s
 /// history: throughput averaged since the previous call, the active streams
@@ -12,7 +12,7 @@ public final class DashboardSampler: Sendable {
     }
 
     private let plane: ControlPlane
-    private let previous = Mutex(Previous())
+    private let previous = Locked(Previous())
 
     public init(plane: ControlPlane) { self.plane = plane }
 

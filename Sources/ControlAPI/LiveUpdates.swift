@@ -2,6 +2,7 @@ import EngineFleet
 import Foundation
 import RelayCore
 import Store
+import Locking
 import Synchronization
 
 /// One Server-Sent Event: its name and its JSON data.
@@ -38,8 +39,8 @@ public final class LiveUpdates: RelayObserver {
         var finished = false
     }
 
-    private let state = Mutex(State())
-    private let firstBytes = Mutex(FirstByteWindow())
+    private let state = Locked(State())
+    private let firstBytes = Locked(FirstByteWindow())
     private let dropped = Atomic<UInt64>(0)
 
     public init() {}

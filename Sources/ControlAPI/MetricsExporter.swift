@@ -6,7 +6,7 @@ import Prometheus
 import RelayCore
 import Store
 import Streams
-import Synchronization
+import Locking
 
 /// Prometheus metrics, `acerelay_<subsystem>_<name>_<unit>`, rendered at scrape
 /// time from snapshots (the relay's per-worker totals, the fleet, the store), so
@@ -16,7 +16,7 @@ import Synchronization
 public final class MetricsExporter: RelayObserver {
     private let registry: PrometheusCollectorRegistry
     private let firstByte: ValueHistogram
-    private let scrape = Mutex<[String: UInt64]>([:])
+    private let scrape = Locked<[String: UInt64]>([:])
 
     // Relay.
     private let players: Gauge
@@ -44,9 +44,9 @@ public final class MetricsExporter: RelayObserver {
     private let vpnUp: Gauge
     private let vpnForwardedPort: Gauge
     /// What the Dispatcharr counters were last advanced to.
-    private let dispatcharrSeen = Mutex<[DispatcharrRequestResult: Int]>([:])
+    private let dispatcharrSeen = Locked<[DispatcharrRequestResult: Int]>([:])
     /// `acerelay_store_errors_total{operation}`, one per store operation that failed so far.
-    private let storeErrors = Mutex<[String: Counter]>([:])
+    private let storeErrors = Locked<[String: Counter]>([:])
     private let storeRetries: Counter
     private let storeWritable: Gauge
 

@@ -1,13 +1,13 @@
 import CSupport
 import Foundation
-import Synchronization
+import Locking
 
 /// The thread of one `HTTPClient`, running its exchanges on a curl multi handle.
 final class TransferThread: Sendable {
     /// The curl multi handle. Only the thread uses it, except `curl_multi_wakeup`,
     /// which libcurl documents as callable from any thread.
     private let multi: MultiHandle
-    private let inbox = Mutex(Inbox())
+    private let inbox = Locked(Inbox())
 
     private struct Inbox {
         var queued: [Exchange] = []

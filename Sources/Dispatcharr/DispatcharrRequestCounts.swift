@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// The outcome label of one exchange with Dispatcharr, for
 /// `acerelay_dispatcharr_requests_total{result}`: a bounded set, no ids or URLs.
@@ -23,7 +23,7 @@ public enum DispatcharrRequestResult: String, Sendable, CaseIterable {
 /// login refused locally because Dispatcharr's throttle has not yet expired.
 public final class DispatcharrRequestCounts: Sendable {
     // A lock, not atomics: a few requests a minute, and a fixed array of atomics is not expressible.
-    private let counts = Mutex([Int](repeating: 0, count: DispatcharrRequestResult.allCases.count))
+    private let counts = Locked([Int](repeating: 0, count: DispatcharrRequestResult.allCases.count))
 
     /// All counts at zero.
     public init() {}

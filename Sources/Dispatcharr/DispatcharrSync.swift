@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import Locking
 
 /// Keeps acerelay's view of Dispatcharr's channels and writes back what acerelay
 /// measured: stream orders and `stream_stats`.
@@ -67,7 +67,7 @@ public final class DispatcharrSync: Sendable {
 
     private let logger: Logger
     private let retry: RetryPolicy
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private static let recentLimit = 100
 
     private enum WriteKey: Hashable {

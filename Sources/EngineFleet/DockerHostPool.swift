@@ -2,7 +2,7 @@ import Clocks
 import DockerEngine
 import Foundation
 import Logging
-import Synchronization
+import Locking
 
 /// One Docker host as `/orchestrator/status` reports it.
 public struct DockerHostStatus: Sendable, Equatable {
@@ -41,7 +41,7 @@ final class DockerHostPool: Sendable {
     }
 
     let members: [Member]
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let clock: any WallClock
     private let logger: Logger
 
@@ -51,7 +51,7 @@ final class DockerHostPool: Sendable {
     init(clients: [DockerClient], clock: any WallClock, logger: Logger, summaryInterval: TimeInterval = DockerHostPool.summaryInterval) {
         precondition(!clients.isEmpty, "a provisioner needs at least one Docker host")
         members = clients.map { Member(name: $0.host.description, client: $0) }
-        state = Mutex(State(reachability: Dictionary(members.map { ($0.name, DockerHostReachability(summaryInterval: summaryInterval)) },
+        state = Locked(State(reachability: Dictionary(members.map { ($0.name, DockerHostReachability(summaryInterval: summaryInterval)) },
                                                      uniquingKeysWith: { first, _ in first })))
         self.clock = clock
         self.logger = logger

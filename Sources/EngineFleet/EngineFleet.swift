@@ -2,7 +2,7 @@ import Clocks
 import Foundation
 import Logging
 import RelayCore
-import Synchronization
+import Locking
 
 /// The one registry of engines, managed and static, and the relay's engine
 /// selector: healthy engines only, forwarded preferred, least loaded (streams
@@ -32,7 +32,7 @@ public final class EngineFleet: EngineSelector {
         var probes: [String: Set<ContentKey>] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let clock: any WallClock
     private let maxStreamsPerEngine: Int
     private let startupTimeout: TimeInterval
@@ -40,7 +40,7 @@ public final class EngineFleet: EngineSelector {
     private let logger: Logger
     /// Called (outside the lock) when a request waits for capacity; answers why
     /// provisioning cannot help, or nil when it will try.
-    private let demand: Mutex<(@Sendable () -> EngineUnavailable?)?> = Mutex(nil)
+    private let demand: Locked<(@Sendable () -> EngineUnavailable?)?> = Locked(nil)
 
     public init(clock: any WallClock = SystemClock(), maxStreamsPerEngine: Int, startupTimeout: TimeInterval,
                 failureThreshold: Int, logger: Logger) {

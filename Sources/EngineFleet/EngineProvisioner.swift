@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import RelayCore
 import Store
-import Synchronization
+import Locking
 
 /// Why provisioning was refused, with the orchestrator's structured fields.
 public struct ProvisioningError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -58,7 +58,7 @@ public final class EngineProvisioner: Sendable {
     private let store: Store?
     let clock: any WallClock
     let logger: Logger
-    let budget: Mutex<ProvisioningBudget>
+    let budget: Locked<ProvisioningBudget>
     /// Outside reasons to wait (the VPN down); checked before the Docker hosts and the budget.
     public let blockers = ProvisioningBlockers()
 
@@ -79,7 +79,7 @@ public final class EngineProvisioner: Sendable {
         self.store = store
         self.clock = clock
         self.logger = logger
-        budget = Mutex(ProvisioningBudget(ports: configuration.portRange, breakerThreshold: configuration.circuitBreakerThreshold,
+        budget = Locked(ProvisioningBudget(ports: configuration.portRange, breakerThreshold: configuration.circuitBreakerThreshold,
                                           breakerCooldown: configuration.circuitBreakerCooldown,
                                           maxReplicas: configuration.maxReplicas))
     }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PersistentConditions
 import Store
+import Locking
 import Synchronization
 
 /// Probes every engine's `get_status` and feeds the results to the fleet:
@@ -14,7 +15,7 @@ public final class HealthMonitor: Sendable {
     private let logger: Logger
     /// Per engine, its probes failing: logged when it begins, summarised, and when it ends,
     /// not once per probe interval.
-    private let unanswered = Mutex<[String: PersistentConditionLog]>([:])
+    private let unanswered = Locked<[String: PersistentConditionLog]>([:])
     /// Failed probes of engines gone from the fleet, so `probeFailures` never goes down.
     private let forgottenFailures = Atomic<UInt64>(0)
 

@@ -1,10 +1,10 @@
-import Synchronization
+import Locking
 
 /// Reasons from outside the fleet why no engine may be created now (the VPN
 /// being down), consulted in one place by the provisioner: before it creates a
 /// container, when a request waits for one, and in its status.
 public final class ProvisioningBlockers: Sendable {
-    private let providers = Mutex<[(name: String, reason: @Sendable () -> ProvisioningError?)]>([])
+    private let providers = Locked<[(name: String, reason: @Sendable () -> ProvisioningError?)]>([])
 
     public init() {}
 

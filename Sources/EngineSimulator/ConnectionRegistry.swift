@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Every open connection, so the engine can abort them all when it dies or shuts down.
 final class ConnectionRegistry: Sendable {
@@ -7,7 +7,7 @@ final class ConnectionRegistry: Sendable {
         var open: [Int: ClientConnection] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Wraps an accepted descriptor and registers it.
     func adopt(_ descriptor: Int32) -> ClientConnection {

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import Locking
 
 /// A stand-in AceStream engine: the engine's HTTP API (getstream, playback, stat, command,
 /// status), its player-id rule and quirks, and switchable faults, on real sockets.
@@ -17,10 +17,10 @@ public final class EngineSimulator: Sendable {
     let media: MediaLoop
     /// `configuration.mediaByContent`, loaded, by infohash.
     let mediaByInfohash: [String: MediaLoop]
-    let state = Mutex(SimulatorState())
+    let state = Locked(SimulatorState())
     let connections = ConnectionRegistry()
     /// Serialises start, shutdown, die and revive, which wait on threads and must not interleave.
-    private let lifecycleLock = Mutex(())
+    private let lifecycleLock = Locked(())
 
     /// How often a playback response wakes to send what came due.
     static let playbackTickMilliseconds: Int32 = 20

@@ -1,5 +1,5 @@
 import Glibc
-import Synchronization
+import Locking
 
 /// A listening TCP socket. The acceptor thread owns it: only that thread closes it;
 /// any other thread may `interrupt()` it to wake a blocked `accept()`.
@@ -10,7 +10,7 @@ final class ListeningSocket: Sendable {
     let port: UInt16
     /// Whether `close()` ran. A lock, not an atomic: `interrupt()` must never shut down a
     /// descriptor number that `close()` already gave back to the kernel for reuse.
-    private let isClosed = Mutex(false)
+    private let isClosed = Locked(false)
 
     /// What one `accept()` call gave.
     enum AcceptOutcome {

@@ -1,6 +1,7 @@
 import Clocks
 import Foundation
 import Logging
+import Locking
 import Synchronization
 
 /// Logs a condition that persists — accepts failing for want of descriptors, an
@@ -40,7 +41,7 @@ public final class PersistentConditionLog: Sendable {
     private let clock: any WallClock
     private let logger: Logger
     private let level: Logger.Level
-    private let state = Mutex<State>(.clear)
+    private let state = Locked<State>(.clear)
     private let total = Atomic<UInt64>(0)
 
     /// - Parameters:

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locking
 
 /// One channel's playback as `/ace/status`, the channel API and `/metrics` show it.
 public struct ChannelPlaybackSnapshot: Codable, Sendable, Equatable {
@@ -42,7 +42,7 @@ public struct ChannelPlaybackSnapshot: Codable, Sendable, Equatable {
 /// Channels appear once a player asked for one that exists, so the set is bounded
 /// by configuration.
 final class ChannelLedger: Sendable {
-    private let entries = Mutex<[String: ChannelPlaybackSnapshot]>([:])
+    private let entries = Locked<[String: ChannelPlaybackSnapshot]>([:])
 
     func joined(_ channel: String) {
         change(channel) { $0.players += 1 }

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Warm standbys: while a channel has players, the source they would switch to
 /// next is kept open as a hub without players, so a switch costs no engine start.
@@ -18,7 +18,7 @@ final class ChannelStandbys: Sendable {
 
     static let retryInterval: Double = 10
 
-    private let entries = Mutex<[String: Entry]>([:])
+    private let entries = Locked<[String: Entry]>([:])
     private let registry: HubRegistry
     private let ledger: ChannelLedger
 

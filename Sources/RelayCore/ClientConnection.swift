@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ProxyProtocol
+import Locking
 import Synchronization
 
 /// One HTTP connection on the stream port: a request head, then either a short
@@ -66,7 +67,7 @@ final class ClientConnection: @unchecked Sendable {
     private var splicePending = false
 
     // Read by status pages on any thread.
-    let info: Mutex<ClientInfo>
+    let info: Locked<ClientInfo>
     let bytesSent = Atomic<UInt64>(0)
     let offset = Atomic<UInt64>(0)
 
@@ -78,7 +79,7 @@ final class ClientConnection: @unchecked Sendable {
         self.fd = fd
         self.worker = worker
         parser = HTTPRequestParser(limit: worker.server.configuration.requestHeadLimit)
-        info = Mutex(ClientInfo(address: peerAddress(of: fd)))
+        info = Locked(ClientInfo(address: peerAddress(of: fd)))
         skipTimes.reserveCapacity(8)
     }
 

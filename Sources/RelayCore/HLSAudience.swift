@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// The HLS players of one hub, each known by its address and user agent, with
 /// the loop time of its last playlist or segment fetch.
@@ -14,7 +14,7 @@ import Synchronization
 /// Guarded by its own lock, and touched only under the registry's lock so the
 /// hub's player count and this set always agree.
 final class HLSAudience: Sendable {
-    private let lastFetch = Mutex<[String: Double]>([:])
+    private let lastFetch = Locked<[String: Double]>([:])
 
     /// Notes a fetch by `viewer`; true when the viewer is new (not yet counted).
     func touch(_ viewer: String, at now: Double) -> Bool {

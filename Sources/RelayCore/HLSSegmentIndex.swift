@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// One HLS segment: a byte range of a hub's history between two join points.
 public struct HLSSegment: Sendable, Equatable {
@@ -38,7 +38,7 @@ public final class HLSSegmentIndex: Sendable {
         var longest: Double = 0
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let capacity: Int
 
     /// - Parameter firstSequence: the first segment's number. A hub starts from the
@@ -46,7 +46,7 @@ public final class HLSSegmentIndex: Sendable {
     ///   segment an earlier one issued, and a player holding an old URL gets a 404
     ///   rather than another hub's bytes.
     public init(firstSequence: UInt64, capacity: Int = 512) {
-        state = Mutex(State(nextSequence: firstSequence))
+        state = Locked(State(nextSequence: firstSequence))
         self.capacity = max(capacity, 1)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Locking
 import Synchronization
 
 /// One engine playback session for one content, shared by every player of it
@@ -36,8 +37,8 @@ final class Hub: @unchecked Sendable {
 
     // Shared with players on other threads.
     private let phaseValue = Atomic<UInt8>(HubPhase.starting.rawValue)
-    private let failureValue = Mutex<HubFailure?>(nil)
-    private let summary = Mutex<HubSummary>(HubSummary())
+    private let failureValue = Locked<HubFailure?>(nil)
+    private let summary = Locked<HubSummary>(HubSummary())
     /// Measured bitrate, for players' lag limits and status pages.
     private let measuredBitsPerSecond = Atomic<Int>(0)
     /// Bytes the aligner threw away (garbage between packets).

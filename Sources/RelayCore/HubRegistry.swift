@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Every hub of this host by content, so each content has at most one engine
 /// session however many players ask at once.
@@ -27,7 +27,7 @@ final class HubRegistry: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Hubs one address may have opened and still open; 0 for no bound.
     let maxContentsPerAddress: Int
 

@@ -1,6 +1,6 @@
 import Foundation
 import StreamFacts
-import Synchronization
+import Locking
 
 /// A hub's ingest: engine bytes through the aligner (whole packets only), the
 /// inspector (join points, continuity, bitrate) and the stream-facts collector
@@ -20,7 +20,7 @@ final class IngestPipeline {
     private(set) var writeOffset: UInt64 = 0
     /// Up to where subscribers were last woken.
     private var notifiedOffset: UInt64 = 0
-    private let subscribers = Mutex<[Subscription]>([])
+    private let subscribers = Locked<[Subscription]>([])
     private var flushTimer: TimerWatcher!
     private let sendBlockBytes: UInt64
     private let flushInterval: Double

@@ -1,5 +1,6 @@
 import CSupport
 import Foundation
+import Locking
 import Synchronization
 
 /// The one port through which the relay tells the rest of the process what it
@@ -20,7 +21,7 @@ import Synchronization
 ///   player and hub churn, which already allocates (an accept, a hub), so the
 ///   growth is bounded by real work, never by packets or by time.
 public final class RelayEventFeed: Sendable {
-    private let channels = Mutex<[ObserverChannel]>([])
+    private let channels = Locked<[ObserverChannel]>([])
     private let measurementCapacity: Int
 
     /// - Parameter measurementCapacity: measurements kept per observer before the oldest is dropped.

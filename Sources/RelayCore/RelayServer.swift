@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PersistentConditions
+import Locking
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -26,7 +27,7 @@ public final class RelayServer: @unchecked Sendable {
     let registry: HubRegistry
     let channelLedger = ChannelLedger()
     /// `/ace/channel/{id}.m3u8` timelines by channel id (only ids the directory knows).
-    let hlsChannels = Mutex<[String: HLSChannelState]>([:])
+    let hlsChannels = Locked<[String: HLSChannelState]>([:])
     let standbys: ChannelStandbys
     /// The bound on stream-port connections (`maxPlayers`).
     let admission: PlayerAdmission
@@ -39,7 +40,7 @@ public final class RelayServer: @unchecked Sendable {
     /// the log says when it began and ended instead of a line per loop per 100 ms pause.
     let acceptFailures: PersistentConditionLog
     private var workers: [Worker] = []
-    private let lifecycle = Mutex<Lifecycle>(.idle)
+    private let lifecycle = Locked<Lifecycle>(.idle)
     private let accepting = Atomic<Bool>(true)
     private let hubSerial = Atomic<UInt64>(0)
     /// Spreads probe hubs over the workers.

@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Chooses among engines given by URL in the configuration: healthy first,
 /// least loaded (live sessions plus reservations), then longest idle.
@@ -15,14 +15,14 @@ public final class StaticEngineSelector: EngineSelector {
         var lastReleased: ContinuousClock.Instant
     }
 
-    private let state: Mutex<[EngineState]>
+    private let state: Locked<[EngineState]>
     private let maxStreamsPerEngine: Int
     private let failureThreshold: Int
     private let cooldown: Duration
 
     public init(engines: [EngineEndpoint], maxStreamsPerEngine: Int = 0, failureThreshold: Int = 3, cooldownSeconds: Int = 30) {
         let now = ContinuousClock.now
-        state = Mutex(engines.map { EngineState(endpoint: $0, lastReleased: now) })
+        state = Locked(engines.map { EngineState(endpoint: $0, lastReleased: now) })
         self.maxStreamsPerEngine = maxStreamsPerEngine
         self.failureThreshold = failureThreshold
         cooldown = .seconds(cooldownSeconds)

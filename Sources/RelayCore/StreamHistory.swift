@@ -1,4 +1,5 @@
 import CSupport
+import Locking
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -33,7 +34,7 @@ public final class StreamHistory: Sendable {
     private let punchedUpTo = Atomic<UInt64>(0)
     /// Guarded: written by the hub's loop, read by players on any loop when they
     /// join or skip (never per packet).
-    private let joinPointIndex: Mutex<JoinPointIndex>
+    private let joinPointIndex: Locked<JoinPointIndex>
 
     /// Shared with every other history; nil when the history is on its own (tests).
     private let budget: HistoryBudget?
@@ -49,7 +50,7 @@ public final class StreamHistory: Sendable {
         guard fd >= 0 else { throw SystemError("memfd_create") }
         self.fd = fd
         retained = Atomic(max(retainedBytes, 2 * StreamHistory.punchBlock))
-        joinPointIndex = Mutex(JoinPointIndex(capacity: joinPointCapacity))
+        joinPointIndex = Locked(JoinPointIndex(capacity: joinPointCapacity))
         self.budget = budget
         budget?.historyOpened()
     }

@@ -1,6 +1,7 @@
 import CSupport
 import Foundation
 import Logging
+import Locking
 import Synchronization
 
 /// One relay thread: a libev loop with its listener, its players, the hubs it
@@ -17,13 +18,13 @@ final class Worker: @unchecked Sendable {
     private var wakeup: AsyncWatcher!
     private var listener: ListeningSocket?
     private var acceptWatcher: IOWatcher?
-    private let tasks = Mutex<[@Sendable () -> Void]>([])
+    private let tasks = Locked<[@Sendable () -> Void]>([])
     /// This worker's players per hub; loop-confined.
     private var subscriptions: [ObjectIdentifier: Subscription] = [:]
     /// This worker's totals; written only on this worker's thread.
     let counters = RelayCounters()
     /// Every open connection, for status pages on other threads.
-    let connections = Mutex<[ObjectIdentifier: ClientConnection]>([:])
+    let connections = Locked<[ObjectIdentifier: ClientConnection]>([:])
     /// Reused for every read of a request head: no allocation per read.
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
     private let finished = DispatchSemaphore(value: 0)

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import PersistentConditions
-import Synchronization
+import Locking
 
 /// What the store's writes have met: failures by operation, retries, and whether
 /// the latest write failed; for `/orchestrator/status` and `/metrics`.
@@ -25,7 +25,7 @@ public struct StoreHealthSnapshot: Sendable, Equatable {
 /// Counts the store's failures and logs "writes failing" once when it begins and
 /// once when it ends (with summaries between), not once per failed write.
 final class StoreHealth: Sendable {
-    private let state = Mutex(StoreHealthSnapshot(writable: true, errors: [:], retries: 0))
+    private let state = Locked(StoreHealthSnapshot(writable: true, errors: [:], retries: 0))
     private let writesFailing: PersistentConditionLog
 
     init(logger: Logger) {

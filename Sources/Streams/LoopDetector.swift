@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import RelayCore
 import Store
-import Synchronization
+import Locking
 
 /// The orchestrator's loop-detection settings, with its JSON names.
 public struct LoopDetectionConfig: Codable, Sendable, Equatable {
@@ -51,7 +51,7 @@ public final class LoopDetector: ContentGate {
     /// Timestamps outside 2020–2050 are engine noise, not a live edge.
     static let plausible: ClosedRange<Int64> = 1_577_836_800...2_524_608_000
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let store: Store
     private let clock: any WallClock
     private let logger: Logger
@@ -66,7 +66,7 @@ public final class LoopDetector: ContentGate {
     public init(store: Store, config: LoopDetectionConfig, clock: any WallClock = SystemClock(), logger: Logger,
                 stopExternal: @escaping @Sendable (StreamRecord) async -> Void,
                 closeContent: @escaping @Sendable (ContentKey, ContentRefusal) -> Void) {
-        state = Mutex(State(config: config))
+        state = Locked(State(config: config))
         self.store = store
         self.clock = clock
         self.logger = logger

@@ -4,6 +4,7 @@ import Logging
 import PersistentConditions
 import RelayCore
 import Store
+import Locking
 import Synchronization
 
 /// Polls `stat_url` of every started stream, keeps the samples (with a
@@ -37,13 +38,13 @@ public final class StatsCollector: RelayObserver, Sendable {
     /// Why a reported stream's `stat_url` must not be fetched (not an engine of the fleet); nil: fetch.
     private let urlRefusal: (@Sendable (String) -> String?)?
     /// Reported streams whose `stat_url` was refused, so the refusal is logged once per stream.
-    private let refusedStreams = Mutex<Set<String>>([])
+    private let refusedStreams = Locked<Set<String>>([])
     /// The relay's own started sessions, by stream id.
-    private let relayStreams = Mutex<[String: Tracked]>([:])
+    private let relayStreams = Locked<[String: Tracked]>([:])
     /// Every polled stream's latest state, by stream id (relay and external).
-    private let tracked = Mutex<[String: Tracked]>([:])
+    private let tracked = Locked<[String: Tracked]>([:])
     /// Per stream, its stat polls failing: logged when it begins, summarised, and when it ends.
-    private let failingPolls = Mutex<[String: PersistentConditionLog]>([:])
+    private let failingPolls = Locked<[String: PersistentConditionLog]>([:])
     /// Failed polls of streams no longer polled, so `pollFailures` never goes down.
     private let forgottenPollFailures = Atomic<UInt64>(0)
     /// How long live-edge history is kept per stream.

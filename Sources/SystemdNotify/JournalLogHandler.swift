@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -94,7 +94,7 @@ public struct JournalLogHandler: LogHandler {
 
     /// Lines from many threads must not interleave: one writer at a time, and
     /// each line in as few `write(2)` calls as the kernel allows.
-    private static let writeLock = Mutex(())
+    private static let writeLock = Locked(())
 
     @Sendable private static func writeToStandardError(_ line: String) {
         var bytes = Array(line.utf8)

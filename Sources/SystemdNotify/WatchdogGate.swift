@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -38,7 +39,7 @@ public final class WatchdogGate: Sendable {
 
     /// The clock every time here is read from, in nanoseconds.
     public let clock: @Sendable () -> Int64
-    private let loops = Mutex<[Loop]>([])
+    private let loops = Locked<[Loop]>([])
 
     /// - Parameter clock: nanoseconds of a monotonic clock; `CLOCK_MONOTONIC` by default.
     public init(clock: @escaping @Sendable () -> Int64 = WatchdogGate.monotonicNanoseconds) {

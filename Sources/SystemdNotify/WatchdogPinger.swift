@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import Locking
 
 /// Sends `WATCHDOG=1` at half of systemd's watchdog interval, on its own
 /// thread, each time only if the `WatchdogGate` says every loop turned within
@@ -14,7 +14,7 @@ public final class WatchdogPinger: Sendable {
     private let gate: WatchdogGate
     private let logger: Logger
     private let stopSignal = DispatchSemaphore(value: 0)
-    private let state = Mutex<(started: Bool, withholding: Bool)>((false, false))
+    private let state = Locked<(started: Bool, withholding: Bool)>((false, false))
 
     /// Nil when systemd set no watchdog for this process (no `$WATCHDOG_USEC`,
     /// another process's `$WATCHDOG_PID`, or no `$NOTIFY_SOCKET`).

@@ -2,6 +2,7 @@ import Clocks
 import CurlHTTP
 import Foundation
 import Logging
+import Locking
 import Synchronization
 
 /// Watches Gluetun: every check asks Docker for the container's health and the
@@ -19,8 +20,8 @@ public final class VPNMonitor: Sendable {
     private let containerHealth: @Sendable () async -> String?
     private let clock: any WallClock
     private let logger: Logger
-    private let tracker: Mutex<VPNTracker>
-    private let listeners = Mutex<[Listener]>([])
+    private let tracker: Locked<VPNTracker>
+    private let listeners = Locked<[Listener]>([])
     /// Checks run one at a time; a tick while one runs is skipped, not queued.
     private let checking = Atomic<Bool>(false)
 
@@ -33,7 +34,7 @@ public final class VPNMonitor: Sendable {
         self.containerHealth = containerHealth
         self.clock = clock
         self.logger = logger
-        tracker = Mutex(VPNTracker(stableChecks: settings.stableChecks))
+        tracker = Locked(VPNTracker(stableChecks: settings.stableChecks))
     }
 
     /// Adds a listener for transitions (the event log, the panel, the fleet's forwarded engine).

@@ -4,7 +4,7 @@ import Logging
 import RelayCore
 import Store
 import StreamFacts
-import Synchronization
+import Locking
 import Testing
 
 /// The channel service over a real store: scores stored, orders changed only
@@ -29,8 +29,8 @@ import Testing
     /// What the hooks heard, in order.
     final class Heard: Sendable {
         struct Order: Equatable { var channel: String; var working: [String]; var failed: [String] }
-        let orders = Mutex<[Order]>([])
-        let facts = Mutex<[(String, StreamFacts, Int?)]>([])
+        let orders = Locked<[Order]>([])
+        let facts = Locked<[(String, StreamFacts, Int?)]>([])
         var orderCount: Int { orders.withLock { $0.count } }
         var factsCount: Int { facts.withLock { $0.count } }
     }
@@ -44,7 +44,7 @@ import Testing
         init(margin: Int = 10) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("acerelay-chsvc-\(UUID().uuidString)").path
             store = try Store(directory: directory)
-            let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+            let clock = Locked(Date(timeIntervalSince1970: 1_800_000_000))
             service = ChannelService(store: store, margin: margin, logger: Logger(label: "test")) {
                 clock.withLock { $0 = $0.addingTimeInterval(1); return $0 }
             }

@@ -1,6 +1,6 @@
 import Dispatcharr
 import Foundation
-import Synchronization
+import Locking
 
 /// A stand-in for Dispatcharr's API with the behaviours the real one was seen to have
 /// (tokens, plain and paged channel lists, `next` links naming the host it thinks it
@@ -23,8 +23,8 @@ final class FakeDispatcharr: Sendable {
         var fault: (@Sendable (StandInServer.Request) -> StandInServer.Answer?)?
     }
 
-    private let state = Mutex(State())
-    private let serverBox = Mutex<StandInServer?>(nil)
+    private let state = Locked(State())
+    private let serverBox = Locked<StandInServer?>(nil)
 
     init() throws {
         let server = try StandInServer { [unowned self] request in handle(request) }

@@ -1,7 +1,7 @@
 import CurlHTTP
 import Dispatcharr
 import Foundation
-import Synchronization
+import Locking
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -282,7 +282,7 @@ extension Trait where Self == RealDispatcharrScope {
 
 /// A continuation resumed by whichever comes first: the READY line, EOF, or the time limit.
 private final class OnceContinuation: Sendable {
-    private let state = Mutex<(done: Bool, continuation: CheckedContinuation<String?, Never>?)>((false, nil))
+    private let state = Locked<(done: Bool, continuation: CheckedContinuation<String?, Never>?)>((false, nil))
 
     func set(_ continuation: CheckedContinuation<String?, Never>) {
         state.withLock { $0.continuation = continuation }

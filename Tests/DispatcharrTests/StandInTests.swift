@@ -340,9 +340,9 @@ typealias Stream = FakeDispatcharr.Stream
 
 /// A thread-safe count for fault closures.
 final class Counter: Sendable {
-    private let value = Mutex(0)
+    private let value = Locked(0)
     /// The count after adding one.
     func next() -> Int { value.withLock { $0 += 1; return $0 } }
 }
 
-import Synchronization
+import Locking

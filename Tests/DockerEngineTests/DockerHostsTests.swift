@@ -1,6 +1,7 @@
 import DockerEngine
 import EngineFleet
 import Foundation
+import Locking
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -236,7 +237,7 @@ struct DockerHostsTests {
 /// A player on a thread of its own that reads as fast as bytes come and keeps
 /// when they came, to measure its rate over any stretch of time.
 final class RatePlayer: Sendable {
-    private let samples = Mutex<[(at: Date, bytes: Int)]>([])
+    private let samples = Locked<[(at: Date, bytes: Int)]>([])
     private let stopped = Atomic<Bool>(false)
 
     init(port: Int, path: String) {

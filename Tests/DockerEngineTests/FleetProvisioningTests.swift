@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import RelayCore
 import Store
-import Synchronization
+import Locking
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -91,7 +91,7 @@ struct FleetProvisioningTests {
     }
 
     final class Outcomes: Sendable {
-        private let results = Mutex<[Result<EngineEndpoint, EngineUnavailable>]>([])
+        private let results = Locked<[Result<EngineEndpoint, EngineUnavailable>]>([])
         func add(_ result: Result<EngineEndpoint, EngineUnavailable>) { results.withLock { $0.append(result) } }
         var all: [Result<EngineEndpoint, EngineUnavailable>] { results.withLock { $0 } }
     }
@@ -209,7 +209,7 @@ struct FleetProvisioningTests {
             #expect(try await rig.waitUntil(10) { rig.fleet.engine(id: engine.containerID)?.health.status == .healthy })
             #expect(LoopbackHTTP.get(port: engine.hostHTTPPort, path: "/sim/fault?kind=hang")?.status == 200)
             #expect(try await rig.waitUntil(10) { rig.fleet.engine(id: engine.containerID)?.health.status == .unhealthy })
-            let refused = Mutex<Result<EngineEndpoint, EngineUnavailable>?>(nil)
+            let refused = Locked<Result<EngineEndpoint, EngineUnavailable>?>(nil)
             rig.fleet.reserveEngine(for: ContentKey(kind: .contentID, value: String(format: "%040x", 9))!, excluding: []) { result in
                 refused.withLock { $0 = result }
             }

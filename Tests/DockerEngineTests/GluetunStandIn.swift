@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
-import Synchronization
+import Locking
 
 /// A stand-in for Gluetun's HTTP control server on 127.0.0.1 (port 0), with the
 /// routes and answers Gluetun documents and faults on command: the tunnel down
@@ -26,8 +26,8 @@ final class GluetunStandIn: Sendable {
         var apiKey: String?
     }
 
-    private let behaviour = Mutex(Behaviour())
-    private let hits = Mutex<[String: Int]>([:])
+    private let behaviour = Locked(Behaviour())
+    private let hits = Locked<[String: Int]>([:])
     private let server: Task<Void, any Error>
     let port: Int
 
@@ -40,7 +40,7 @@ final class GluetunStandIn: Sendable {
 
     /// Starts one and waits until it listens.
     static func start(_ configure: (inout Behaviour) -> Void = { _ in }) async throws -> GluetunStandIn {
-        let holder = Mutex<GluetunStandIn?>(nil)
+        let holder = Locked<GluetunStandIn?>(nil)
         let (ports, listening) = AsyncStream.makeStream(of: Int.self)
         let router = Router()
         for path in ["/v1/publicip/ip", "/v1/portforward", "/v1/openvpn/portforwarded", "/v1/openvpn/status", "/v1/vpn/status"] {

@@ -1,6 +1,6 @@
 import DockerEngine
 import Foundation
-import Synchronization
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,7 +41,7 @@ final class PodmanService: @unchecked Sendable {
     /// Whether its storage is its own (under `directory`) rather than podman's normal one.
     let isolatedStorage: Bool
     /// The service process; replaced by `startService()` after `stopService()`.
-    private let current: Mutex<Process>
+    private let current: Locked<Process>
     private var process: Process { current.withLock { $0 } }
 
     private var isRunning: Bool { Self.isRunning(process.processIdentifier) }
@@ -75,7 +75,7 @@ final class PodmanService: @unchecked Sendable {
         self.client = DockerClient(host: .unixSocket(path: socketPath))
         self.labels = ["acerelay.test.podman-service": owner]
         self.isolatedStorage = isolatedStorage
-        self.current = Mutex(process)
+        self.current = Locked(process)
     }
 
     /// Starts a service and waits until it answers `/_ping`.

@@ -2,7 +2,7 @@ import Clocks
 import DockerEngine
 import Foundation
 import Logging
-import Synchronization
+import Locking
 import Testing
 @testable import EngineFleet
 
@@ -98,7 +98,7 @@ import Testing
 
     @Test func aDownVPNIsTheReasonGivenBeforeNoDockerHostAnswering() async throws {
         let provisioner = Self.provisioner([Self.missingSocket()])
-        let vpnDown = Mutex(true)
+        let vpnDown = Locked(true)
         provisioner.blockers.add("vpn") {
             vpnDown.withLock { $0 } ? ProvisioningError(code: "vpn_disconnected", message: "the VPN is down", recoveryETASeconds: 5,
                                                         canRetry: true, shouldWait: true) : nil
@@ -150,7 +150,7 @@ import Testing
 
 /// Keeps every log line a logger writes, for tests that count them.
 final class RecordedLines: Sendable {
-    private let lines = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
+    private let lines = Locked<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
 
     var logger: Logger {
         var logger = Logger(label: "recorded") { _ in Handler(lines: self) }

@@ -4,7 +4,7 @@ import Testing
 @testable import EngineFleet
 import Logging
 import RelayCore
-import Synchronization
+import Locking
 
 @Suite struct CircuitBreakerTests {
     @Test func opensAfterTheThresholdAndLetsOneTrialThroughAfterTheCooldown() {
@@ -169,7 +169,7 @@ import Synchronization
     }
 
     private func reserve(_ fleet: EngineFleet, _ content: ContentKey, excluding: Set<EngineEndpoint> = []) -> Result<EngineEndpoint, EngineUnavailable>? {
-        let box = Mutex<Result<EngineEndpoint, EngineUnavailable>?>(nil)
+        let box = Locked<Result<EngineEndpoint, EngineUnavailable>?>(nil)
         fleet.reserveEngine(for: content, excluding: excluding) { result in box.withLock { $0 = result } }
         return box.withLock { $0 }
     }
@@ -197,7 +197,7 @@ import Synchronization
     @Test func aProbeTakesOnlyASlotBeyondTheOneKeptForPlayersAndIsNoDemand() throws {
         let clock = ManualClock()
         let fleet = makeFleet(clock, limit: 2)
-        let asked = Mutex(0)
+        let asked = Locked(0)
         fleet.onDemand { asked.withLock { $0 += 1 }; return nil }
         fleet.register(engine("a", clock))
         #expect(fleet.reserveSpareEngine(for: content(1), excluding: []) == nil, "an engine not yet probed is no spare capacity")
@@ -232,9 +232,9 @@ import Synchronization
     @Test func waitsForProvisioningAndIsServedWhenAnEngineTurnsHealthy() throws {
         let clock = ManualClock()
         let fleet = makeFleet(clock)
-        let asked = Mutex(0)
+        let asked = Locked(0)
         fleet.onDemand { asked.withLock { $0 += 1 }; return nil }
-        let box = Mutex<Result<EngineEndpoint, EngineUnavailable>?>(nil)
+        let box = Locked<Result<EngineEndpoint, EngineUnavailable>?>(nil)
         fleet.reserveEngine(for: content(1), excluding: []) { result in box.withLock { $0 = result } }
         #expect(box.withLock { $0 } == nil)
         #expect(asked.withLock { $0 } == 1)
@@ -250,7 +250,7 @@ import Synchronization
         let clock = ManualClock()
         let fleet = makeFleet(clock)
         fleet.onDemand { nil }
-        let box = Mutex<Result<EngineEndpoint, EngineUnavailable>?>(nil)
+        let box = Locked<Result<EngineEndpoint, EngineUnavailable>?>(nil)
         fleet.reserveEngine(for: content(1), excluding: []) { result in box.withLock { $0 = result } }
         clock.advance(26)
         fleet.serveWaiters()

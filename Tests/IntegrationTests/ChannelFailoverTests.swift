@@ -1,5 +1,6 @@
 import EngineSimulator
 import Foundation
+import Locking
 import Synchronization
 import Testing
 @testable import RelayCore
@@ -12,9 +13,9 @@ final class TestChannels: ChannelDirectory {
         var reports: [(source: ContentKey, reason: ChannelSwitchReason)] = []
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
-    init(_ channels: [String: [ContentKey]]) { state = Mutex(State(channels: channels)) }
+    init(_ channels: [String: [ContentKey]]) { state = Locked(State(channels: channels)) }
 
     func sources(ofChannel channelID: String) -> [ContentKey]? {
         state.withLock { state in state.channels[channelID].map { $0.filter { !state.failed.contains($0) } } }
@@ -59,7 +60,7 @@ final class PacketTimeline: @unchecked Sendable {
         var nullsSinceLastReal = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let player: TestPlayer
     private let stop = Atomic<Bool>(false)
     private let finished = DispatchSemaphore(value: 0)
@@ -133,7 +134,7 @@ final class PacketTimeline: @unchecked Sendable {
 final class DecodingPlayer: @unchecked Sendable {
     private let process = Process()
     private let frames = Atomic<Int>(0)
-    private let output = Mutex<String>("")
+    private let output = Locked<String>("")
 
     init(url: String, seconds: Int) throws {
         process.executableURL = URL(fileURLWithPath: ffmpegPath)

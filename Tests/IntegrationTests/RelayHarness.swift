@@ -2,7 +2,7 @@ import EngineSimulator
 import Foundation
 import Logging
 @testable import RelayCore
-import Synchronization
+import Locking
 
 /// A relay on 127.0.0.1 (port 0) in front of one or more engine simulators, in process.
 final class RelayHarness: @unchecked Sendable {
@@ -85,7 +85,7 @@ final class RelayHarness: @unchecked Sendable {
 
 /// The relay's events as a test saw them.
 final class EventLog: Sendable {
-    private let events = Mutex<[RelayEvent]>([])
+    private let events = Locked<[RelayEvent]>([])
     func append(_ event: RelayEvent) { events.withLock { $0.append(event) } }
     var all: [RelayEvent] { events.withLock { $0 } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -178,7 +179,7 @@ final class NotifyListener: @unchecked Sendable {
 
     /// What the reading thread shares with the test; the thread holds only this.
     private final class Inbox: Sendable {
-        let messages = Mutex<[Message]>([])
+        let messages = Locked<[Message]>([])
         let running = Atomic<Bool>(true)
     }
 

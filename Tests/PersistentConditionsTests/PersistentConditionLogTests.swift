@@ -2,12 +2,12 @@ import Clocks
 import Foundation
 import Logging
 import PersistentConditions
-import Synchronization
+import Locking
 import Testing
 
 /// Keeps every line logged through it, for asserting what an operator would read.
 final class CapturedLines: Sendable {
-    let lines = Mutex<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
+    let lines = Locked<[(level: Logger.Level, message: String, metadata: Logger.Metadata)]>([])
 
     var logger: Logger {
         Logger(label: "test") { _ in Handler(sink: self) }

@@ -1,11 +1,11 @@
 import Foundation
-import Synchronization
+import Locking
 import Testing
 @testable import RelayCore
 
 /// Events an observer received, and a way to wait for them.
 private final class Received: Sendable {
-    let events = Mutex<[RelayEvent]>([])
+    let events = Locked<[RelayEvent]>([])
 
     func append(_ event: RelayEvent) { events.withLock { $0.append(event) } }
     var all: [RelayEvent] { events.withLock { $0 } }

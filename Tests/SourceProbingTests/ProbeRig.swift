@@ -6,6 +6,7 @@ import Logging
 import RelayCore
 import Store
 import Streams
+import Locking
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -105,7 +106,7 @@ final class RelayBox: @unchecked Sendable {
 
 /// The channel service's catalog, in memory: fixed sources, each stamped when the sink records it.
 final class MemoryCatalog: SourceCatalog, @unchecked Sendable {
-    private let sources = Mutex<[SourceDue]>([])
+    private let sources = Locked<[SourceDue]>([])
     func set(_ ids: [String]) { sources.withLock { $0 = ids.map { SourceDue(contentID: $0, lastMeasuredAt: nil) } } }
     func measured(_ id: String) {
         sources.withLock { list in
@@ -117,7 +118,7 @@ final class MemoryCatalog: SourceCatalog, @unchecked Sendable {
 
 /// The channel service's sink, in memory.
 final class MemorySink: SourceMeasurementSink, @unchecked Sendable {
-    private let records = Mutex<[(String, SourceMeasurement)]>([])
+    private let records = Locked<[(String, SourceMeasurement)]>([])
     var catalog: MemoryCatalog?
     func record(contentID: String, measurement: SourceMeasurement) async {
         records.withLock { $0.append((contentID, measurement)) }
@@ -129,7 +130,7 @@ final class MemorySink: SourceMeasurementSink, @unchecked Sendable {
 
 /// The relay's events as a test saw them.
 final class EventLog: Sendable {
-    private let events = Mutex<[RelayEvent]>([])
+    private let events = Locked<[RelayEvent]>([])
     func append(_ event: RelayEvent) { events.withLock { $0.append(event) } }
     var all: [RelayEvent] { events.withLock { $0 } }
 }

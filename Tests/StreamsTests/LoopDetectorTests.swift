@@ -3,15 +3,15 @@ import Foundation
 import Logging
 import RelayCore
 import Store
-import Synchronization
+import Locking
 import Testing
 @testable import Streams
 
 @Suite struct LoopDetectorTests {
     final class Closed: Sendable {
-        let keys = Mutex<[String]>([])
+        let keys = Locked<[String]>([])
         /// Streams of other proxies the detector asked to stop.
-        let stopped = Mutex<[String]>([])
+        let stopped = Locked<[String]>([])
         var all: [String] { keys.withLock { $0 } }
     }
 

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import Synchronization
+import Locking
 import XCTest
 @testable import SystemdNotify
 
@@ -26,7 +26,7 @@ final class JournalLogHandlerTests: XCTestCase {
     }
 
     func testLoggerThroughHandlerHasNoTimestamp() {
-        let lines = Mutex<[String]>([])
+        let lines = Locked<[String]>([])
         var handler = JournalLogHandler(label: "acerelay", output: { line in lines.withLock { $0.append(line) } })
         handler.logLevel = .debug
         handler[metadataKey: "relay.worker"] = "0"

@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -48,7 +49,7 @@ public final class LoopbackServer: Sendable {
     public let port: Int
     private let listener: Int32
     private let handler: @Sendable (Request) -> Answer
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Body bytes the server managed to hand to the kernel, over all connections.
     public let bodyBytesSent = Atomic<Int>(0)
     /// Requests read, over all connections.

@@ -1,11 +1,11 @@
 import Foundation
-import Synchronization
+import Locking
 
 /// A player on a stream port that reads (and discards) the stream on a thread of its
 /// own until closed, as a real player keeps up with live while a test looks elsewhere.
 public final class StreamPlayer: Sendable {
     private let connection: TestHTTPConnection
-    private let state = Mutex<(received: Int, open: Bool)>((0, true))
+    private let state = Locked<(received: Int, open: Bool)>((0, true))
     private let done = DispatchSemaphore(value: 0)
 
     /// Connects, sends `GET /ace/getstream?id=<content>` and starts reading.

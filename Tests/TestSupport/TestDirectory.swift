@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,7 +48,7 @@ public final class TestDirectory: Sendable {
         if first { atexit { TestDirectory.removeLeftovers() } }
     }
 
-    private static let leftovers = Mutex<[String]>([])
+    private static let leftovers = Locked<[String]>([])
 
     private static func removeLeftovers() {
         for path in leftovers.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: path) }

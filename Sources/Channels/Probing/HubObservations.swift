@@ -1,6 +1,6 @@
 import Foundation
 import RelayCore
-import Synchronization
+import Locking
 
 /// What the relay's events said of each hub, kept for the prober and the
 /// watcher of hubs players keep open: the hub's first and latest measurement,
@@ -24,7 +24,7 @@ public final class HubObservations: RelayObserver, Sendable {
         public var isWatched: Bool { closed == nil && (latest?.players ?? 0) > 0 }
     }
 
-    private let tracks = Mutex<[HubID: Track]>([:])
+    private let tracks = Locked<[HubID: Track]>([:])
     /// How long a closed hub's track is kept.
     static let closedRetention: TimeInterval = 60
 

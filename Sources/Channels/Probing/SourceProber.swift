@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import RelayCore
 import Streams
-import Synchronization
+import Locking
 
 /// Measures channel sources nobody watches by opening each through the relay
 /// as a probe (`RelayServer.openProbe`), and sources players watch from their
@@ -36,7 +36,7 @@ public final class SourceProber: Sendable {
     private let watchedMeasurer: WatchedSourceMeasurer
     private let settings: ProbeSettings
     private let logger: Logger
-    private let schedule = Mutex(Schedule())
+    private let schedule = Locked(Schedule())
     private let subscription: RelayEventSubscription
 
     /// Subscribes to the relay's events at once; call `run()` to start measuring.

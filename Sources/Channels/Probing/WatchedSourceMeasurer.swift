@@ -1,7 +1,7 @@
 import Foundation
 import RelayCore
 import Streams
-import Synchronization
+import Locking
 
 /// Measures sources players watch from their hub's own measurements, with no
 /// probe and no second session: per open hub with players, the change since
@@ -23,7 +23,7 @@ final class WatchedSourceMeasurer: Sendable {
     private let stats: StatsCollector?
     private let interval: Double
     private let firstWindow: Double
-    private let windows = Mutex<[HubID: Window]>([:])
+    private let windows = Locked<[HubID: Window]>([:])
 
     init(observations: HubObservations, sink: any SourceMeasurementSink, stats: StatsCollector?, interval: Double, firstWindow: Double) {
         self.firstWindow = min(firstWindow, interval)
