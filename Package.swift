@@ -176,7 +176,7 @@ let package = Package(
         .executableTarget(name: "FuzzM3U", dependencies: ["FuzzSupport", "Channels"], path: "perf/fuzz/Sources/FuzzM3U"),
         .executableTarget(name: "FuzzDispatcharrJSON", dependencies: ["FuzzSupport", "Dispatcharr"],
                           path: "perf/fuzz/Sources/FuzzDispatcharrJSON"),
-        .testTarget(name: "RelayCoreTests", dependencies: ["Locking", "RelayCore"]),
+        .testTarget(name: "RelayCoreTests", dependencies: ["Locking", "RelayCore", "TestSupport"]),
         .testTarget(
             name: "EngineSimulatorTests",
             dependencies: ["EngineSimulator", "TestSupport", .product(name: "Logging", package: "swift-log")]
