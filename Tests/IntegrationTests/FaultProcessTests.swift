@@ -8,8 +8,8 @@ import Testing
 import Glibc
 #endif
 
-/// `acerelay serve` under faults, as an operator meets them: its store on a filesystem
-/// that turns read-only, a corrupt database at start, `kill -9` under load, engines
+/// `acerelay serve` under faults, as an operator meets them: its store locked by another
+/// process or on a full filesystem, a corrupt database at start, `kill -9` under load, engines
 /// answering with URLs pointing elsewhere, and secrets that must not show.
 @Suite(.serialized) struct FaultProcessTests {
     // MARK: A running relay, its API and a reference player
@@ -203,6 +203,73 @@ import Glibc
         Self.assertKeepsItsRate(reference, "after the lock was released")
     }
 
+    @Test(.enabled(if: Tmpfs.canMount, "mounting a tmpfs is refused here (needs root or CAP_SYS_ADMIN): the full data directory was not tried"))
+    func aFullDataDirectoryDegradesTheStatusCountsErrorsAndTheStoreRecoversWhenSpaceIsFreed() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.shutdown() }
+        // Torn down in reverse: the binary stops before its filesystem goes.
+        let disk = try Tmpfs(size: "2m")
+        defer { disk.unmount() }
+        let node = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
+        defer { node.serve.kill() }
+        func store() -> [String: Any] { (node.json("/orchestrator/status")?["store"] as? [String: Any]) ?? [:] }
+        let reference = try node.player(370)
+        #expect(try reference.readHead(timeout: 15).status == 200)
+        #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
+        #expect(eventually(timeout: 10) { node.list("/streams?status=started").count == 1 })
+        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+
+        let filler = try disk.fill()
+        // Every write appends at least one page to the WAL, which on a full filesystem has no block to
+        // grow into: stat samples (five a second per stream) and the records of new contents.
+        var newcomers: [TestPlayer] = []
+        for n in 371...373 {
+            let newcomer = try node.player(n)
+            #expect(try newcomer.readHead(timeout: 15).status == 200, "a new content plays on a full disk")
+            #expect(newcomer.readBody(count: 188 * 200).count == 188 * 200)
+            newcomers.append(newcomer)
+        }
+        #expect(eventually(timeout: 30) { store()["writable"] as? Bool == false }, "the status never said the store is not writable: \(store())")
+        let status = try #require(node.json("/orchestrator/status"))
+        #expect(status["status"] as? String == "degraded")
+        let failing = try #require(status["store"] as? [String: Any])
+        #expect(failing["status"] as? String == "degraded")
+        #expect((failing["errors_total"] as? Int ?? 0) >= 1)
+        #expect((failing["retries"] as? Int ?? 0) >= 2)
+        #expect((failing["last_error"] as? String)?.contains("database or disk is full") == true, "\(failing)")
+        let metrics = node.get("/metrics").body
+        #expect(metrics.contains("acerelay_store_errors_total{operation="), "\(metrics.prefix(300))")
+        #expect(metrics.contains("acerelay_store_writable 0"))
+        for path in ["/streams", "/engines", "/orchestrator/status"] {
+            #expect(node.get(path).status == 200, "\(path) while the disk is full")
+        }
+        #expect(!node.list("/streams?status=started").isEmpty, "reads answer from what the store holds")
+        Self.assertKeepsItsRate(reference, "while the data directory was full")
+
+        try FileManager.default.removeItem(atPath: filler)
+        // The next stat sample finds room again.
+        #expect(eventually(timeout: 30) { store()["writable"] as? Bool == true }, "the store never became writable again: \(store())")
+        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        #expect(node.get("/metrics").body.contains("acerelay_store_writable 1"))
+        // A write after the recovery lands: a new content's stream is recorded.
+        let after = try node.player(374)
+        #expect(try after.readHead(timeout: 15).status == 200)
+        let key = RelayHarness.contentID(374).lowercased()
+        #expect(eventually(timeout: 10) {
+            node.list("/streams?status=started").contains { ($0["key"] as? String)?.lowercased() == key }
+        }, "a stream started after the recovery was not recorded")
+        Self.assertKeepsItsRate(reference, "after space was freed")
+
+        // The database the binary leaves behind is intact.
+        Glibc.kill(node.serve.relayPID, SIGTERM)
+        #expect(node.serve.waitForExit(timeout: 15), "acerelay did not exit on SIGTERM")
+        #expect(node.serve.status == 0)
+        let queue = try DatabaseQueue(path: disk.path + "/acerelay.sqlite")
+        let integrity = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        #expect(integrity == ["ok"])
+        try queue.close()
+    }
+
     // MARK: kill -9
 
     @Test func killNineUnderLoadThenRestartLeavesAnIntactStoreWithEveryLiveStreamEndedOnce() throws {
@@ -312,6 +379,40 @@ import Glibc
         #expect(try newcomer.readHead(timeout: 15).status == 200, "players are accepted again")
     }
 
+    @Test func engineProbesAndStatPollsThatFailAreCountedInTheMetrics() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.shutdown() }
+        let node = try Node(engine: simulator.port, dataDirectory: ProcessTests.temporaryDirectory(),
+                            environment: ["COLLECT_INTERVAL_S": "0.2", "HEALTH_CHECK_INTERVAL_S": "1"])
+        defer { node.serve.kill() }
+        func value(_ metric: String) -> Double? {
+            let line = node.get("/metrics").body.split(separator: "\n").first { $0.hasPrefix(metric + " ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        let player = try node.player(365)
+        #expect(try player.readHead(timeout: 15).status == 200)
+        #expect(player.readBody(count: 188 * 300).count == 188 * 300)
+        #expect(eventually(timeout: 10) { simulator.totalCounters.statRequests >= 2 }, "stats were never polled")
+        let (probes, polls) = ("acerelay_fleet_engine_probe_failures_total", "acerelay_streams_stat_poll_failures_total")
+        #expect(value(probes) == 0, "exported, and zero while the engine answers")
+        #expect(value(polls) == 0)
+
+        // The engine stops answering anything: probes time out (5 s) and stat polls (3 s).
+        simulator.setFault(.hang)
+        #expect(eventually(timeout: 30) { (value(probes) ?? 0) >= 1 && (value(polls) ?? 0) >= 1 },
+                "probes \(value(probes) ?? -1), polls \(value(polls) ?? -1)")
+        #expect(node.log.contains("not answering its status probe: began"))
+        #expect(node.serve.errorLines.contains { $0.contains("stat polls of stream") && $0.contains("failing: began") })
+        simulator.setFault(nil)
+        let counted = try #require(value(probes))
+        #expect(eventually(timeout: 15) { node.log.contains("not answering its status probe: ended after") })
+        #expect((value(probes) ?? 0) >= counted, "a counter never goes down")
+
+        let text = node.get("/metrics").body
+        let lint = try ChildProcess.run("/usr/bin/promtool", ["check", "metrics"], input: Array(text.utf8))
+        #expect(lint.status == 0, "promtool: \(lint.output)")
+    }
+
     // MARK: URLs engines and proxies give
 
     /// A listener on 127.0.0.2 that counts every connection: where nothing must ever go.
@@ -324,20 +425,9 @@ import Glibc
         var connections: Int { count.value.load(ordering: .relaxed) }
 
         init() throws {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            self.fd = fd
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.2")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard fd >= 0, bound == 0, listen(fd, 64) == 0 else { throw TestError("cannot listen on 127.0.0.2: errno \(errno)") }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-            }
-            port = UInt16(bigEndian: address.sin_port)
+            let listening = try Loopback.listen(address: "127.0.0.2")
+            fd = listening.fd
+            port = listening.port
             let listener = fd
             Thread { [count] in
                 while true {
