@@ -230,6 +230,12 @@ import Glibc
             newcomers.append(newcomer)
         }
         #expect(eventually(timeout: 30) { store()["writable"] as? Bool == false }, "the status never said the store is not writable: \(store())")
+        // And it stays so while the disk is full, through a dozen rounds of the collector, whose
+        // prune after each round deletes nothing and so commits even on a full disk.
+        let deadline = Date().addingTimeInterval(2.5)
+        var seen: [String] = []
+        while Date() < deadline { seen.append(node.json("/orchestrator/status")?["status"] as? String ?? "no answer") }
+        #expect(Set(seen) == ["degraded"], "the status while the disk was full: \(seen)")
         let status = try #require(node.json("/orchestrator/status"))
         #expect(status["status"] as? String == "degraded")
         let failing = try #require(status["store"] as? [String: Any])

@@ -130,6 +130,11 @@ import TestSupport
         #expect(health.lastError?.contains("full") == true,
                 "\(health.lastError ?? "")")
         #expect(try await store.engines().map(\.containerID) == ["before"], "reads keep answering")
+        // Deleting nothing appends nothing to the WAL: it works on a full disk and proves nothing.
+        // (The stat collector prunes after every round: the status said healthy between failures.)
+        #expect(try await store.pruneSamples(before: .distantPast) == 0)
+        #expect(!store.health.writable, "a write that changed nothing took the store for writable again")
+        #expect(store.health.failingSince != nil)
 
         try FileManager.default.removeItem(atPath: filler)
         try await store.record(EventRecord(kind: "big", message: big))
