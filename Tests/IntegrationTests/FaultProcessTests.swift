@@ -100,6 +100,58 @@ import Glibc
         #expect(!player.peerClosed, "reference player was disconnected \(comment)")
     }
 
+    /// Whether content `n`'s stream is in `/streams?status=started`: a write of the store landed.
+    static func isRecorded(_ node: Node, _ n: Int) -> Bool {
+        let key = RelayHarness.contentID(n).lowercased()
+        return node.list("/streams?status=started").contains { ($0["key"] as? String)?.lowercased() == key }
+    }
+
+    /// SIGTERM, and an exit with status 0 within the stop's time limit.
+    static func assertStopsCleanly(_ node: Node, _ comment: String) {
+        Glibc.kill(node.serve.relayPID, SIGTERM)
+        #expect(node.serve.waitForExit(timeout: 15), "acerelay did not exit on SIGTERM \(comment)")
+        #expect(node.serve.status == 0, "\(comment)")
+    }
+
+    /// `PRAGMA integrity_check` of a database no process has open, opened here with GRDB.
+    static func integrityCheck(_ path: String) throws -> [String] {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        return try queue.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+
+    /// The store's section of `/orchestrator/status`, empty when there is none.
+    static func storeStatus(_ node: Node) -> [String: Any] {
+        (node.json("/orchestrator/status")?["store"] as? [String: Any]) ?? [:]
+    }
+
+    /// Waits for the status to say the store's writes fail, then checks that it keeps saying so
+    /// for a while (not only between writes that prove nothing), that failures are counted in the
+    /// status and the metrics, and that reads keep answering.
+    static func assertStoreDegraded(_ node: Node, within timeout: Double, lastError: String, _ comment: String) {
+        guard eventually(timeout: timeout, { storeStatus(node)["writable"] as? Bool == false }) else {
+            Issue.record("the status never said the store is not writable \(comment): \(storeStatus(node))")
+            return
+        }
+        let deadline = Date().addingTimeInterval(2.5)
+        var seen: [String] = []
+        while Date() < deadline { seen.append(node.json("/orchestrator/status")?["status"] as? String ?? "no answer") }
+        #expect(Set(seen) == ["degraded"], "the status \(comment): \(seen)")
+        let store = storeStatus(node)
+        #expect(store["status"] as? String == "degraded")
+        #expect((store["errors_total"] as? Int ?? 0) >= 1)
+        #expect((store["retries"] as? Int ?? 0) >= 2)
+        #expect((store["last_error"] as? String)?.contains(lastError) == true, "\(store)")
+        let metrics = node.get("/metrics").body
+        #expect(metrics.contains("acerelay_store_errors_total{operation="), "\(metrics.prefix(300))")
+        #expect(metrics.contains("acerelay_store_writable 0"))
+        for path in ["/streams", "/engines", "/orchestrator/status"] {
+            #expect(node.get(path).status == 200, "\(path) \(comment)")
+        }
+        // WAL readers need neither a write lock nor a byte of space.
+        #expect(!node.list("/streams?status=started").isEmpty, "reads answer from what the store holds")
+    }
+
     // MARK: Store faults
 
     @Test func aCorruptDatabaseAtStartIsMovedAsideWithOneLineAndTheRelayServes() throws {
@@ -173,20 +225,7 @@ import Glibc
         #expect(try newcomer.readHead(timeout: 15).status == 200)
         #expect(newcomer.readBody(count: 188 * 200).count == 188 * 200, "a new content still plays")
         // Each write waits out the busy timeout (5 s) three times before it counts as failed.
-        #expect(eventually(timeout: 40) { (node.json("/orchestrator/status")?["store"] as? [String: Any])?["writable"] as? Bool == false },
-                "the status never said the store is not writable")
-        let status = try #require(node.json("/orchestrator/status"))
-        #expect(status["status"] as? String == "degraded")
-        let store = try #require(status["store"] as? [String: Any])
-        #expect(store["status"] as? String == "degraded")
-        #expect((store["errors_total"] as? Int ?? 0) >= 1)
-        #expect((store["retries"] as? Int ?? 0) >= 2)
-        #expect((store["last_error"] as? String)?.contains("database is locked") == true, "\(store)")
-        let metrics = node.get("/metrics").body
-        #expect(metrics.contains("acerelay_store_errors_total{operation="), "\(metrics.prefix(300))")
-        #expect(metrics.contains("acerelay_store_writable 0"))
-        // Reads answer: WAL readers do not wait for another process's write lock.
-        #expect(node.list("/streams?status=started").count >= 1)
+        Self.assertStoreDegraded(node, within: 40, lastError: "database is locked", "while the store was locked")
         Self.assertKeepsItsRate(reference, "while the store was locked")
 
         lock.release()
@@ -212,7 +251,6 @@ import Glibc
         defer { disk.unmount() }
         let node = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
         defer { node.serve.kill() }
-        func store() -> [String: Any] { (node.json("/orchestrator/status")?["store"] as? [String: Any]) ?? [:] }
         let reference = try node.player(370)
         #expect(try reference.readHead(timeout: 15).status == 200)
         #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
@@ -229,51 +267,61 @@ import Glibc
             #expect(newcomer.readBody(count: 188 * 200).count == 188 * 200)
             newcomers.append(newcomer)
         }
-        #expect(eventually(timeout: 30) { store()["writable"] as? Bool == false }, "the status never said the store is not writable: \(store())")
-        // And it stays so while the disk is full, through a dozen rounds of the collector, whose
-        // prune after each round deletes nothing and so commits even on a full disk.
-        let deadline = Date().addingTimeInterval(2.5)
-        var seen: [String] = []
-        while Date() < deadline { seen.append(node.json("/orchestrator/status")?["status"] as? String ?? "no answer") }
-        #expect(Set(seen) == ["degraded"], "the status while the disk was full: \(seen)")
-        let status = try #require(node.json("/orchestrator/status"))
-        #expect(status["status"] as? String == "degraded")
-        let failing = try #require(status["store"] as? [String: Any])
-        #expect(failing["status"] as? String == "degraded")
-        #expect((failing["errors_total"] as? Int ?? 0) >= 1)
-        #expect((failing["retries"] as? Int ?? 0) >= 2)
-        #expect((failing["last_error"] as? String)?.contains("database or disk is full") == true, "\(failing)")
-        let metrics = node.get("/metrics").body
-        #expect(metrics.contains("acerelay_store_errors_total{operation="), "\(metrics.prefix(300))")
-        #expect(metrics.contains("acerelay_store_writable 0"))
-        for path in ["/streams", "/engines", "/orchestrator/status"] {
-            #expect(node.get(path).status == 200, "\(path) while the disk is full")
-        }
-        #expect(!node.list("/streams?status=started").isEmpty, "reads answer from what the store holds")
+        Self.assertStoreDegraded(node, within: 30, lastError: "database or disk is full", "while the data directory was full")
         Self.assertKeepsItsRate(reference, "while the data directory was full")
 
         try FileManager.default.removeItem(atPath: filler)
         // The next stat sample finds room again.
-        #expect(eventually(timeout: 30) { store()["writable"] as? Bool == true }, "the store never became writable again: \(store())")
+        #expect(eventually(timeout: 30) { Self.storeStatus(node)["writable"] as? Bool == true },
+                "the store never became writable again: \(Self.storeStatus(node))")
         #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
         #expect(node.get("/metrics").body.contains("acerelay_store_writable 1"))
         // A write after the recovery lands: a new content's stream is recorded.
         let after = try node.player(374)
         #expect(try after.readHead(timeout: 15).status == 200)
-        let key = RelayHarness.contentID(374).lowercased()
-        #expect(eventually(timeout: 10) {
-            node.list("/streams?status=started").contains { ($0["key"] as? String)?.lowercased() == key }
-        }, "a stream started after the recovery was not recorded")
+        #expect(eventually(timeout: 10) { Self.isRecorded(node, 374) }, "a stream started after the recovery was not recorded")
         Self.assertKeepsItsRate(reference, "after space was freed")
 
         // The database the binary leaves behind is intact.
-        Glibc.kill(node.serve.relayPID, SIGTERM)
-        #expect(node.serve.waitForExit(timeout: 15), "acerelay did not exit on SIGTERM")
-        #expect(node.serve.status == 0)
-        let queue = try DatabaseQueue(path: disk.path + "/acerelay.sqlite")
-        let integrity = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
-        #expect(integrity == ["ok"])
-        try queue.close()
+        Self.assertStopsCleanly(node, "after the disk was full")
+        #expect(try Self.integrityCheck(disk.path + "/acerelay.sqlite") == ["ok"])
+    }
+
+    @Test(.enabled(if: Ext4Image.refusal == nil,
+                   "no ext4 image on a loop device here (needs root, losetup, mkfs.ext4, trigger_fs_error): the read-only data directory was not tried"))
+    func aDataDirectoryTurnedReadOnlyUnderTheRunningBinaryDegradesTheStatusAndPlayersKeepStreaming() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.shutdown() }
+        let disk = try Ext4Image()
+        defer { disk.close() }
+        let node = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
+        defer { node.serve.kill() }
+        let reference = try node.player(375)
+        #expect(try reference.readHead(timeout: 15).status == 200)
+        #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
+        #expect(eventually(timeout: 10) { node.list("/streams?status=started").count == 1 })
+        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+
+        // As ext4 does after an I/O error: read-only at once, under the open database.
+        try disk.failReadOnly()
+        let newcomer = try node.player(376)
+        #expect(try newcomer.readHead(timeout: 15).status == 200, "a new content plays on a read-only disk")
+        #expect(newcomer.readBody(count: 188 * 200).count == 188 * 200)
+        Self.assertStoreDegraded(node, within: 30, lastError: "disk I/O error", "while the data directory was read-only")
+        Self.assertKeepsItsRate(reference, "while the data directory was read-only")
+
+        // The kernel lets it be written again only after an unmount and a check: the relay
+        // stops though every write fails, and starts again on the repaired filesystem.
+        Self.assertStopsCleanly(node, "on a read-only data directory")
+        try disk.repair()
+        #expect(try Self.integrityCheck(disk.path + "/acerelay.sqlite") == ["ok"])
+        let again = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
+        defer { again.serve.kill() }
+        let player = try again.player(377)
+        #expect(try player.readHead(timeout: 15).status == 200)
+        #expect(eventually(timeout: 10) { Self.isRecorded(again, 377) }, "a stream started after the repair was not recorded")
+        #expect(Self.storeStatus(again)["writable"] as? Bool == true)
+        #expect(again.json("/orchestrator/status")?["status"] as? String == "healthy")
     }
 
     // MARK: kill -9
@@ -317,10 +365,7 @@ import Glibc
         }
         #expect(seen.count >= 8, "the killed runs recorded too few streams to test anything: \(seen.count)")
         // The last run's database, as it was left by the kill.
-        let path = directory + "/acerelay.sqlite"
-        let queue = try DatabaseQueue(path: path)
-        let integrity = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
-        #expect(integrity == ["ok"])
+        #expect(try Self.integrityCheck(directory + "/acerelay.sqlite") == ["ok"])
 
         let node = try Node(engine: simulator.port, dataDirectory: directory)
         defer { node.serve.kill() }
