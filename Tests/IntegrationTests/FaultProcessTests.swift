@@ -100,6 +100,16 @@ import Glibc
         #expect(!player.peerClosed, "reference player was disconnected \(comment)")
     }
 
+    /// A player of content `n` streaming, its stream recorded, the status healthy: how a store test begins.
+    static func referencePlayer(_ node: Node, _ n: Int) throws -> TestPlayer {
+        let reference = try node.player(n)
+        #expect(try reference.readHead(timeout: 15).status == 200)
+        #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
+        #expect(eventually(timeout: 10) { node.list("/streams?status=started").count == 1 })
+        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        return reference
+    }
+
     /// Whether content `n`'s stream is in `/streams?status=started`: a write of the store landed.
     static func isRecorded(_ node: Node, _ n: Int) -> Bool {
         let key = RelayHarness.contentID(n).lowercased()
@@ -212,11 +222,7 @@ import Glibc
         let directory = ProcessTests.temporaryDirectory()
         let node = try Node(engine: simulator.port, dataDirectory: directory, environment: ["COLLECT_INTERVAL_S": "0.5"])
         defer { node.serve.kill() }
-        let reference = try node.player(310)
-        #expect(try reference.readHead(timeout: 15).status == 200)
-        #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
-        #expect(eventually(timeout: 10) { node.list("/streams?status=started").count == 1 })
-        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        let reference = try Self.referencePlayer(node, 310)
 
         let lock = try LockHolder(directory + "/acerelay.sqlite")
         defer { lock.release() }
@@ -251,11 +257,7 @@ import Glibc
         defer { disk.unmount() }
         let node = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
         defer { node.serve.kill() }
-        let reference = try node.player(370)
-        #expect(try reference.readHead(timeout: 15).status == 200)
-        #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
-        #expect(eventually(timeout: 10) { node.list("/streams?status=started").count == 1 })
-        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        let reference = try Self.referencePlayer(node, 370)
 
         let filler = try disk.fill()
         // Every write appends at least one page to the WAL, which on a full filesystem has no block to
@@ -296,11 +298,7 @@ import Glibc
         defer { disk.close() }
         let node = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
         defer { node.serve.kill() }
-        let reference = try node.player(375)
-        #expect(try reference.readHead(timeout: 15).status == 200)
-        #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
-        #expect(eventually(timeout: 10) { node.list("/streams?status=started").count == 1 })
-        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        let reference = try Self.referencePlayer(node, 375)
 
         // As ext4 does after an I/O error: read-only at once, under the open database.
         try disk.failReadOnly()
