@@ -9,9 +9,7 @@ import Glibc
 ///
 /// Mounting needs root or CAP_SYS_ADMIN. `refusal` probes that once, so a test can
 /// say through `.enabled(if: Tmpfs.canMount, ...)` that it did not run, rather than pass.
-public final class Tmpfs: @unchecked Sendable {
-    // @unchecked: `mounted` is only changed by the test's own thread (unmount, deinit).
-
+public final class Tmpfs {
     /// The mount point.
     public let path: String
     private let mountPoint: TestDirectory
