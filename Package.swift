@@ -190,7 +190,7 @@ let package = Package(
                            .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "Logging", package: "swift-log")]
         ),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         // The VPN monitor's parsing and state machine, and the monitor against a Gluetun control-server stand-in.
         .testTarget(
             name: "VPNTests",

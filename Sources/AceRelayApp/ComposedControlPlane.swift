@@ -131,7 +131,8 @@ final class ComposedControlPlane: Sendable {
                                  version: RelayServer.version, streamPort: { relay.port }, channels: channels,
                                  playlists: PlaylistSettings(publicURL: settings.publicURL,
                                                              fetchTimeout: .milliseconds(Int64(settings.m3uTimeout * 1000))),
-                                 dispatcharr: dispatcharr?.sync, live: live, engineURLs: engineURLs, vpn: vpn)
+                                 dispatcharr: dispatcharr?.sync, live: live, engineURLs: engineURLs, vpn: vpn,
+                                 health: monitor, stats: collector)
         plane.maxConcurrentRequests = settings.apiMaxRequests
         let progress = GroupProgress()
         self.progress = progress

@@ -37,6 +37,10 @@ public struct ControlPlane: Sendable {
     public var vpn: VPNMonitor?
     /// Which reported `stat_url`/`command_url` may be called (the fleet's engines only, by default).
     public var engineURLs: EngineURLPolicy
+    /// The engines' status probes; their failures in `/metrics`. Nil counts none.
+    public var health: HealthMonitor?
+    /// The streams' stat polls; their failures in `/metrics`. Nil counts none.
+    public var stats: StatsCollector?
     /// Control API requests in progress at most (`ACERELAY_API_MAX_REQUESTS`); more get 503.
     public var maxConcurrentRequests = 64
     /// The count `maxConcurrentRequests` bounds, shared by every router built from this plane.
@@ -46,7 +50,9 @@ public struct ControlPlane: Sendable {
                 metrics: MetricsExporter? = nil, apiKey: String?, version: String, streamPort: @escaping @Sendable () -> UInt16,
                 channels: ChannelService? = nil, playlists: PlaylistSettings = PlaylistSettings(),
                 dispatcharr: DispatcharrSync? = nil, live: LiveUpdates? = nil, engineURLs: EngineURLPolicy? = nil,
-                vpn: VPNMonitor? = nil) {
+                vpn: VPNMonitor? = nil, health: HealthMonitor? = nil, stats: StatsCollector? = nil) {
+        self.health = health
+        self.stats = stats
         self.live = live
         self.vpn = vpn
         self.engineURLs = engineURLs ?? EngineURLPolicy(fleet: fleet)

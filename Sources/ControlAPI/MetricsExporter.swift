@@ -31,12 +31,14 @@ public final class MetricsExporter: RelayObserver {
     private let provisioningFailed: Counter
     private let breakerOpen: Gauge
     private let waiting: Gauge
+    private let probeFailures: Counter
     // Streams.
     private let activeStreams: Gauge
     private let peers: Gauge
     private let downloadSpeed: Gauge
     private let uploadSpeed: Gauge
     private let loopDetections: Counter
+    private let statPollFailures: Counter
     // Channels.
     private let channelMetrics: ChannelMetrics
     private let dispatcharrRequests: [DispatcharrRequestResult: Counter]
@@ -95,11 +97,17 @@ public final class MetricsExporter: RelayObserver {
                                                   help: "Engine containers started, and attempts that failed.")
         breakerOpen = registry.makeGauge(name: "acerelay_fleet_circuit_breaker_open", help: "1 while provisioning is paused by the circuit breaker.")
         waiting = registry.makeGauge(name: "acerelay_fleet_waiting_requests", help: "Streams waiting for an engine.")
+        // Over all engines and all streams: an engine's name is a URL for static engines, and
+        // streams come and go; the log names which one is failing.
+        probeFailures = registry.makeCounter(name: "acerelay_fleet_engine_probe_failures_total",
+                                             help: "Engine status probes (get_status) that failed or timed out, over all engines.")
         activeStreams = registry.makeGauge(name: "acerelay_streams_active", help: "Engine sessions started and not ended.")
         peers = registry.makeGauge(name: "acerelay_streams_peers", help: "Peers over all active streams, from the engines' stats.")
         downloadSpeed = registry.makeGauge(name: "acerelay_streams_download_bytes_per_second", help: "Engines' download speed over all active streams.")
         uploadSpeed = registry.makeGauge(name: "acerelay_streams_upload_bytes_per_second", help: "Engines' upload speed over all active streams.")
         loopDetections = registry.makeCounter(name: "acerelay_streams_loop_detections_total", help: "Looping broadcasts found and stopped.")
+        statPollFailures = registry.makeCounter(name: "acerelay_streams_stat_poll_failures_total",
+                                                help: "Stat polls of streams (stat_url) that failed or timed out, over all streams.")
         channelMetrics = ChannelMetrics(registry: registry)
         var dispatcharrRequests: [DispatcharrRequestResult: Counter] = [:]
         for result in DispatcharrRequestResult.allCases {
@@ -160,6 +168,8 @@ public final class MetricsExporter: RelayObserver {
                 }
             }
             waiting.set(Double(plane.fleet.waiting))
+            if let health = plane.health { advance(probeFailures, key: "probe_failures", to: health.probeFailures, last: &last) }
+            if let stats = plane.stats { advance(statPollFailures, key: "stat_poll_failures", to: stats.pollFailures, last: &last) }
             activeStreams.set(Double(started.count))
             peers.set(Double(latest.values.reduce(0) { $0 + ($1.peers ?? 0) }))
             downloadSpeed.set(Double(latest.values.reduce(0) { $0 + ($1.speedDown ?? 0) }) * 1024)

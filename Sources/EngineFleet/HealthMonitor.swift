@@ -51,7 +51,9 @@ public final class HealthMonitor: Sendable {
 
     /// Failed probes since start, over every engine; for a metric.
     public var probeFailures: UInt64 {
-        unanswered.withLock { $0.values.reduce(0) { $0 + $1.occurrences } } + forgottenFailures.load(ordering: .relaxed)
+        // Both under the lock: a gone engine's failures move from one to the other under it, so
+        // reading the second after the lock could count them twice, and a counter never goes back.
+        unanswered.withLock { $0.values.reduce(0) { $0 + $1.occurrences } + forgottenFailures.load(ordering: .relaxed) }
     }
 
     private func reportProbe(of engine: FleetEngine?, _ result: ProbeResult) {

@@ -47,21 +47,31 @@ public final class Store: Sendable {
 
     /// A read on GRDB's async API; `body` must return a Sendable plain value (see `latestSamples`).
     func read<Value: Sendable>(operation: String = #function, _ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
-        try await attempt(operation, write: false) { try await self.pool.read(body) }
+        try await attempt(operation, write: false) { (try await self.pool.read(body), changed: false) }
     }
 
     func write<Value: Sendable>(operation: String = #function, _ body: @escaping @Sendable (Database) throws -> Value) async throws -> Value {
-        try await attempt(operation, write: true) { try await self.pool.write(body) }
+        try await attempt(operation, write: true) {
+            try await self.pool.write { db in
+                let before = db.totalChangesCount
+                let value = try body(db)
+                return (value, changed: db.totalChangesCount != before)
+            }
+        }
     }
 
-    private func attempt<Value: Sendable>(_ function: String, write: Bool, _ body: () async throws -> Value) async throws -> Value {
+    /// Runs `body`, retrying a write whose error may pass; `changed` says whether it changed a row.
+    private func attempt<Value: Sendable>(_ function: String, write: Bool,
+                                          _ body: () async throws -> (value: Value, changed: Bool)) async throws -> Value {
         // The method's name without its arguments: a bounded label for metrics.
         let operation = String(function.prefix { $0 != "(" })
         var tries = 0
         while true {
             do {
-                let value = try await body()
-                if write { healthState.succeededWrite() }
+                let (value, changed) = try await body()
+                // Only a write that changed a row appended to the WAL: one that changed nothing (a
+                // prune with nothing to prune) commits on a full disk too, and proves nothing.
+                if write && changed { healthState.succeededWrite() }
                 return value
             } catch {
                 tries += 1

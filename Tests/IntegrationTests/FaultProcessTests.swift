@@ -8,8 +8,8 @@ import Testing
 import Glibc
 #endif
 
-/// `acerelay serve` under faults, as an operator meets them: its store on a filesystem
-/// that turns read-only, a corrupt database at start, `kill -9` under load, engines
+/// `acerelay serve` under faults, as an operator meets them: its store locked by another
+/// process or on a full filesystem, a corrupt database at start, `kill -9` under load, engines
 /// answering with URLs pointing elsewhere, and secrets that must not show.
 @Suite(.serialized) struct FaultProcessTests {
     // MARK: A running relay, its API and a reference player
@@ -100,6 +100,68 @@ import Glibc
         #expect(!player.peerClosed, "reference player was disconnected \(comment)")
     }
 
+    /// A player of content `n` streaming, its stream recorded, the status healthy: how a store test begins.
+    static func referencePlayer(_ node: Node, _ n: Int) throws -> TestPlayer {
+        let reference = try node.player(n)
+        #expect(try reference.readHead(timeout: 15).status == 200)
+        #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
+        #expect(eventually(timeout: 10) { node.list("/streams?status=started").count == 1 })
+        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        return reference
+    }
+
+    /// Whether content `n`'s stream is in `/streams?status=started`: a write of the store landed.
+    static func isRecorded(_ node: Node, _ n: Int) -> Bool {
+        let key = RelayHarness.contentID(n).lowercased()
+        return node.list("/streams?status=started").contains { ($0["key"] as? String)?.lowercased() == key }
+    }
+
+    /// SIGTERM, and an exit with status 0 within the stop's time limit.
+    static func assertStopsCleanly(_ node: Node, _ comment: String) {
+        Glibc.kill(node.serve.relayPID, SIGTERM)
+        #expect(node.serve.waitForExit(timeout: 15), "acerelay did not exit on SIGTERM \(comment)")
+        #expect(node.serve.status == 0, "\(comment)")
+    }
+
+    /// `PRAGMA integrity_check` of a database no process has open, opened here with GRDB.
+    static func integrityCheck(_ path: String) throws -> [String] {
+        let queue = try DatabaseQueue(path: path)
+        defer { try? queue.close() }
+        return try queue.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+
+    /// The store's section of `/orchestrator/status`, empty when there is none.
+    static func storeStatus(_ node: Node) -> [String: Any] {
+        (node.json("/orchestrator/status")?["store"] as? [String: Any]) ?? [:]
+    }
+
+    /// Waits for the status to say the store's writes fail, then checks that it keeps saying so
+    /// for a while (not only between writes that prove nothing), that failures are counted in the
+    /// status and the metrics, and that reads keep answering.
+    static func assertStoreDegraded(_ node: Node, within timeout: Double, lastError: String, _ comment: String) {
+        guard eventually(timeout: timeout, { storeStatus(node)["writable"] as? Bool == false }) else {
+            Issue.record("the status never said the store is not writable \(comment): \(storeStatus(node))")
+            return
+        }
+        let deadline = Date().addingTimeInterval(2.5)
+        var seen: [String] = []
+        while Date() < deadline { seen.append(node.json("/orchestrator/status")?["status"] as? String ?? "no answer") }
+        #expect(Set(seen) == ["degraded"], "the status \(comment): \(seen)")
+        let store = storeStatus(node)
+        #expect(store["status"] as? String == "degraded")
+        #expect((store["errors_total"] as? Int ?? 0) >= 1)
+        #expect((store["retries"] as? Int ?? 0) >= 2)
+        #expect((store["last_error"] as? String)?.contains(lastError) == true, "\(store)")
+        let metrics = node.get("/metrics").body
+        #expect(metrics.contains("acerelay_store_errors_total{operation="), "\(metrics.prefix(300))")
+        #expect(metrics.contains("acerelay_store_writable 0"))
+        for path in ["/streams", "/engines", "/orchestrator/status"] {
+            #expect(node.get(path).status == 200, "\(path) \(comment)")
+        }
+        // WAL readers need neither a write lock nor a byte of space.
+        #expect(!node.list("/streams?status=started").isEmpty, "reads answer from what the store holds")
+    }
+
     // MARK: Store faults
 
     @Test func aCorruptDatabaseAtStartIsMovedAsideWithOneLineAndTheRelayServes() throws {
@@ -160,11 +222,7 @@ import Glibc
         let directory = ProcessTests.temporaryDirectory()
         let node = try Node(engine: simulator.port, dataDirectory: directory, environment: ["COLLECT_INTERVAL_S": "0.5"])
         defer { node.serve.kill() }
-        let reference = try node.player(310)
-        #expect(try reference.readHead(timeout: 15).status == 200)
-        #expect(reference.readBody(count: 188 * 500).count == 188 * 500)
-        #expect(eventually(timeout: 10) { node.list("/streams?status=started").count == 1 })
-        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        let reference = try Self.referencePlayer(node, 310)
 
         let lock = try LockHolder(directory + "/acerelay.sqlite")
         defer { lock.release() }
@@ -173,20 +231,7 @@ import Glibc
         #expect(try newcomer.readHead(timeout: 15).status == 200)
         #expect(newcomer.readBody(count: 188 * 200).count == 188 * 200, "a new content still plays")
         // Each write waits out the busy timeout (5 s) three times before it counts as failed.
-        #expect(eventually(timeout: 40) { (node.json("/orchestrator/status")?["store"] as? [String: Any])?["writable"] as? Bool == false },
-                "the status never said the store is not writable")
-        let status = try #require(node.json("/orchestrator/status"))
-        #expect(status["status"] as? String == "degraded")
-        let store = try #require(status["store"] as? [String: Any])
-        #expect(store["status"] as? String == "degraded")
-        #expect((store["errors_total"] as? Int ?? 0) >= 1)
-        #expect((store["retries"] as? Int ?? 0) >= 2)
-        #expect((store["last_error"] as? String)?.contains("database is locked") == true, "\(store)")
-        let metrics = node.get("/metrics").body
-        #expect(metrics.contains("acerelay_store_errors_total{operation="), "\(metrics.prefix(300))")
-        #expect(metrics.contains("acerelay_store_writable 0"))
-        // Reads answer: WAL readers do not wait for another process's write lock.
-        #expect(node.list("/streams?status=started").count >= 1)
+        Self.assertStoreDegraded(node, within: 40, lastError: "database is locked", "while the store was locked")
         Self.assertKeepsItsRate(reference, "while the store was locked")
 
         lock.release()
@@ -201,6 +246,80 @@ import Glibc
         #expect(eventually(timeout: 15) { lines("ended after").count == 1 }, "\(lines("ended after"))")
         #expect(lines("began").count == 1, "\(lines("began"))")
         Self.assertKeepsItsRate(reference, "after the lock was released")
+    }
+
+    @Test(.enabled(if: Tmpfs.canMount, "mounting a tmpfs is refused here (needs root or CAP_SYS_ADMIN): the full data directory was not tried"))
+    func aFullDataDirectoryDegradesTheStatusCountsErrorsAndTheStoreRecoversWhenSpaceIsFreed() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.shutdown() }
+        // Torn down in reverse: the binary stops before its filesystem goes.
+        let disk = try Tmpfs(size: "2m")
+        defer { disk.unmount() }
+        let node = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
+        defer { node.serve.kill() }
+        let reference = try Self.referencePlayer(node, 370)
+
+        let filler = try disk.fill()
+        // Every write appends at least one page to the WAL, which on a full filesystem has no block to
+        // grow into: stat samples (five a second per stream) and the records of new contents.
+        var newcomers: [TestPlayer] = []
+        for n in 371...373 {
+            let newcomer = try node.player(n)
+            #expect(try newcomer.readHead(timeout: 15).status == 200, "a new content plays on a full disk")
+            #expect(newcomer.readBody(count: 188 * 200).count == 188 * 200)
+            newcomers.append(newcomer)
+        }
+        Self.assertStoreDegraded(node, within: 30, lastError: "database or disk is full", "while the data directory was full")
+        Self.assertKeepsItsRate(reference, "while the data directory was full")
+
+        try FileManager.default.removeItem(atPath: filler)
+        // The next stat sample finds room again.
+        #expect(eventually(timeout: 30) { Self.storeStatus(node)["writable"] as? Bool == true },
+                "the store never became writable again: \(Self.storeStatus(node))")
+        #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        #expect(node.get("/metrics").body.contains("acerelay_store_writable 1"))
+        // A write after the recovery lands: a new content's stream is recorded.
+        let after = try node.player(374)
+        #expect(try after.readHead(timeout: 15).status == 200)
+        #expect(eventually(timeout: 10) { Self.isRecorded(node, 374) }, "a stream started after the recovery was not recorded")
+        Self.assertKeepsItsRate(reference, "after space was freed")
+
+        // The database the binary leaves behind is intact.
+        Self.assertStopsCleanly(node, "after the disk was full")
+        #expect(try Self.integrityCheck(disk.path + "/acerelay.sqlite") == ["ok"])
+    }
+
+    @Test(.enabled(if: Ext4Image.refusal == nil,
+                   "no ext4 image on a loop device here (needs root, losetup, mkfs.ext4, trigger_fs_error): the read-only data directory was not tried"))
+    func aDataDirectoryTurnedReadOnlyUnderTheRunningBinaryDegradesTheStatusAndPlayersKeepStreaming() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.shutdown() }
+        let disk = try Ext4Image()
+        defer { disk.close() }
+        let node = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
+        defer { node.serve.kill() }
+        let reference = try Self.referencePlayer(node, 375)
+
+        // As ext4 does after an I/O error: read-only at once, under the open database.
+        try disk.failReadOnly()
+        let newcomer = try node.player(376)
+        #expect(try newcomer.readHead(timeout: 15).status == 200, "a new content plays on a read-only disk")
+        #expect(newcomer.readBody(count: 188 * 200).count == 188 * 200)
+        Self.assertStoreDegraded(node, within: 30, lastError: "disk I/O error", "while the data directory was read-only")
+        Self.assertKeepsItsRate(reference, "while the data directory was read-only")
+
+        // The kernel lets it be written again only after an unmount and a check: the relay
+        // stops though every write fails, and starts again on the repaired filesystem.
+        Self.assertStopsCleanly(node, "on a read-only data directory")
+        try disk.repair()
+        #expect(try Self.integrityCheck(disk.path + "/acerelay.sqlite") == ["ok"])
+        let again = try Node(engine: simulator.port, dataDirectory: disk.path, environment: ["COLLECT_INTERVAL_S": "0.2"])
+        defer { again.serve.kill() }
+        let player = try again.player(377)
+        #expect(try player.readHead(timeout: 15).status == 200)
+        #expect(eventually(timeout: 10) { Self.isRecorded(again, 377) }, "a stream started after the repair was not recorded")
+        #expect(Self.storeStatus(again)["writable"] as? Bool == true)
+        #expect(again.json("/orchestrator/status")?["status"] as? String == "healthy")
     }
 
     // MARK: kill -9
@@ -244,10 +363,7 @@ import Glibc
         }
         #expect(seen.count >= 8, "the killed runs recorded too few streams to test anything: \(seen.count)")
         // The last run's database, as it was left by the kill.
-        let path = directory + "/acerelay.sqlite"
-        let queue = try DatabaseQueue(path: path)
-        let integrity = try queue.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
-        #expect(integrity == ["ok"])
+        #expect(try Self.integrityCheck(directory + "/acerelay.sqlite") == ["ok"])
 
         let node = try Node(engine: simulator.port, dataDirectory: directory)
         defer { node.serve.kill() }
@@ -312,6 +428,40 @@ import Glibc
         #expect(try newcomer.readHead(timeout: 15).status == 200, "players are accepted again")
     }
 
+    @Test func engineProbesAndStatPollsThatFailAreCountedInTheMetrics() throws {
+        let simulator = try Self.simulator()
+        defer { simulator.shutdown() }
+        let node = try Node(engine: simulator.port, dataDirectory: ProcessTests.temporaryDirectory(),
+                            environment: ["COLLECT_INTERVAL_S": "0.2", "HEALTH_CHECK_INTERVAL_S": "1"])
+        defer { node.serve.kill() }
+        func value(_ metric: String) -> Double? {
+            let line = node.get("/metrics").body.split(separator: "\n").first { $0.hasPrefix(metric + " ") }
+            return line.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        let player = try node.player(365)
+        #expect(try player.readHead(timeout: 15).status == 200)
+        #expect(player.readBody(count: 188 * 300).count == 188 * 300)
+        #expect(eventually(timeout: 10) { simulator.totalCounters.statRequests >= 2 }, "stats were never polled")
+        let (probes, polls) = ("acerelay_fleet_engine_probe_failures_total", "acerelay_streams_stat_poll_failures_total")
+        #expect(value(probes) == 0, "exported, and zero while the engine answers")
+        #expect(value(polls) == 0)
+
+        // The engine stops answering anything: probes time out (5 s) and stat polls (3 s).
+        simulator.setFault(.hang)
+        #expect(eventually(timeout: 30) { (value(probes) ?? 0) >= 1 && (value(polls) ?? 0) >= 1 },
+                "probes \(value(probes) ?? -1), polls \(value(polls) ?? -1)")
+        #expect(node.log.contains("not answering its status probe: began"))
+        #expect(node.serve.errorLines.contains { $0.contains("stat polls of stream") && $0.contains("failing: began") })
+        simulator.setFault(nil)
+        let counted = try #require(value(probes))
+        #expect(eventually(timeout: 15) { node.log.contains("not answering its status probe: ended after") })
+        #expect((value(probes) ?? 0) >= counted, "a counter never goes down")
+
+        let text = node.get("/metrics").body
+        let lint = try ChildProcess.run("/usr/bin/promtool", ["check", "metrics"], input: Array(text.utf8))
+        #expect(lint.status == 0, "promtool: \(lint.output)")
+    }
+
     // MARK: URLs engines and proxies give
 
     /// A listener on 127.0.0.2 that counts every connection: where nothing must ever go.
@@ -324,20 +474,9 @@ import Glibc
         var connections: Int { count.value.load(ordering: .relaxed) }
 
         init() throws {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            self.fd = fd
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.2")
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard fd >= 0, bound == 0, listen(fd, 64) == 0 else { throw TestError("cannot listen on 127.0.0.2: errno \(errno)") }
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-            }
-            port = UInt16(bigEndian: address.sin_port)
+            let listening = try Loopback.listen(address: "127.0.0.2")
+            fd = listening.fd
+            port = listening.port
             let listener = fd
             Thread { [count] in
                 while true {

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 
-/// TCP sockets on 127.0.0.1, the only address the tests use.
+/// TCP sockets on loopback addresses (127.0.0.1, and 127.0.0.2 and the like for another host), the only ones the tests use.
 public enum Loopback {
     /// A port on 127.0.0.1 that was free a moment ago: bound to port 0, read back, closed.
     /// Nothing listens on it afterwards, so it also serves as a port that refuses connections.
@@ -11,13 +11,25 @@ public enum Loopback {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var address = Self.address(port: 0)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        guard let port = bindToAnyPort(fd, host: "127.0.0.1", backlog: nil) else {
+            throw TestFailure("cannot bind a port on 127.0.0.1: \(String(cString: strerror(errno)))")
         }
-        guard bound else { throw TestFailure("cannot bind a port on 127.0.0.1: \(String(cString: strerror(errno)))") }
-        return UInt16(bigEndian: address.sin_port)
+        return port
+    }
+
+    /// A listening TCP socket on `host` at a port the kernel picks; the caller accepts on
+    /// `fd` and closes it. Neither SO_REUSEADDR nor SO_REUSEPORT is set, so the port is held
+    /// as another program would hold it.
+    /// - Parameter host: 127.0.0.1, or another loopback address (127.0.0.2) for "another host".
+    public static func listen(address host: String = "127.0.0.1", backlog: Int32 = 64) throws -> (fd: Int32, port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
+        guard let port = bindToAnyPort(fd, host: host, backlog: backlog) else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw TestFailure("cannot listen on \(host): \(reason)")
+        }
+        return (fd, port)
     }
 
     /// Whether `port` on 127.0.0.1 can be bound right now.
@@ -68,11 +80,27 @@ public enum Loopback {
         return fd
     }
 
-    private static func address(port: UInt16) -> sockaddr_in {
+    /// Binds `fd` to `host` at a port the kernel picks, listens when `backlog` is given,
+    /// and returns the port; nil with `errno` set when a call failed.
+    private static func bindToAnyPort(_ fd: Int32, host: String, backlog: Int32?) -> UInt16? {
+        var address = Self.address(port: 0, host: host)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 }
+        }
+        guard bound else { return nil }
+        if let backlog, Glibc.listen(fd, backlog) != 0 { return nil }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        return named ? UInt16(bigEndian: address.sin_port) : nil
+    }
+
+    private static func address(port: UInt16, host: String = "127.0.0.1") -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         return address
     }
 }
