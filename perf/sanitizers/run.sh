@@ -38,8 +38,12 @@ filter=${SANITIZE_FILTER:-'RelayCoreTests|IntegrationTests'}
 reports=$scratch/reports
 
 start=$(date +%s)
-swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" 2>&1 \
-    | grep -E 'error:|Build complete' || true
+mkdir -p "$scratch"
+if ! swift build --build-tests --sanitize="$sanitizer" --scratch-path "$scratch" > "$scratch/build.log" 2>&1; then
+    grep -E 'error:' "$scratch/build.log" | head -40
+    echo "$report: the build failed ($scratch/build.log)" >&2
+    exit 1
+fi
 echo "$report: built in $(( $(date +%s) - start )) s"
 
 export "$variable"="$options log_path=$PWD/$reports/$report"
