@@ -21,3 +21,5 @@ int csupport_accept4_nonblock(int fd) { return accept4(fd, NULL, NULL, SOCK_NONB
 int csupport_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 
 int csupport_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
+
+int csupport_malloc_trim(void) { return malloc_trim(0); }

@@ -67,5 +67,7 @@ int csupport_accept4_nonblock(int fd);
 int csupport_set_thread_name(const char *name);
 /// mallopt(M_ARENA_MAX, arenas): 1 on success (glibc), 0 when refused.
 int csupport_limit_malloc_arenas(int arenas);
+/// malloc_trim(0): free pages of every arena back to the system; 1 when any was released.
+int csupport_malloc_trim(void);
 
 #endif

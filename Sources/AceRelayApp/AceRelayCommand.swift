@@ -76,7 +76,7 @@ extension AceRelayCommand {
 
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
-            MallocArenas.limit(environment: environment)
+            MallocTuning.limitArenas(environment: environment)
             let settings: ServeSettings
             do throws(SettingError) {
                 settings = try ServeSettings(relay: relay, control: control, engines: engines, environment: environment)
@@ -122,7 +122,7 @@ extension AceRelayCommand {
 
         func run() throws {
             let environment = ProcessInfo.processInfo.environment
-            MallocArenas.limit(environment: environment)
+            MallocTuning.limitArenas(environment: environment)
             var settings: ServeSettings
             let seconds: Double?
             do throws(SettingError) {

@@ -156,6 +156,10 @@ final class ComposedControlPlane: Sendable {
             ServicePolicy.auxiliary(PeriodicService(description: "thread priority", interval: 5, logger: logger) {
                 ThreadPriority.lowerControlPlaneThreads()
             }),
+            ServicePolicy.auxiliary(PeriodicService(description: "returning freed memory", interval: MallocTuning.trimInterval,
+                                                    logger: logger) {
+                MallocTuning.returnFreedMemory()
+            }),
             ServicePolicy.auxiliary(PeriodicService(description: "retention", interval: 600,
                                                     failure: "cannot prune old samples and events", logger: logger) {
                 try await store.prune(Store.Retention(samples: settings.statsRetention))
