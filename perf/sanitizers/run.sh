@@ -28,9 +28,10 @@ case $sanitizer in
         options="halt_on_error=0 exitcode=0 suppressions=$PWD/perf/sanitizers/tsan.supp"
         pattern='WARNING: ThreadSanitizer' ;;
     address)
-        # Leaks are checked too (LeakSanitizer, at each process's exit).
+        # Leaks are checked too (LeakSanitizer, at each process's exit; suppressions in lsan.supp).
         scratch=.build-asan; report=asan; variable=ASAN_OPTIONS
         options="detect_leaks=1"
+        export LSAN_OPTIONS="suppressions=$PWD/perf/sanitizers/lsan.supp"
         pattern='ERROR: (AddressSanitizer|LeakSanitizer)' ;;
     *) echo "usage: perf/sanitizers/run.sh thread|address" >&2; exit 2 ;;
 esac
