@@ -30,7 +30,7 @@ case $sanitizer in
     address)
         # Leaks are checked too (LeakSanitizer, at each process's exit; suppressions in lsan.supp).
         scratch=.build-asan; report=asan; variable=ASAN_OPTIONS
-        options="detect_leaks=1"
+        options="detect_leaks=1 suppressions=$PWD/perf/sanitizers/asan.supp"
         export LSAN_OPTIONS="suppressions=$PWD/perf/sanitizers/lsan.supp"
         pattern='ERROR: (AddressSanitizer|LeakSanitizer)' ;;
     *) echo "usage: perf/sanitizers/run.sh thread|address" >&2; exit 2 ;;
