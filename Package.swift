@@ -89,6 +89,7 @@ let package = Package(
             name: "ControlAPI",
             dependencies: [
                 "Locking",
+                "CSupport",
                 "EngineFleet", "Streams", "Store", "RelayCore", "Channels", "CurlHTTP", "Dispatcharr", "VPN",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

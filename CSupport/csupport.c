@@ -23,3 +23,8 @@ int csupport_set_thread_name(const char *name) { return pthread_setname_np(pthre
 int csupport_limit_malloc_arenas(int arenas) { return mallopt(M_ARENA_MAX, arenas); }
 
 int csupport_malloc_trim(void) { return malloc_trim(0); }
+
+size_t csupport_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}

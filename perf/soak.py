@@ -96,6 +96,22 @@ def relay_pid(bins, port):
 
 # ---- what is sampled ----------------------------------------------------------
 
+def live_memory(api_port):
+    """What is live, from acerelay's own gauges: malloc's bytes in use and SQLite's.
+    Beside RSS they tell growth of live data from memory malloc keeps after a free.
+    Empty when /metrics does not answer (the sample still counts)."""
+    wanted = {"acerelay_process_heap_in_use_bytes": "heap_mb", "acerelay_store_sqlite_memory_bytes": "sqlite_mb"}
+    found = {}
+    try:
+        for line in get(f"http://127.0.0.1:{api_port}/metrics").decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name in wanted:
+                found[wanted[name]] = float(value) / 2**20
+    except Exception:  # noqa: BLE001 -- a failed scrape leaves these out of this sample
+        pass
+    return found
+
+
 def proc_sample(pid):
     status = {}
     with open(f"/proc/{pid}/status") as f:
@@ -280,22 +296,24 @@ def main():
                 crashed = f"acerelay exited with {relay.returncode}"
                 break
             s = proc_sample(pid)
+            s.update(live_memory(api_port))
             s["t"] = round(time.time() - start)
             samples.append(s)
             log(f"t={s['t']:5d}s rss={s['rss_mb']:.1f}MB (anon {s['anon_mb']:.1f}, file {s['file_mb']:.1f}) "
                 f"fds={s['fds']} threads={s['threads']} "
-                f"history={s['history_mb']:.1f}MB sessions={churn.counts['sessions']}")
+                f"history={s['history_mb']:.1f}MB heap={s.get('heap_mb', 0):.1f}MB sqlite={s.get('sqlite_mb', 0):.1f}MB "
+                f"sessions={churn.counts['sessions']}")
     finally:
         stop.set()
         cleanup()
 
     def window_mean(key, lo, hi):
-        vals = [s[key] for s in samples if lo <= s["t"] < hi]
+        vals = [s[key] for s in samples if lo <= s["t"] < hi and key in s]
         return statistics.mean(vals) if vals else None
 
     growth = {}
     end_t = samples[-1]["t"] if samples else 0
-    for key in ("rss_mb", "anon_mb", "file_mb", "fds", "threads", "history_mb"):
+    for key in ("rss_mb", "anon_mb", "file_mb", "heap_mb", "sqlite_mb", "fds", "threads", "history_mb"):
         base = window_mean(key, args.settle, args.settle + 60)
         last = window_mean(key, end_t - 60, end_t + 1)
         growth[key] = None if not base or last is None else (last - base) / base * 100

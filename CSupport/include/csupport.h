@@ -69,5 +69,7 @@ int csupport_set_thread_name(const char *name);
 int csupport_limit_malloc_arenas(int arenas);
 /// malloc_trim(0): free pages of every arena back to the system; 1 when any was released.
 int csupport_malloc_trim(void);
+/// Bytes malloc has handed out and not had back, over every arena and mmap (mallinfo2).
+size_t csupport_heap_in_use(void);
 
 #endif

@@ -51,6 +51,9 @@ public final class MetricsExporter: RelayObserver {
     private let storeErrors = Locked<[String: Counter]>([:])
     private let storeRetries: Counter
     private let storeWritable: Gauge
+    // Memory: what is live, beside the RSS a scraper already gets.
+    private let heapInUse: Gauge
+    private let sqliteMemory: Gauge
 
     public init() {
         let registry = PrometheusCollectorRegistry()
@@ -85,6 +88,10 @@ public final class MetricsExporter: RelayObserver {
         storeRetries = registry.makeCounter(name: "acerelay_store_retries_total",
                                             help: "Store writes retried after an error that may pass (locked, full, read-only).")
         storeWritable = registry.makeGauge(name: "acerelay_store_writable", help: "0 while the store's writes fail, else 1.")
+        heapInUse = registry.makeGauge(name: "acerelay_process_heap_in_use_bytes",
+                                       help: "Bytes malloc has handed out and not had back (glibc mallinfo2); RSS beyond it is freed memory malloc keeps, stacks and code.")
+        sqliteMemory = registry.makeGauge(name: "acerelay_store_sqlite_memory_bytes",
+                                          help: "Bytes SQLite holds over every connection (page caches, statements): sqlite3_memory_used.")
         var engines: [EngineHealth: Gauge] = [:]
         for health in [EngineHealth.healthy, .unhealthy, .unknown] {
             engines[health] = registry.makeGauge(name: "acerelay_fleet_engines", labels: [("health", health.rawValue)],
@@ -180,6 +187,8 @@ public final class MetricsExporter: RelayObserver {
             vpnForwardedPort.set(Double(vpn?.forwardedPort ?? 0))
             let store = plane.store.health
             storeWritable.set(store.writable ? 1.0 : 0.0)
+            heapInUse.set(ProcessUsage.heapInUseBytes())
+            sqliteMemory.set(Double(Store.sqliteMemoryBytes))
             advance(storeRetries, key: "store_retries", to: store.retries, last: &last)
             for (operation, count) in store.errors {
                 let counter = storeErrors.withLock { counters in

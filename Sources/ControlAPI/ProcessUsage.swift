@@ -1,3 +1,4 @@
+import CSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,11 @@ struct ProcessUsage {
         ProcessUsage(cpuSeconds: cpuSeconds(stat: read("/proc/self/stat")),
                      residentBytes: residentBytes(statm: read("/proc/self/statm")))
     }
+
+    /// Bytes malloc has handed out and not had back (glibc's mallinfo2, every arena).
+    /// Beside RSS it tells live memory (this) from memory malloc keeps after a free,
+    /// thread stacks and code (the rest), which is what a soak needs to tell growth apart.
+    static func heapInUseBytes() -> Double { Double(csupport_heap_in_use()) }
 
     private static func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
