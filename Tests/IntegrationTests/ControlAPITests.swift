@@ -375,6 +375,17 @@ import Testing
         #expect(text.contains("acerelay_relay_players 1"))
         #expect(text.contains("acerelay_relay_sent_bytes_total"))
         #expect(!text.contains("127.0.0.1"), "no label from an unbounded set (addresses, URLs)")
+        // Live memory beside RSS: malloc's bytes in use are real (more than the 1 MiB any
+        // Swift process has) and below the process's whole RSS; SQLite holds some after writes.
+        func gauge(_ name: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        let status = (try? String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let rssKiB = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+            .flatMap { Double($0.split { $0 == " " || $0 == "\t" }[1]) } ?? 0
+        let heap = try #require(gauge("acerelay_process_heap_in_use_bytes"))
+        #expect(heap > 1_048_576 && heap < rssKiB * 1024, "heap in use \(heap) against RSS \(rssKiB) KiB")
+        #expect(try #require(gauge("acerelay_store_sqlite_memory_bytes")) > 0)
         let lint = try ChildProcess.run("/usr/bin/promtool", ["check", "metrics"], input: Array(text.utf8))
         #expect(lint.status == 0, "promtool: \(lint.output)")
         // A real Prometheus scrapes the control port and answers a query for the player count.
