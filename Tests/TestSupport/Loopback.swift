@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,7 +8,20 @@ import Glibc
 public enum Loopback {
     /// A port on 127.0.0.1 that was free a moment ago: bound to port 0, read back, closed.
     /// Nothing listens on it afterwards, so it also serves as a port that refuses connections.
+    /// Never one this process was handed before: the kernel may give a just-closed port to
+    /// the next bind, and two calls in a row (a stream port and an API port) once returned
+    /// the same one.
     public static func freePort() throws -> UInt16 {
+        for _ in 0..<64 {
+            let port = try anyFreePort()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw TestFailure("the kernel keeps offering ports this process was already given")
+    }
+
+    private static let handedOut = Locked<Set<UInt16>>([])
+
+    private static func anyFreePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
