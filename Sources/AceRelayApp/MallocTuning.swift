@@ -7,7 +7,8 @@ enum MallocTuning {
     /// thread and the control plane's pool then hold freed memory in a dozen arenas
     /// (perf/RESULTS.md, "Soak": RSS +15.6 % in 30 minutes with glibc's default against
     /// +3.3 % with two arenas). The data plane allocates little per byte (sendfile), so
-    /// two arenas cost it nothing measurable.
+    /// contention on two arenas should cost it little; perf/run.py has not been rerun
+    /// to show it.
     static let arenas = 2
 
     /// How often freed memory is handed back (`returnFreedMemory`).
