@@ -14,3 +14,13 @@ public enum TestTiming {
     /// `seconds` scaled by the run's slowdown.
     public static func bound(_ seconds: Double) -> Double { seconds * slowdown }
 }
+
+/// Whether this run is under ThreadSanitizer or AddressSanitizer (perf/sanitizers/run.sh
+/// sets their options for every process it starts). malloc is then the sanitizer's, so
+/// what glibc's malloc reports about itself (mallinfo2) is zero.
+public enum SanitizedRun {
+    public static let active: Bool = {
+        let environment = ProcessInfo.processInfo.environment
+        return environment["TSAN_OPTIONS"] != nil || environment["ASAN_OPTIONS"] != nil
+    }()
+}
