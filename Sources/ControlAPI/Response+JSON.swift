@@ -3,13 +3,27 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-extension Response {
-    /// An `Encodable` value as JSON: ISO 8601 dates, sorted keys.
-    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+extension JSONEncoder {
+    /// The API's JSON: ISO 8601 dates, sorted keys, slashes as they are.
+    static var api: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return encoder
+    }
+
+    /// `values` encoded as a JSON array without its brackets, for an array sent in
+    /// pieces joined by commas; empty when there are none.
+    func arrayElements(_ values: [some Encodable]) throws -> Data {
+        guard !values.isEmpty else { return Data() }
+        return try encode(values).dropFirst().dropLast()
+    }
+}
+
+extension Response {
+    /// An `Encodable` value as JSON: ISO 8601 dates, sorted keys.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONEncoder.api.encode(value)) ?? Data("{}".utf8)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -22,18 +22,27 @@ struct StreamsController: APIController {
         }
     }
 
+    /// Streams read from the store per page of the answer (see `streams`).
+    static let pageSize = 200
+
+    /// The listing, written page by page as it is read. Ended streams stay for
+    /// the retention (a day by default), so a busy relay's listing reaches
+    /// thousands of rows; built whole, each poll held megabytes of short-lived
+    /// objects among the hubs' long-lived ones and the heap fragmented (the soak's
+    /// RSS grew 11 % in an hour with live memory flat). A page is read before the
+    /// status line goes out, so a store that cannot be read still answers 503;
+    /// a later page that fails cuts the answer short, which a client sees as
+    /// invalid JSON rather than as a shorter, wrong list.
     func streams(status text: String?, containerID: String?) async throws -> Response {
         var status: StreamStatus?
         if let text {
             guard let parsed = StreamStatus(rawValue: text) else { throw APIError.badRequest("status must be started or ended") }
             status = parsed
         }
-        let streams = try await plane.store.streams(status: status, containerID: containerID)
-        let latest = try await plane.store.latestSamples(streamIDs: streams.map(\.id), as: StatSample.self)
-        let hubs = openHubs()
-        return .json(streams.map { stream in
-            StreamJSON(stream: stream, sample: latest[stream.id], hub: stream.status == .started ? hubs[stream.id] : nil,
-                       urlRefusal: urlRefusal(stream))
+        let listing = StreamListing(controller: self, status: status, containerID: containerID, hubs: openHubs())
+        let first = try await listing.page(after: nil)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
+            try await listing.write(from: first, to: &writer)
         })
     }
 
@@ -89,5 +98,42 @@ struct StreamsController: APIController {
         }
         _ = try await plane.store.endStream(id: id, reason: "stopped through the API")
         return .rawJSON(["message": "Stream stopped successfully", "stream_id": id])
+    }
+}
+
+/// One `GET /streams` answer: the store's pages, each with its latest samples,
+/// encoded as one JSON array.
+private struct StreamListing: Sendable {
+    let controller: StreamsController
+    let status: StreamStatus?
+    let containerID: String?
+    let hubs: [String: HubSnapshot]
+
+    func page(after cursor: StreamListCursor?) async throws -> [StreamRecord] {
+        try await controller.plane.store.streams(status: status, containerID: containerID, after: cursor, limit: StreamsController.pageSize)
+    }
+
+    func write(from first: [StreamRecord], to writer: inout any ResponseBodyWriter) async throws {
+        let encoder = JSONEncoder.api
+        var page = first
+        var separator = "["
+        while true {
+            let latest = try await controller.plane.store.latestSamples(streamIDs: page.map(\.id), as: StatSample.self)
+            let rows = page.map { stream in
+                StreamJSON(stream: stream, sample: latest[stream.id], hub: stream.status == .started ? hubs[stream.id] : nil,
+                           urlRefusal: controller.urlRefusal(stream))
+            }
+            let elements = try encoder.arrayElements(rows)
+            if !elements.isEmpty {
+                var buffer = ByteBuffer(string: separator)
+                buffer.writeBytes(elements)
+                try await writer.write(buffer)
+                separator = ","
+            }
+            guard page.count == StreamsController.pageSize, let last = page.last else { break }
+            page = try await self.page(after: StreamListCursor(after: last))
+        }
+        try await writer.write(ByteBuffer(string: separator == "[" ? "[]" : "]"))
+        try await writer.finish(nil)
     }
 }

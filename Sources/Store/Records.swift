@@ -68,6 +68,17 @@ public enum StreamOrigin: String, Codable, Sendable, DatabaseValueConvertible {
 }
 
 /// One engine playback session, started by the relay or reported by another proxy.
+/// Where a page of the stream listing ended: the next page starts after this stream.
+public struct StreamListCursor: Sendable, Equatable {
+    public let startedAt: Date
+    public let id: String
+
+    public init(after stream: StreamRecord) {
+        startedAt = stream.startedAt
+        id = stream.id
+    }
+}
+
 public struct StreamRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "streams"
 

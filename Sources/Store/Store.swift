@@ -238,6 +238,10 @@ public final class Store: Sendable {
                 t.column("memory_bytes", .double).notNull()
             }
         }
+        migrator.registerMigration("v5-streams-by-start") { db in
+            // The listing's order, so each page of it is an index range rather than a sort.
+            try db.create(index: "streams_by_start", on: "streams", columns: ["started_at", "id"])
+        }
         return migrator
     }
 
@@ -308,12 +312,35 @@ public final class Store: Sendable {
         }
     }
 
+    /// Streams (of `status`, on `containerID`, or all), newest first; streams that started in the same millisecond by id.
     public func streams(status: StreamStatus? = nil, containerID: String? = nil) async throws -> [StreamRecord] {
         try await read { db in
             var request = StreamRecord.all()
             if let status { request = request.filter(StreamRecord.CodingKeys.status == status) }
             if let containerID { request = request.filter(StreamRecord.CodingKeys.containerID == containerID) }
-            return try request.order(StreamRecord.CodingKeys.startedAt.desc).fetchAll(db)
+            return try request.order(StreamRecord.CodingKeys.startedAt.desc, StreamRecord.CodingKeys.id.desc).fetchAll(db)
+        }
+    }
+
+    /// One page of `streams(status:containerID:)`'s listing, newest first: the
+    /// `limit` streams that come after `cursor` (from the start when nil). A
+    /// listing read page by page holds one page in memory, however many ended
+    /// streams the retention keeps. Each stream is listed at most once; one that
+    /// starts or ends between pages may or may not be, as with any listing of a
+    /// table that changes while it is read.
+    public func streams(status: StreamStatus? = nil, containerID: String? = nil,
+                        after cursor: StreamListCursor?, limit: Int) async throws -> [StreamRecord] {
+        try await read { db in
+            var request = StreamRecord.all()
+            if let status { request = request.filter(StreamRecord.CodingKeys.status == status) }
+            if let containerID { request = request.filter(StreamRecord.CodingKeys.containerID == containerID) }
+            if let cursor {
+                let startedAt = StreamRecord.CodingKeys.startedAt, id = StreamRecord.CodingKeys.id
+                request = request.filter(startedAt < cursor.startedAt || (startedAt == cursor.startedAt && id < cursor.id))
+            }
+            // The id breaks ties between streams that started in the same millisecond.
+            return try request.order(StreamRecord.CodingKeys.startedAt.desc, StreamRecord.CodingKeys.id.desc)
+                .limit(max(limit, 1)).fetchAll(db)
         }
     }
 

@@ -223,6 +223,38 @@ import Testing
         }
     }
 
+    @Test func theStreamListingIsWholeWhenItSpansPages() async throws {
+        let rig = try Rig()
+        let count = StreamsController.pageSize * 2 + 37
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        for n in 0..<count {
+            // Pairs share a start time, so some page boundaries fall inside a pair.
+            try await rig.plane.store.saveStream(StreamRecord(id: "k\(n)|s", keyType: "content_id", key: "k\(n)", containerID: "c",
+                                                              playbackSessionID: "s", startedAt: base.addingTimeInterval(Double(n / 2)),
+                                                              status: n % 4 == 0 ? .started : .ended))
+        }
+        // Stored as the collector stores a StatSample: its fields as JSON.
+        struct Sample: Encodable { var at: Date; var peers: Int }
+        for (id, peers) in [("k0|s", 7), ("k\(count - 1)|s", 9)] {
+            try await rig.plane.store.saveSample(streamID: id, at: base, Sample(at: base, peers: peers))
+        }
+        try await rig.run { client in
+            let response = try await client.execute(uri: "/streams", method: .get)
+            #expect(response.status == .ok)
+            #expect(response.headers[.contentType] == "application/json")
+            let rows = try #require(Self.list(response), "one valid JSON array")
+            let ids = rows.compactMap { $0["id"] as? String }
+            #expect(ids == (try await rig.plane.store.streams().map(\.id)), "every stream once, newest first")
+            #expect(rows.first { $0["id"] as? String == "k0|s" }?["peers"] as? Int == 7, "samples on the last page")
+            #expect(rows.first { $0["id"] as? String == "k\(count - 1)|s" }?["peers"] as? Int == 9, "samples on the first page")
+            let ended = Self.list(try await client.execute(uri: "/streams?status=ended", method: .get))
+            #expect(ended?.count == count - (count + 3) / 4)
+            #expect(ended?.allSatisfy { $0["status"] as? String == "ended" } == true)
+            let none = try await client.execute(uri: "/streams?container_id=nope", method: .get)
+            #expect(String(buffer: none.body) == "[]")
+        }
+    }
+
     @Test func aMagnetOrURLStreamIsAcceptedWithItsKeyAsGiven() async throws {
         try await Rig().run { client in
             let response = try await client.execute(uri: "/events/stream_started", method: .post, headers: [Self.apiKey: "s3cret"],

@@ -134,4 +134,40 @@ import Testing
             "\(error)".contains("--data-dir")
         }
     }
+
+    @Test func theStreamListingReadPageByPageIsTheWholeListingInItsOrder() async throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try Store(directory: directory)
+        // 23 streams in 9 distinct start times: pages of 4 split runs of equal starts.
+        let base = Date(timeIntervalSince1970: 1_800_000_000)
+        for n in 0..<23 {
+            let container = n % 3 == 0 ? "b" : "a"
+            try await store.saveStream(StreamRecord(id: "k\(n)|s", keyType: "content_id", key: "k\(n)", containerID: container,
+                                                    playbackSessionID: "s", startedAt: base.addingTimeInterval(Double(n / 3)),
+                                                    status: n % 2 == 0 ? .ended : .started))
+        }
+        func paged(status: StreamStatus? = nil, containerID: String? = nil, limit: Int) async throws -> [String] {
+            var ids: [String] = []
+            var cursor: StreamListCursor?
+            while true {
+                let page = try await store.streams(status: status, containerID: containerID, after: cursor, limit: limit)
+                #expect(page.count <= limit)
+                ids += page.map(\.id)
+                guard page.count == limit, let last = page.last else { return ids }
+                cursor = StreamListCursor(after: last)
+            }
+        }
+        let whole = try await store.streams().map(\.id)
+        #expect(whole.count == 23)
+        for limit in [1, 4, 23, 200] {
+            #expect(try await paged(limit: limit) == whole, "pages of \(limit)")
+        }
+        #expect(try await paged(status: .ended, limit: 4) == (try await store.streams(status: .ended).map(\.id)))
+        #expect(try await paged(status: .started, containerID: "b", limit: 2) == (try await store.streams(status: .started, containerID: "b").map(\.id)))
+        #expect(try await paged(containerID: "none", limit: 4).isEmpty)
+        // Newest first, ties broken by id, so a page boundary inside a run of equal starts loses nothing.
+        #expect(whole.first == "k22|s")
+        #expect(Array(whole.prefix(3)) == ["k22|s", "k21|s", "k20|s"])
+    }
 }
