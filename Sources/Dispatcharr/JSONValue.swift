@@ -296,11 +296,25 @@ private struct JSONParser {
         return nil
     }
 
+    /// Exactly four hex digits. (`UInt32(_:radix:)` would also take a sign, so
+    /// `\u+fff` was read as U+0FFF where JSON allows only digits.)
     private mutating func hex4() -> UInt32? {
-        guard index + 4 <= bytes.count, let value = UInt32(String(decoding: bytes[index..<(index + 4)], as: UTF8.self), radix: 16) else {
-            return nil
+        guard index + 4 <= bytes.count else { return nil }
+        var value: UInt32 = 0
+        for byte in bytes[index..<(index + 4)] {
+            guard let digit = Self.hexDigit(byte) else { return nil }
+            value = value << 4 | digit
         }
         index += 4
         return value
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
     }
 }

@@ -170,4 +170,11 @@ import Testing
         #expect(JSONValue.parse(Array(String(repeating: "[", count: 500).utf8)) == nil)
         #expect(JSONValue.parse(Array("-0.5e2".utf8)) == .double(-50))
     }
+
+    @Test func aUnicodeEscapeIsExactlyFourHexDigits() {
+        #expect(JSONValue.parse(Array(#""\u00C9\u00e9""#.utf8)) == .string("Éé"))
+        for bad in [#""\u+fff""#, #""\u-fff""#, #""\u fff""#, #""\u0fg0""#, #""\u0ff""#] {
+            #expect(JSONValue.parse(Array(bad.utf8)) == nil, "\(bad)")
+        }
+    }
 }
