@@ -123,11 +123,16 @@ struct LoopEnforcementService: Service, CustomStringConvertible {
     }
 }
 
-/// Writes the relay's engine sessions to the store as orchestrator streams.
+/// Writes the relay's engine sessions to the store as orchestrator streams, in
+/// the order they started and ended (`StreamRecordQueue`).
 struct StoreStreamRecorder: RelayObserver {
-    let store: Store
+    let queue: StreamRecordQueue
     let containerName: @Sendable (String) -> String?
-    let logger: Logger
+
+    init(store: Store, containerName: @escaping @Sendable (String) -> String?, logger: Logger) {
+        queue = StreamRecordQueue(store: store, logger: logger)
+        self.containerName = containerName
+    }
 
     /// The store's stream id for a relay session, built where every stream id is.
     static func id(of stream: StreamSessionInfo) -> String {
@@ -136,29 +141,14 @@ struct StoreStreamRecorder: RelayObserver {
 
     func observe(_ event: RelayEvent) {
         switch event {
-        case .streamStarted(let stream): streamStarted(stream)
-        case .streamEnded(let stream, let reason): streamEnded(stream, reason: reason)
+        case .streamStarted(let stream):
+            queue.submit(.started(StreamRecord(id: Self.id(of: stream), keyType: stream.content.kind.rawValue, key: stream.content.value,
+                                               containerID: stream.engine.id, containerName: containerName(stream.engine.id),
+                                               playbackSessionID: stream.session.playbackSessionID, statURL: stream.session.statURL,
+                                               commandURL: stream.session.commandURL, isLive: stream.session.isLive)))
+        case .streamEnded(let stream, let reason):
+            queue.submit(.ended(id: Self.id(of: stream), reason: reason, at: Date()))
         default: break
-        }
-    }
-
-    func streamStarted(_ stream: StreamSessionInfo) {
-        let record = StreamRecord(id: Self.id(of: stream), keyType: stream.content.kind.rawValue, key: stream.content.value,
-                                  containerID: stream.engine.id, containerName: containerName(stream.engine.id),
-                                  playbackSessionID: stream.session.playbackSessionID, statURL: stream.session.statURL,
-                                  commandURL: stream.session.commandURL, isLive: stream.session.isLive)
-        Task { [store, logger] in
-            do { try await store.saveStream(record) } catch {
-                logger.warning("cannot record a stream start", metadata: ["store.reason": "\(error)"])
-            }
-        }
-    }
-
-    func streamEnded(_ stream: StreamSessionInfo, reason: String) {
-        Task { [store, logger] in
-            do { _ = try await store.endStream(id: Self.id(of: stream), reason: reason) } catch {
-                logger.warning("cannot record a stream end", metadata: ["store.reason": "\(error)"])
-            }
         }
     }
 }

@@ -52,13 +52,9 @@ import Testing
 
         /// One request on the control port: status, headers and the parsed JSON body.
         func call(_ method: String, _ path: String, body: String? = nil, headers: [String: String] = [:]) throws -> (status: Int, headers: [String: String], json: Any?) {
-            var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(apiPort)\r\nConnection: close\r\n"
-            for (name, value) in headers { request += "\(name): \(value)\r\n" }
-            if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)" } else { request += "\r\n" }
-            let client = try TestPlayer(port: apiPort, request: request)
-            let head = try client.readHead()
-            let text = client.readShortBody()
-            return (head.status, head.headers, try? JSONSerialization.jsonObject(with: Data(text.utf8)))
+            let response = try TestHTTP.request(method, port: apiPort, path: path, headers: headers.map { "\($0): \($1)" },
+                                                body: body.map { Array($0.utf8) })
+            return (response.status, response.headers, try? JSONSerialization.jsonObject(with: Data(response.body)))
         }
     }
 

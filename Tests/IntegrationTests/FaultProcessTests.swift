@@ -33,10 +33,11 @@ import Glibc
         }
 
         /// GET on the control port: status and body.
+        /// GET on the control port: status and body (de-chunked: `/streams` comes in pieces).
         func get(_ path: String, headers: String = "") -> (status: Int, body: String) {
-            guard let client = try? TestPlayer(port: apiPort, request: "GET \(path) HTTP/1.1\r\nHost: x\r\n\(headers)Connection: close\r\n\r\n"),
-                  let head = try? client.readHead(timeout: 10) else { return (0, "") }
-            return (head.status, client.readShortBody(timeout: 10))
+            let fields = headers.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+            guard let response = try? TestHTTP.request("GET", port: apiPort, path: path, headers: fields, timeout: 10) else { return (0, "") }
+            return (response.status, response.text)
         }
 
         /// GET on the stream port (not a stream): status and body.
@@ -278,6 +279,9 @@ import Glibc
                 "the store never became writable again: \(Self.storeStatus(node))")
         #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
         #expect(node.get("/metrics").body.contains("acerelay_store_writable 1"))
+        // The records that met the full disk waited and are written now.
+        #expect(eventually(timeout: 10) { (371...373).allSatisfy { Self.isRecorded(node, $0) } },
+                "streams started while the disk was full were not recorded once it had room")
         // A write after the recovery lands: a new content's stream is recorded.
         let after = try node.player(374)
         #expect(try after.readHead(timeout: 15).status == 200)

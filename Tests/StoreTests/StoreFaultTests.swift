@@ -71,22 +71,7 @@ import TestSupport
         try await store.saveEngine(engine("before"))
 
         // The sqlite3 command-line tool, another process, takes the write lock and keeps it.
-        let locker = Process()
-        locker.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        locker.arguments = [store.path]
-        let input = Pipe(), output = Pipe()
-        locker.standardInput = input
-        locker.standardOutput = output
-        try locker.run()
-        defer { if locker.isRunning { locker.terminate() } }
-        input.fileHandleForWriting.write(Data(".timeout 10000\nBEGIN EXCLUSIVE;\nINSERT INTO settings(key, value) VALUES ('lock', '1');\nSELECT 'locked';\n".utf8))
-        var seen = Data()
-        while !String(decoding: seen, as: UTF8.self).contains("locked") {
-            let chunk = output.fileHandleForReading.availableData
-            #expect(!chunk.isEmpty, "sqlite3 exited before taking the lock")
-            if chunk.isEmpty { return }
-            seen += chunk
-        }
+        let lock = try SQLiteLock(path: store.path)
 
         await #expect(throws: (any Error).self) { try await store.saveEngine(engine("during")) }
         var health = store.health
@@ -98,8 +83,7 @@ import TestSupport
         // WAL: the other process's write lock does not stop readers.
         #expect(try await store.engines().map(\.containerID) == ["before"])
 
-        input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
-        locker.waitUntilExit()
+        lock.release()
         try await store.saveEngine(engine("after"))
         health = store.health
         #expect(health.writable)
