@@ -24,6 +24,8 @@ import threading
 import time
 import urllib.request
 
+from loopback import free_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -84,14 +86,6 @@ class Readers:
         self.running = False
         for s in self.sockets:
             s.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def sample(pid, port):

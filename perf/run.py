@@ -30,6 +30,8 @@ import time
 import urllib.parse
 import urllib.request
 
+from loopback import free_port, wait_port
+
 PERF = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PERF)
 OUT = os.path.join(PERF, "out")
@@ -116,25 +118,6 @@ def real_pid(p):
             return None
         time.sleep(0.02)
     return None
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout_s=30):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with status {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{proc.name} did not listen on 127.0.0.1:{port} within {timeout_s} s")
 
 
 def pinned(cpus, cmd):

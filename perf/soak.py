@@ -39,6 +39,8 @@ import threading
 import time
 import urllib.request
 
+from loopback import free_port, wait_port
+
 PERF = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PERF)
 OUT = os.path.join(PERF, "out")
@@ -47,25 +49,6 @@ FAULTS = ["stall", "eof", "garbage", "hang", "frozen", "die"]
 
 def log(msg):
     print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout_s=60):
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit(f"nothing listens on {port} after {timeout_s} s")
 
 
 def get(url, timeout=5):
