@@ -13,6 +13,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try Store(directory: directory)
         #expect(try await store.journalMode() == "wal")
+        #expect(try await store.synchronousMode() == 1, "NORMAL: WAL commits are not each synced")
         #expect(FileManager.default.fileExists(atPath: store.path))
     }
 
