@@ -109,14 +109,6 @@ public final class Store: Sendable {
         var configuration = Configuration()
         // Another acerelay (or a backup tool) may hold a lock for a moment: wait rather than fail.
         configuration.busyMode = .timeout(busyTimeout)
-        configuration.prepareDatabase { db in
-            // In WAL mode NORMAL syncs at checkpoints rather than at every commit. With a stat sample
-            // a second per stream, FULL meant dozens of fsyncs a second (SD-card wear on edge hosts,
-            // and writer threads parked in disk waits, which made libdispatch start more threads).
-            // A killed process loses nothing (the WAL is in the page cache); a power cut may lose the
-            // last commits, never the database.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
         do {
             pool = try Self.open(path, configuration)
         } catch let error where StoreHealth.isCorruption(error) {
@@ -258,7 +250,9 @@ public final class Store: Sendable {
         try await read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
     }
 
-    /// `PRAGMA synchronous` on a connection of the pool: 1 (NORMAL) once opened.
+    /// `PRAGMA synchronous` on a connection of the pool: 1 (NORMAL), which GRDB's
+    /// pool sets with WAL (a sync at checkpoints, not at every commit: a killed
+    /// process loses nothing, a power cut may lose the last commits).
     func synchronousMode() async throws -> Int {
         try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
