@@ -250,11 +250,12 @@ public final class Store: Sendable {
         try await read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
     }
 
-    /// `PRAGMA synchronous` on a connection of the pool: 1 (NORMAL), which GRDB's
+    /// `PRAGMA synchronous` of the writing connection: 1 (NORMAL), which GRDB's
     /// pool sets with WAL (a sync at checkpoints, not at every commit: a killed
     /// process loses nothing, a power cut may lose the last commits).
+    /// (Asked of the writer: the setting is per connection, and readers never commit.)
     func synchronousMode() async throws -> Int {
-        try await read { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        try await pool.write { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     // MARK: Engines
