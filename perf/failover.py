@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.request
 
-from loopback import free_port, wait_port
+from harness import free_port, wait_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "out")

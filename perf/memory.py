@@ -24,7 +24,7 @@ import threading
 import time
 import urllib.request
 
-from loopback import free_port
+from harness import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

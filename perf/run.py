@@ -30,7 +30,7 @@ import time
 import urllib.parse
 import urllib.request
 
-from loopback import free_port, wait_port
+from harness import free_port, wait_port
 
 PERF = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PERF)

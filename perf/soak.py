@@ -39,7 +39,7 @@ import threading
 import time
 import urllib.request
 
-from loopback import free_port, wait_port
+from harness import free_port, stop, wait_port
 
 PERF = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(PERF)
@@ -226,12 +226,7 @@ def main():
 
     def cleanup(*_):
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(p)
         shutil.rmtree(data_dir, ignore_errors=True)
 
     signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(1)))

@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.request
 
-from loopback import free_port, wait_port
+from harness import free_port, stop, wait_port
 
 
 def rss_anon_kib(pid):
@@ -112,11 +112,7 @@ def measure(name, bins, rows, polls, clients):
                 "anon_before_mb": before / 1024, "anon_peak_mb": peak[0] / 1024, "anon_after_polls_mb": after_polls / 1024,
                 "anon_after_trim_mb": after_trim / 1024, "heap_before_mb": heap_before, "heap_after_mb": heap_after}
     finally:
-        relay.terminate()
-        try:
-            relay.wait(10)
-        except subprocess.TimeoutExpired:
-            relay.kill()
+        stop(relay, grace_s=10)
         shutil.rmtree(data, ignore_errors=True)
 
 

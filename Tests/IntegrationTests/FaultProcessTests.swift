@@ -187,36 +187,6 @@ import Glibc
         #expect(store?["writable"] as? Bool == true)
     }
 
-    /// The sqlite3 command-line tool holding the write lock of a database until told to let go.
-    final class LockHolder {
-        private let process = Process()
-        private let input = Pipe()
-        private let output = Pipe()
-
-        init(_ path: String) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            process.arguments = [path]
-            process.standardInput = input
-            process.standardOutput = output
-            try process.run()
-            input.fileHandleForWriting.write(Data(".timeout 10000\nBEGIN EXCLUSIVE;\nSELECT 'locked';\n".utf8))
-            var seen = Data()
-            while !String(decoding: seen, as: UTF8.self).contains("locked") {
-                let chunk = output.fileHandleForReading.availableData
-                if chunk.isEmpty { throw TestError("sqlite3 exited before taking the lock") }
-                seen += chunk
-            }
-        }
-
-        func release() {
-            guard process.isRunning else { return }
-            input.fileHandleForWriting.write(Data("COMMIT;\n.quit\n".utf8))
-            process.waitUntilExit()
-        }
-
-        deinit { if process.isRunning { process.terminate() } }
-    }
-
     @Test func aDatabaseLockedByAnotherProcessDegradesTheStatusCountsErrorsAndPlayersKeepStreaming() throws {
         let simulator = try Self.simulator()
         defer { simulator.shutdown() }
@@ -225,9 +195,9 @@ import Glibc
         defer { node.serve.kill() }
         let reference = try Self.referencePlayer(node, 310)
 
-        let lock = try LockHolder(directory + "/acerelay.sqlite")
+        let lock = try SQLiteLock(path: directory + "/acerelay.sqlite")
         defer { lock.release() }
-        // A new content while the store cannot be written: it plays; its record waits and fails.
+        // A new content while the store cannot be written: it plays; its record waits in the queue.
         let newcomer = try node.player(311)
         #expect(try newcomer.readHead(timeout: 15).status == 200)
         #expect(newcomer.readBody(count: 188 * 200).count == 188 * 200, "a new content still plays")
@@ -240,6 +210,7 @@ import Glibc
         #expect(eventually(timeout: 30) { (node.json("/orchestrator/status")?["store"] as? [String: Any])?["writable"] as? Bool == true },
                 "the store never became writable again")
         #expect(node.json("/orchestrator/status")?["status"] as? String == "healthy")
+        #expect(eventually(timeout: 10) { Self.isRecorded(node, 311) }, "the stream that met the lock was not recorded after it")
         // Logged when it began and when it ended (once writes have worked for 2 s), not once per failed write.
         func lines(_ word: String) -> [String] {
             node.serve.errorLines.filter { $0.contains("database writes failing") && $0.contains(word) }

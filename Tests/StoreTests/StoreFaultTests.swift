@@ -71,7 +71,7 @@ import TestSupport
         try await store.saveEngine(engine("before"))
 
         // The sqlite3 command-line tool, another process, takes the write lock and keeps it.
-        let lock = try SQLiteLock(path: store.path)
+        let lock = try SQLiteLock(path: store.path, whileLocked: "INSERT INTO settings(key, value) VALUES ('lock', '1');")
 
         await #expect(throws: (any Error).self) { try await store.saveEngine(engine("during")) }
         var health = store.health

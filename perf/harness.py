@@ -1,6 +1,8 @@
-"""Ports on 127.0.0.1 for the processes the perf scripts start."""
+"""What the perf scripts share: ports on 127.0.0.1 for the processes they start,
+and stopping those processes."""
 
 import socket
+import subprocess
 import time
 
 _handed_out = set()
@@ -33,3 +35,15 @@ def wait_port(port, proc, timeout_s=60, name=None):
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{name} did not listen on 127.0.0.1:{port} within {timeout_s} s")
+
+
+def stop(proc, grace_s=5):
+    """SIGTERM, then SIGKILL if `proc` has not exited within `grace_s` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
