@@ -26,7 +26,7 @@ struct StreamsController: APIController {
     static let pageSize = 200
 
     /// The listing, written page by page as it is read. Ended streams stay for
-    /// the retention (a day by default), so a busy relay's listing reaches
+    /// the stats retention (an hour by default), so a busy relay's listing reaches
     /// thousands of rows; built whole, each poll held megabytes of short-lived
     /// objects among the hubs' long-lived ones and the heap fragmented (the soak's
     /// RSS grew 11 % in an hour with live memory flat). A page is read before the

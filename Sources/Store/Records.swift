@@ -67,7 +67,6 @@ public enum StreamOrigin: String, Codable, Sendable, DatabaseValueConvertible {
     case external = "api"
 }
 
-/// One engine playback session, started by the relay or reported by another proxy.
 /// Where a page of the stream listing ended: the next page starts after this stream.
 public struct StreamListCursor: Sendable, Equatable {
     public let startedAt: Date
@@ -79,6 +78,7 @@ public struct StreamListCursor: Sendable, Equatable {
     }
 }
 
+/// One engine playback session, started by the relay or reported by another proxy.
 public struct StreamRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "streams"
 
